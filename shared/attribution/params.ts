@@ -1,8 +1,9 @@
 import * as t from 'io-ts';
+import { strict, strictPartial } from '../codecs/strict.js';
 
 /**
  * Parameter sets of the engine, as they appear under `models:` in config/config.yaml.
- * Codecs are exact (unknown keys are errors) so a typo in config is reported, not ignored.
+ * Codecs are strict (unknown keys are errors) so a typo in config is reported, not ignored.
  */
 
 const UnitInterval = t.refinement(t.number, (n) => n >= 0 && n <= 1, 'number in [0, 1]');
@@ -30,11 +31,11 @@ const ChannelMultipliers = t.record(t.string, NonNegative);
 
 export const IhcParams = t.exact(
   t.type({
-    weights: t.exact(t.type({ initializer: NonNegative, holder: NonNegative, closer: NonNegative })),
+    weights: strict({ initializer: NonNegative, holder: NonNegative, closer: NonNegative }),
     /** initializer membership: 0 at or below `start` hours since the previous session, 1 at or above `end`, linear between */
-    initializer_ramp_hours: t.exact(t.type({ start: NonNegative, end: NonNegative })),
+    initializer_ramp_hours: strict({ start: NonNegative, end: NonNegative }),
     /** closer membership of closer-engaged sessions: 1 at `full` hours before the conversion, 0 at `zero` hours, linear between */
-    closer_ramp_hours: t.exact(t.type({ full: NonNegative, zero: NonNegative })),
+    closer_ramp_hours: strict({ full: NonNegative, zero: NonNegative }),
     channel_weights: t.exact(
       t.partial({ initializer: ChannelMultipliers, holder: ChannelMultipliers, closer: ChannelMultipliers }),
     ),
@@ -50,9 +51,9 @@ export const ModelsConfig = t.exact(
     default_conversion_type: t.string,
     direct_channels: t.array(t.string),
     time_decay_half_life_hours: Positive,
-    position_based: t.exact(t.type({ first: UnitInterval, middle: UnitInterval, last: UnitInterval })),
-    markov: t.exact(t.type({ order: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 4, 'integer 1..4'), collapse_repeats: t.boolean })),
-    shapley: t.exact(t.type({ max_channels: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 20, 'integer 1..20') })),
+    position_based: strict({ first: UnitInterval, middle: UnitInterval, last: UnitInterval }),
+    markov: strict({ order: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 4, 'integer 1..4'), collapse_repeats: t.boolean }),
+    shapley: strict({ max_channels: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 20, 'integer 1..20') }),
   }),
 );
 export type ModelsConfig = t.TypeOf<typeof ModelsConfig>;
