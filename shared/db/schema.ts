@@ -1,0 +1,144 @@
+/**
+ * The schema the code expects after every migration has run. `setup-db --check` compares the live database
+ * with this, so a drifted or hand-edited database is reported precisely instead of failing later in a query.
+ */
+export type ColumnType = 'text' | 'integer' | 'real' | 'date' | 'time' | 'timestamp';
+
+export interface ColumnSpec {
+  readonly name: string;
+  readonly type: ColumnType;
+}
+
+export interface TableSpec {
+  readonly name: string;
+  readonly columns: readonly ColumnSpec[];
+  readonly primaryKey: readonly string[];
+  /** challenge tables keep their exact shape; extra columns there are reported */
+  readonly challenge?: boolean;
+}
+
+const col = (name: string, type: ColumnType): ColumnSpec => ({ name, type });
+
+export const CHALLENGE_TABLES: readonly TableSpec[] = [
+  {
+    name: 'session_sources',
+    challenge: true,
+    columns: [
+      col('session_id', 'text'),
+      col('user_id', 'text'),
+      col('event_date', 'date'),
+      col('event_time', 'time'),
+      col('channel_name', 'text'),
+      col('holder_engagement', 'integer'),
+      col('closer_engagement', 'integer'),
+      col('impression_interaction', 'integer'),
+    ],
+    primaryKey: ['session_id'],
+  },
+  {
+    name: 'conversions',
+    challenge: true,
+    columns: [col('conv_id', 'text'), col('user_id', 'text'), col('conv_date', 'date'), col('conv_time', 'time'), col('revenue', 'real')],
+    primaryKey: ['conv_id'],
+  },
+  {
+    name: 'session_costs',
+    challenge: true,
+    columns: [col('session_id', 'text'), col('cost', 'real')],
+    primaryKey: ['session_id'],
+  },
+  {
+    name: 'attribution_customer_journey',
+    challenge: true,
+    columns: [col('conv_id', 'text'), col('session_id', 'text'), col('ihc', 'real')],
+    primaryKey: ['conv_id', 'session_id'],
+  },
+  {
+    name: 'channel_reporting',
+    challenge: true,
+    columns: [col('channel_name', 'text'), col('date', 'date'), col('cost', 'real'), col('ihc', 'real'), col('ihc_revenue', 'real')],
+    primaryKey: ['channel_name', 'date'],
+  },
+];
+
+export const OWN_TABLES: readonly TableSpec[] = [
+  {
+    name: 'ingest_quarantine',
+    columns: [
+      col('id', 'integer'),
+      col('run_id', 'text'),
+      col('source_file', 'text'),
+      col('line', 'integer'),
+      col('table_name', 'text'),
+      col('record_key', 'text'),
+      col('field', 'text'),
+      col('reason', 'text'),
+      col('detail', 'text'),
+      col('raw', 'text'),
+      col('created_at', 'text'),
+    ],
+    primaryKey: ['id'],
+  },
+  {
+    name: 'pipeline_runs',
+    columns: [
+      col('run_id', 'text'),
+      col('task', 'text'),
+      col('window_start', 'date'),
+      col('window_end', 'date'),
+      col('started_at', 'text'),
+      col('finished_at', 'text'),
+      col('status', 'text'),
+      col('summary', 'text'),
+    ],
+    primaryKey: ['run_id'],
+  },
+  {
+    name: 'data_issues',
+    columns: [
+      col('id', 'integer'),
+      col('window_start', 'date'),
+      col('window_end', 'date'),
+      col('table_name', 'text'),
+      col('record_key', 'text'),
+      col('reason', 'text'),
+      col('severity', 'text'),
+      col('detail', 'text'),
+    ],
+    primaryKey: ['id'],
+  },
+  {
+    name: 'journeys',
+    columns: [
+      col('conv_id', 'text'),
+      col('user_id', 'text'),
+      col('conv_date', 'date'),
+      col('conv_time', 'time'),
+      col('revenue', 'real'),
+      col('session_count', 'integer'),
+      col('status', 'text'),
+    ],
+    primaryKey: ['conv_id'],
+  },
+  {
+    name: 'journey_sessions',
+    columns: [
+      col('conv_id', 'text'),
+      col('session_id', 'text'),
+      col('position', 'integer'),
+      col('conv_date', 'date'),
+      col('event_date', 'date'),
+      col('event_time', 'time'),
+      col('channel_name', 'text'),
+      col('holder_engagement', 'integer'),
+      col('closer_engagement', 'integer'),
+      col('impression_interaction', 'integer'),
+      col('conversion', 'integer'),
+    ],
+    primaryKey: ['conv_id', 'session_id'],
+  },
+];
+
+export function expectedSchema(): readonly TableSpec[] {
+  return [...CHALLENGE_TABLES, ...OWN_TABLES];
+}

@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import dotenv from 'dotenv';
+import * as t from 'io-ts';
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import type { Knex } from 'knex';
+import yargs, { type Argv } from 'yargs';
+import { describeErrors } from './codecs/report.js';
+import { defaultConfigPath, loadConfig, type Config } from './config.js';
+import { describeTarget, makeDb, targetOf } from './db/connect.js';
+import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError } from './errors.js';
+import { makeLogger, type Logger } from './log.js';
+import { makeProgress, type Progress, type ProgressOptions } from './progress.js';
+import { decodeWindow, type Window } from './window.js';
+
+/** What a program may touch. Built once by the edge; tests build their own. */
+export interface Capabilities {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: () => Date;
+  readonly env: NodeJS.ProcessEnv;
+  /** opened on first use, closed by the edge */
+  readonly db: () => Knex;
+  readonly progress: (opts: Omit<ProgressOptions, 'logger'>) => Progress;
+  /** what the user asked to see (tables, JSON); logs go to the logger */
+  readonly stdout: (text: string) => void;
+  readonly runId: string;
+}
+
+export interface TaskResult {
+  /** the one line that says what the task did */
+  readonly summary: string;
+  /** a non-zero code for "done, but with problems the caller must see" (e.g. --strict with quarantined rows) */
+  readonly exitCode?: number;
+}
+
+export interface TaskSpec<A> {
+  readonly name: string;
+  readonly description: string;
+  /** adds --start-date/--end-date (defaults: config window) and passes the decoded window as args.window */
+  readonly windowed?: boolean;
+  readonly options: (y: Argv) => Argv;
+  /** decodes the parsed flags (yargs' camelCase keys) into the program's arguments */
+  readonly args: t.Decoder<unknown, A>;
+  readonly examples?: ReadonlyArray<readonly [string, string]>;
+  readonly program: (args: A & { readonly window: Window }, caps: Capabilities) => TE.TaskEither<AppError, TaskResult>;
+}
+
+export interface RunOptions {
+  readonly argv: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly stdout?: (text: string) => void;
+  readonly stderr?: (text: string) => void;
+}
+
+/** The edge of every task: argv -> decoded args -> capabilities -> program -> exit code + summary. */
+export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<number> {
+  const env = opts.env ?? process.env;
+  const out = opts.stdout ?? ((s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'));
+  const err = opts.stderr ?? ((s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'));
+  dotenv.config({ quiet: true } as dotenv.DotenvConfigOptions);
+
+  const parsed = parseArgv(spec, opts.argv, out);
+  if (parsed._tag === 'exit') return parsed.code;
+  if (parsed._tag === 'error') {
+    err(`${spec.name}: ${formatError(parsed.error)}`);
+    err(`Run with --help to see the options.`);
+    return EXIT_CODES.UsageError;
+  }
+  const flags = parsed.flags;
+
+  const configPath = typeof flags['config'] === 'string' ? flags['config'] : defaultConfigPath(env);
+  const config = loadConfig(configPath, env);
+  if (E.isLeft(config)) {
+    err(`${spec.name}: ${formatError(config.left)}`);
+    return EXIT_CODES[config.left._tag];
+  }
+  const cfg = config.right;
+  const logger = makeLogger({ task: spec.name, level: cfg.logging.level, format: cfg.logging.format, write: err });
+
+  const decoded = decodeArgs(spec, flags, cfg);
+  if (E.isLeft(decoded)) {
+    err(`${spec.name}: ${formatError(decoded.left)}`);
+    return EXIT_CODES[decoded.left._tag];
+  }
+
+  let db: Knex | undefined;
+  const runId = randomUUID();
+  const startedAt = new Date();
+  const caps: Capabilities = {
+    config: cfg,
+    logger,
+    clock: () => new Date(),
+    env,
+    db: () => {
+      if (db === undefined) {
+        const target = targetOf(cfg.database);
+        logger.debug(`database: ${describeTarget(target)}`);
+        db = makeDb(cfg.database, target);
+      }
+      return db;
+    },
+    progress: (p) =>
+      makeProgress({
+        ...p,
+        logger,
+        intervalMs: process.stderr.isTTY ? 200 : cfg.logging.progress_interval_seconds * 1000,
+      }),
+    stdout: out,
+    runId,
+  };
+
+  let code: number;
+  let summary: string;
+  try {
+    const result = await spec.program(decoded.right, caps)();
+    if (E.isLeft(result)) {
+      code = EXIT_CODES[result.left._tag];
+      summary = `failed (exit ${code}): ${formatError(result.left)}`;
+      err(`${spec.name}: ${summary}`);
+    } else {
+      code = result.right.exitCode ?? 0;
+      summary = result.right.summary;
+      out(`${spec.name}: ${summary}`);
+    }
+  } catch (e) {
+    // a thrown error is a bug, not a user mistake; say so and keep the stack out of the user's face unless asked
+    code = EXIT_CODES.Internal;
+    summary = `failed (exit ${code}): unexpected error: ${redact(messageOf(e))}`;
+    err(`${spec.name}: ${summary}`);
+    if (e instanceof Error && e.stack !== undefined) logger.debug(redact(e.stack));
+  }
+  if (db !== undefined) {
+    await recordRun(db, { runId, task: spec.name, window: (decoded.right as { window?: Window }).window, startedAt, summary, code });
+    await db.destroy();
+  }
+  return code;
+}
+
+type Parsed =
+  | { readonly _tag: 'flags'; readonly flags: Record<string, unknown> }
+  | { readonly _tag: 'exit'; readonly code: number }
+  | { readonly _tag: 'error'; readonly error: AppError };
+
+function parseArgv<A>(spec: TaskSpec<A>, argv: readonly string[], out: (s: string) => void): Parsed {
+  let failure: string | undefined;
+  let helped = false;
+  let y: Argv = yargs([...argv])
+    .scriptName(spec.name)
+    .usage(`$0 [options]\n\n${spec.description}`)
+    .option('config', { type: 'string', describe: 'configuration file (default: $ATTRIBUTION_CONFIG or config/config.yaml)' })
+    .strict()
+    .exitProcess(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((msg, e) => {
+      failure = msg ?? (e !== undefined ? e.message : 'invalid arguments');
+    });
+  if (spec.windowed === true) {
+    y = y
+      .option('start-date', { type: 'string', describe: 'first day of the window, YYYY-MM-DD (UTC, inclusive; default: config window)' })
+      .option('end-date', { type: 'string', describe: 'last day of the window, YYYY-MM-DD (UTC, inclusive; default: config window)' });
+  }
+  y = spec.options(y);
+  for (const [cmd, what] of spec.examples ?? []) y = y.example(cmd, what);
+  y = y.help().version(false);
+  let flags: Record<string, unknown> = {};
+  const captured: string[] = [];
+  try {
+    flags = y.parseSync([...argv], {}, (_e, _argv, output) => {
+      if (output !== '') captured.push(output);
+    }) as Record<string, unknown>;
+  } catch (e) {
+    failure = failure ?? messageOf(e);
+  }
+  if (argv.includes('--help') || argv.includes('-h')) helped = true;
+  if (helped) {
+    out(captured.join('\n'));
+    return { _tag: 'exit', code: 0 };
+  }
+  if (failure !== undefined) return { _tag: 'error', error: usageError(failure) };
+  return { _tag: 'flags', flags };
+}
+
+function decodeArgs<A>(spec: TaskSpec<A>, flags: Record<string, unknown>, cfg: Config): E.Either<AppError, A & { window: Window }> {
+  let window: Window = { start: cfg.window.start_date, end: cfg.window.end_date };
+  if (spec.windowed === true) {
+    const w = decodeWindow(flags['startDate'] ?? cfg.window.start_date, flags['endDate'] ?? cfg.window.end_date);
+    if (E.isLeft(w)) return w;
+    window = w.right;
+  }
+  const args = spec.args.decode(flags);
+  if (E.isLeft(args)) return E.left(usageError(`invalid arguments: ${describeErrors(args.left).join('; ')}`));
+  return E.right({ ...args.right, window });
+}
+
+async function recordRun(
+  db: Knex,
+  r: { runId: string; task: string; window: Window | undefined; startedAt: Date; summary: string; code: number },
+): Promise<void> {
+  try {
+    if (!(await db.schema.hasTable('pipeline_runs'))) return;
+    await db('pipeline_runs').insert({
+      run_id: r.runId,
+      task: r.task,
+      window_start: r.window?.start ?? null,
+      window_end: r.window?.end ?? null,
+      started_at: r.startedAt.toISOString(),
+      finished_at: new Date().toISOString(),
+      status: r.code === 0 ? 'succeeded' : 'failed',
+      summary: r.summary.slice(0, 2000),
+    });
+  } catch {
+    // the run log is a convenience; a database that refuses it has already failed the task loudly
+  }
+}
+
+/** For flags that take a comma-separated list. */
+export const commaList = (v: unknown): string[] =>
+  typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
