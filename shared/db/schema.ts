@@ -137,6 +137,54 @@ export const OWN_TABLES: readonly TableSpec[] = [
     ],
     primaryKey: ['conv_id', 'session_id'],
   },
+  {
+    name: 'api_batches',
+    columns: [
+      col('batch_id', 'text'),
+      col('provider', 'text'),
+      col('conv_type_id', 'text'),
+      col('window_start', 'date'),
+      col('window_end', 'date'),
+      col('journeys', 'integer'),
+      col('sessions', 'integer'),
+      col('status', 'text'),
+      col('http_status', 'integer'),
+      col('attempts', 'integer'),
+      col('error', 'text'),
+      col('response', 'text'),
+      col('created_at', 'text'),
+      col('updated_at', 'text'),
+    ],
+    primaryKey: ['batch_id'],
+  },
+  {
+    name: 'api_results',
+    columns: [
+      col('conv_id', 'text'),
+      col('session_id', 'text'),
+      col('batch_id', 'text'),
+      col('initializer', 'real'),
+      col('holder', 'real'),
+      col('closer', 'real'),
+      col('ihc', 'real'),
+    ],
+    primaryKey: ['conv_id', 'session_id'],
+  },
+  {
+    name: 'api_failures',
+    columns: [col('conv_id', 'text'), col('batch_id', 'text'), col('reason', 'text'), col('created_at', 'text')],
+    primaryKey: ['conv_id'],
+  },
+  {
+    name: 'model_credits',
+    columns: [col('model', 'text'), col('conv_id', 'text'), col('session_id', 'text'), col('credit', 'real')],
+    primaryKey: ['model', 'conv_id', 'session_id'],
+  },
+  {
+    name: 'conversion_types',
+    columns: [col('name', 'text'), col('params', 'text'), col('source', 'text'), col('created_at', 'text')],
+    primaryKey: ['name'],
+  },
 ];
 
 export function expectedSchema(): readonly TableSpec[] {
