@@ -1,0 +1,115 @@
+import type { Direction, PhaseRedistribution, RedistributionParameter } from './params.js';
+import type { PhaseScores } from './types.js';
+
+/**
+ * The IHC `redistribution_parameter` contract (DESIGN.md section 4), for one phase of one journey.
+ *
+ * Rule, applied to every phase independently:
+ * - sources: sessions whose channel is one of `redistribution_channel_labels`;
+ * - receivers of a source: the other sessions in `direction` (earlier_sessions_only: before it in journey order;
+ *   later_sessions_only: after it; any_session: all) that are not sources themselves and already hold more
+ *   than 0 and at least `receive_threshold` of that phase;
+ * - the source's phase credit moves to its receivers in proportion to what they already hold of the phase
+ *   (proportions taken from the values before any move, so the result does not depend on processing order);
+ * - a source with no receiver keeps its credit, so the phase still sums to what it summed to before.
+ *
+ * `values` and `channels` are in journey order. Runs in O(n) with prefix sums.
+ */
+export function redistributePhase(
+  values: ArrayLike<number>,
+  channels: ArrayLike<string>,
+  rule: PhaseRedistribution,
+  out: Float64Array = new Float64Array(values.length),
+): Float64Array {
+  const n = values.length;
+  const labels = rule.redistribution_channel_labels;
+  for (let i = 0; i < n; i++) out[i] = values[i]!;
+  if (labels.length === 0 || n < 2) return out;
+  const isSource = new Uint8Array(n);
+  let anySource = false;
+  for (let i = 0; i < n; i++) {
+    if (labels.includes(channels[i]!)) {
+      isSource[i] = 1;
+      anySource = true;
+    }
+  }
+  if (!anySource) return out;
+  const thr = rule.receive_threshold;
+  const receives = (i: number): boolean => isSource[i] === 0 && values[i]! > 0 && values[i]! >= thr;
+  // held[i] = receiver credit strictly before i
+  const held = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) held[i + 1] = held[i]! + (receives(i) ? values[i]! : 0);
+  const total = held[n]!;
+  // factor[i] = credit moved per unit held, from source i (0 when it keeps its credit)
+  const factor = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (isSource[i] === 0 || !(v > 0)) continue;
+    const pool = poolFor(rule.direction, held[i]!, total - held[i + 1]!, total);
+    if (pool > 0) {
+      factor[i] = v / pool;
+      out[i] = 0;
+    }
+  }
+  addReceived(rule.direction, values, factor, receives, out);
+  return out;
+}
+
+function poolFor(direction: Direction, earlier: number, later: number, all: number): number {
+  switch (direction) {
+    case 'earlier_sessions_only':
+      return earlier;
+    case 'later_sessions_only':
+      return later;
+    case 'any_session':
+      return all;
+  }
+}
+
+function addReceived(
+  direction: Direction,
+  values: ArrayLike<number>,
+  factor: Float64Array,
+  receives: (i: number) => boolean,
+  out: Float64Array,
+): void {
+  const n = values.length;
+  if (direction === 'earlier_sessions_only') {
+    // a receiver gets from the sources after it
+    let f = 0;
+    for (let i = n - 1; i >= 0; i--) {
+      if (receives(i)) out[i] = out[i]! + values[i]! * f;
+      f += factor[i]!;
+    }
+  } else if (direction === 'later_sessions_only') {
+    let f = 0;
+    for (let i = 0; i < n; i++) {
+      if (receives(i)) out[i] = out[i]! + values[i]! * f;
+      f += factor[i]!;
+    }
+  } else {
+    let f = 0;
+    for (let i = 0; i < n; i++) f += factor[i]!;
+    for (let i = 0; i < n; i++) if (receives(i)) out[i] = out[i]! + values[i]! * f;
+  }
+}
+
+/**
+ * Applies a redistribution parameter to the three phases of one journey (sessions in journey order).
+ * Phases without a rule are returned unchanged.
+ */
+export function redistribute(
+  phases: readonly PhaseScores[],
+  channels: readonly string[],
+  parameter: RedistributionParameter,
+): PhaseScores[] {
+  const pick = (k: keyof PhaseScores): Float64Array => {
+    const v = Float64Array.from(phases, (p) => p[k]);
+    const rule = parameter[k];
+    return rule === undefined ? v : redistributePhase(v, channels, rule);
+  };
+  const ini = pick('initializer');
+  const hol = pick('holder');
+  const clo = pick('closer');
+  return phases.map((_, i) => ({ initializer: ini[i]!, holder: hol[i]!, closer: clo[i]! }));
+}
