@@ -7,7 +7,7 @@ import { runTask, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({ check: t.boolean });
 
-export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
+const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   name: 'setup-db',
   description:
     'Create or migrate the database (SQLite file or PostgreSQL), adopting a database made by the challenge script, then check that its schema is what this version expects.',
