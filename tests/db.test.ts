@@ -1,0 +1,126 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import * as E from 'fp-ts/lib/Either.js';
+import { makeDb } from '../shared/db/connect.js';
+import { checkSchema, migrate } from '../shared/db/migrate.js';
+import { expectedSchema } from '../shared/db/schema.js';
+import { formatError } from '../shared/errors.js';
+import { ROOT, driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
+
+const CHALLENGE_SQL = fs.readFileSync(path.join(ROOT, 'tests/fixtures/challenge_schema.sql'), 'utf8');
+
+function challengeDb(): { file: string; dir: string } {
+  const dir = tempDir();
+  const file = path.join(dir, 'challenge.db');
+  const raw = new Database(file);
+  raw.exec(CHALLENGE_SQL);
+  raw.close();
+  return { file, dir };
+}
+
+test(`migrating an empty database creates every expected table and passes the check (${driverUnderTest()})`, async (t) => {
+  const { db, cleanup } = await freshDb();
+  try {
+    const check = await checkSchema(db)();
+    t.true(E.isRight(check), E.isLeft(check) ? formatError(check.left) : '');
+    for (const table of expectedSchema()) t.true(await db.schema.hasTable(table.name), table.name);
+    const journal = (await db.raw('PRAGMA journal_mode')) as Array<{ journal_mode: string }>;
+    t.is(journal[0]?.journal_mode, 'wal');
+    const fk = (await db.raw('PRAGMA foreign_keys')) as Array<{ foreign_keys: number }>;
+    t.is(fk[0]?.foreign_keys, 1);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('migrating twice changes nothing', async (t) => {
+  const { db, cleanup } = await freshDb();
+  try {
+    const second = await migrate(db)();
+    t.deepEqual(E.isRight(second) ? second.right.applied : ['error'], []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a database made by the challenge script is adopted with its data untouched', async (t) => {
+  const { file, dir } = challengeDb();
+  const config = testConfig(file, dir);
+  const db = makeDb(config.database);
+  try {
+    const before = await Promise.all(['session_sources', 'conversions', 'session_costs', 'attribution_customer_journey', 'channel_reporting'].map((x) => db(x).select()));
+    const r = await migrate(db)();
+    if (E.isLeft(r)) return t.fail(formatError(r.left));
+    t.deepEqual([...r.right.adopted].sort(), ['attribution_customer_journey', 'channel_reporting', 'conversions', 'session_costs', 'session_sources']);
+    const check = await checkSchema(db)();
+    t.true(E.isRight(check), E.isLeft(check) ? formatError(check.left) : '');
+    const after = await Promise.all(['session_sources', 'conversions', 'session_costs', 'attribution_customer_journey', 'channel_reporting'].map((x) => db(x).select()));
+    t.deepEqual(after, before);
+    t.is(before[0]!.length, 1);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('schema drift is reported with each exact difference', async (t) => {
+  const { file, dir } = challengeDb();
+  const db = makeDb(testConfig(file, dir).database);
+  try {
+    t.true(E.isRight(await migrate(db)()));
+    // after a clean setup someone edits the database by hand: a missing column, a mistyped column,
+    // a wrong key and a missing table
+    const raw = new Database(file);
+    raw.exec(`
+      ALTER TABLE conversions RENAME TO conversions_old;
+      CREATE TABLE conversions (conv_id TEXT, user_id TEXT, conv_date DATE, revenue TEXT, PRIMARY KEY (conv_id, user_id));
+      DROP TABLE channel_reporting;
+    `);
+    raw.close();
+    const check = await checkSchema(db)();
+    if (E.isRight(check)) return t.fail('drift not detected');
+    t.is(check.left._tag, 'SchemaError');
+    const diffs = check.left._tag === 'SchemaError' ? check.left.differences : [];
+    t.deepEqual([...diffs].sort(), [
+      'conversions has primary key (conv_id, user_id), expected (conv_id)',
+      'conversions.conv_time is missing (expected time)',
+      'conversions.revenue has type TEXT, expected real',
+      'table channel_reporting is missing',
+    ]);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('setup-db as a command: creates, is idempotent, and exits 5 naming the drift', async (t) => {
+  const dir = tempDir();
+  const file = path.join(dir, 'cli.db');
+  const env = { DATABASE_URL: file };
+  const first = await runCli('setup-db', [], env);
+  t.is(first.code, 0, first.stderr);
+  t.regex(first.stdout, /setup-db: SQLite file .*cli\.db .*applied 3 migration\(s\).*schema OK/);
+  const second = await runCli('setup-db', [], env);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stdout, /already up to date; schema OK/);
+  const raw = new Database(file);
+  raw.exec('ALTER TABLE session_costs DROP COLUMN cost');
+  raw.close();
+  const check = await runCli('setup-db', ['--check'], env);
+  t.is(check.code, 5);
+  t.regex(check.stderr, /session_costs\.cost is missing \(expected real\)/);
+  t.false(fs.existsSync(path.join(ROOT, 'cli.db')));
+});
+
+test('setup-db refuses unknown flags with exit 2 and a bad config with exit 3', async (t) => {
+  const dir = tempDir();
+  const usage = await runCli('setup-db', ['--chek'], { DATABASE_URL: path.join(dir, 'x.db') });
+  t.is(usage.code, 2);
+  t.regex(usage.stderr, /Unknown argument: chek/);
+  const cfg = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(cfg, fs.readFileSync(path.join(ROOT, 'config/config.yaml'), 'utf8').replace('pool_max: 4', 'pool_max: four'));
+  const bad = await runCli('setup-db', ['--config', cfg], { DATABASE_URL: path.join(dir, 'x.db') });
+  t.is(bad.code, 3);
+  t.regex(bad.stderr, /database\.pool_max: expected a whole number > 0, got "four"/);
+  t.false(fs.existsSync(path.join(dir, 'x.db')), 'nothing is created when the config is bad');
+});

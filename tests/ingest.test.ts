@@ -1,0 +1,188 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import type { Knex } from 'knex';
+import { formatError } from '../shared/errors.js';
+import { kindByName } from '../shared/ingest/kinds.js';
+import { loadFiles, type FileStats } from '../shared/ingest/load.js';
+import { silentLogger } from '../shared/log.js';
+import { makeProgress } from '../shared/progress.js';
+import { driverUnderTest, freshDb, runCli } from './helpers/env.js';
+
+const SESSIONS_HEADER = 'session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction';
+
+function write(dir: string, name: string, lines: string[]): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, lines.join('\n') + '\n');
+  return p;
+}
+
+const opts = (strict = false) => ({
+  strict,
+  runId: 'run-1',
+  chunkRows: 3, // tiny chunks so the tests cross chunk borders
+  now: () => new Date('2026-01-01T00:00:00Z'),
+  progress: (label: string, total: number) => makeProgress({ label, total, logger: silentLogger, isTTY: false, intervalMs: 1e9 }),
+});
+
+async function load(db: Knex, files: { kind: 'sessions' | 'conversions' | 'costs'; path: string }[], strict = false): Promise<FileStats[]> {
+  const r = await loadFiles(db, files.map((f) => ({ kind: kindByName(f.kind), path: f.path })), opts(strict))();
+  if (E.isLeft(r)) throw new Error(formatError(r.left));
+  return r.right;
+}
+
+test(`every invalid row is quarantined with line, field and reason; valid rows load (${driverUnderTest()})`, async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const sessions = write(dir, 's.csv', [
+      // column order differs from the table: it is free
+      'user_id,session_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction',
+      'u1,s1,2023-08-29,10:00:00,SEO,1,0,0',
+      'u1,s2,2023-08-29,11:00:00,Direct,1,1,0',
+      'u2,s3,2023-02-30,11:00:00,Direct,1,1,0', // bad_date (line 4)
+      'u2,,2023-08-30,11:00:00,Direct,1,1,0', // empty_id (5)
+      'u2,s4,2023-08-30,11:00,Direct,1,1,0', // bad_time (6)
+      'u2,s5,2023-08-30,11:00:00,Direct,2,1,0', // bad_flag (7)
+      'u2,s1,2023-08-30,11:00:00,Direct,1,1,0', // duplicate_key of line 2 (8)
+      'u3,s6,2023-08-30,11:00:00,Direct,1,1', // wrong_field_count (9)
+      'u3,s7,2023-08-30,11:00:00,,1,1,0', // missing_field channel (10)
+      'u3,s8,2023-08-31,23:59:59,Email,0,0,1',
+    ]);
+    const conversions = write(dir, 'c.csv', [
+      'conv_id,user_id,conv_date,conv_time,revenue',
+      'c1,u1,2023-08-29,12:00:00,10.5',
+      'c2,u1,2023-08-29,12:00:00,-1', // negative_value
+      'c3,u1,2023-08-29,12:00:00,12 EUR', // bad_number
+      'c4,u1,2023-08-29,12:00:00,', // missing_field
+    ]);
+    const costs = write(dir, 'k.csv', ['cost,session_id', '1.50,s1', ',s2', '-0.5,s3']);
+    const stats = await load(db, [
+      { kind: 'sessions', path: sessions },
+      { kind: 'conversions', path: conversions },
+      { kind: 'costs', path: costs },
+    ]);
+    t.deepEqual(
+      stats.map((s) => [s.kind, s.read, s.inserted, s.quarantined]),
+      [
+        ['sessions', 10, 3, 7],
+        ['conversions', 4, 1, 3],
+        ['costs', 3, 2, 1],
+      ],
+    );
+    const q = await db('ingest_quarantine').select('source_file', 'line', 'field', 'reason', 'record_key').orderBy('id');
+    t.deepEqual(
+      q.map((r) => `${path.basename(r.source_file)}:${r.line}:${r.field ?? '-'}:${r.reason}:${r.record_key ?? '-'}`).sort(),
+      [
+        'c.csv:3:revenue:negative_value:c2',
+        'c.csv:4:revenue:bad_number:c3',
+        'c.csv:5:revenue:missing_field:c4',
+        'k.csv:4:cost:negative_value:s3',
+        's.csv:10:channel_name:missing_field:s7',
+        's.csv:4:event_date:bad_date:s3',
+        's.csv:5:session_id:empty_id:-',
+        's.csv:6:event_time:bad_time:s4',
+        's.csv:7:holder_engagement:bad_flag:s5',
+        's.csv:8:session_id:duplicate_key:s1',
+        's.csv:9:-:wrong_field_count:s6',
+      ].sort(),
+    );
+    // the first occurrence of a duplicated key wins
+    t.deepEqual(await db('session_sources').select('session_id', 'user_id', 'event_date').orderBy('session_id'), [
+      { session_id: 's1', user_id: 'u1', event_date: '2023-08-29' },
+      { session_id: 's2', user_id: 'u1', event_date: '2023-08-29' },
+      { session_id: 's8', user_id: 'u3', event_date: '2023-08-31' },
+    ]);
+    t.deepEqual(await db('session_costs').select().orderBy('session_id'), [
+      { session_id: 's1', cost: 1.5 },
+      { session_id: 's2', cost: null },
+    ]);
+    t.deepEqual(await db('conversions').select(), [{ conv_id: 'c1', user_id: 'u1', conv_date: '2023-08-29', conv_time: '12:00:00', revenue: 10.5 }]);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a re-load changes nothing; a changed row is counted as updated', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const rows = ['s1,u1,2023-08-29,10:00:00,SEO,1,0,0', 's2,u1,2023-08-29,11:00:00,Direct,1,1,0', 's3,u2,2023-08-30,09:00:00,Email,0,0,0', 's4,u2,2023-08-30,09:30:00,Email,0,1,0'];
+    const f = write(dir, 's.csv', [SESSIONS_HEADER, ...rows]);
+    const first = await load(db, [{ kind: 'sessions', path: f }]);
+    t.like(first[0], { inserted: 4, updated: 0, unchanged: 0 });
+    const snapshot = await db('session_sources').select().orderBy('session_id');
+    const again = await load(db, [{ kind: 'sessions', path: f }]);
+    t.like(again[0], { inserted: 0, updated: 0, unchanged: 4 });
+    t.deepEqual(await db('session_sources').select().orderBy('session_id'), snapshot);
+    const g = write(dir, 's2.csv', [SESSIONS_HEADER, rows[0]!.replace('SEO', 'Paid Search'), 's9,u9,2023-09-01,00:00:00,Email,0,0,0']);
+    const changed = await load(db, [{ kind: 'sessions', path: g }]);
+    t.like(changed[0], { inserted: 1, updated: 1, unchanged: 0 });
+    t.is((await db('session_sources').where({ session_id: 's1' }).first()).channel_name, 'Paid Search');
+    t.is((await db('session_sources').count({ n: '*' }))[0]!['n'] as number, 5);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('--strict loads nothing when any row is invalid', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const good = write(dir, 'c.csv', ['conv_id,user_id,conv_date,conv_time,revenue', 'c1,u1,2023-08-29,12:00:00,10']);
+    const bad = write(dir, 's.csv', [SESSIONS_HEADER, 's1,u1,2023-08-29,10:00:00,SEO,1,0,0', 's2,u1,2023-13-01,10:00:00,SEO,1,0,0']);
+    const r = await loadFiles(db, [{ kind: kindByName('conversions'), path: good }, { kind: kindByName('sessions'), path: bad }], opts(true))();
+    if (E.isRight(r)) return t.fail('strict load succeeded');
+    t.regex(formatError(r.left), /--strict: 1 invalid row\(s\), so nothing was loaded/);
+    t.regex(formatError(r.left), /s\.csv, line 3, field "event_date": bad_date/);
+    for (const table of ['conversions', 'session_sources', 'ingest_quarantine']) t.is((await db(table).count({ n: '*' }))[0]!['n'] as number, 0, table);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a file of the wrong kind stops before anything is written, naming file and columns', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const sessions = write(dir, 's.csv', [SESSIONS_HEADER, 's1,u1,2023-08-29,10:00:00,SEO,1,0,0']);
+    const r = await loadFiles(db, [{ kind: kindByName('sessions'), path: sessions }, { kind: kindByName('costs'), path: sessions }], opts())();
+    if (E.isRight(r)) return t.fail('wrong header accepted');
+    t.is(r.left._tag, 'InputError');
+    t.regex(formatError(r.left), /s\.csv, line 1: this is not a costs CSV .*missing column\(s\): cost; unknown column\(s\): user_id/);
+    t.is((await db('session_sources').count({ n: '*' }))[0]!['n'] as number, 0);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a malformed CSV in the middle of a load rolls back every file', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const good = write(dir, 'c.csv', ['conv_id,user_id,conv_date,conv_time,revenue', 'c1,u1,2023-08-29,12:00:00,10']);
+    const broken = write(dir, 'k.csv', ['session_id,cost', 's1,1', '"s2,2', 's3,3']);
+    const r = await loadFiles(db, [{ kind: kindByName('conversions'), path: good }, { kind: kindByName('costs'), path: broken }], opts())();
+    if (E.isRight(r)) return t.fail('broken CSV accepted');
+    t.regex(formatError(r.left), /k\.csv: the CSV cannot be parsed/);
+    t.is((await db('conversions').count({ n: '*' }))[0]!['n'] as number, 0);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('load as a command: summary by reason, exit 4 for a missing file, exit 2 with nothing to load', async (t) => {
+  const { dir, url, cleanup } = await freshDb();
+  try {
+    write(dir, 'session_sources.csv', [SESSIONS_HEADER, 's1,u1,2023-08-29,10:00:00,SEO,1,0,0', 's2,u1,2023-08-29,10:00:00,SEO,1,0,x']);
+    write(dir, 'conversions.csv', ['conv_id,user_id,conv_date,conv_time,revenue', 'c1,u1,2023-08-29,12:00:00,10']);
+    write(dir, 'session_costs.csv', ['session_id,cost', 's1,0.5']);
+    const ok = await runCli('load', ['--dir', dir], { DATABASE_URL: url });
+    t.is(ok.code, 0, ok.stderr);
+    t.regex(ok.stdout, /^load: 3 file\(s\): 4 rows read, 3 inserted, 0 updated, 0 unchanged, 1 quarantined \(bad_flag 1\)$/m);
+    const missing = await runCli('load', ['--costs', path.join(dir, 'nope.csv')], { DATABASE_URL: url });
+    t.is(missing.code, 4);
+    t.regex(missing.stderr, /nope\.csv: file not found/);
+    const nothing = await runCli('load', [], { DATABASE_URL: url });
+    t.is(nothing.code, 2);
+    t.regex(nothing.stderr, /nothing to load/);
+  } finally {
+    await cleanup();
+  }
+});
