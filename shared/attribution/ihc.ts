@@ -145,6 +145,8 @@ export function ihcScores(journey: Journey, params: IhcParams): Float64Array {
     out[2 * n + j] = c;
     out[3 * n + j] = w === null ? 1 / n : w.initializer * a + w.holder * b + w.closer * c;
   }
+  // a lone session holds all the credit, exactly (rescaled weights may sum to 1 +- 1 ulp)
+  if (n === 1) out[3] = 1;
   return out;
 }
 

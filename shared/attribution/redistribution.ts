@@ -36,23 +36,52 @@ export function redistributePhase(
   if (!anySource) return out;
   const thr = rule.receive_threshold;
   const receives = (i: number): boolean => isSource[i] === 0 && values[i]! > 0 && values[i]! >= thr;
-  // held[i] = receiver credit strictly before i
-  const held = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) held[i + 1] = held[i]! + (receives(i) ? values[i]! : 0);
-  const total = held[n]!;
+  // receiver credit strictly before / after i, each summed directly (a difference of prefix sums would lose
+  // small holdings next to large ones)
+  const before = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) before[i + 1] = before[i]! + (receives(i) ? values[i]! : 0);
+  const after = new Float64Array(n + 1);
+  for (let i = n - 1; i >= 0; i--) after[i] = after[i + 1]! + (receives(i) ? values[i]! : 0);
+  const total = before[n]!;
   // factor[i] = credit moved per unit held, from source i (0 when it keeps its credit)
   const factor = new Float64Array(n);
+  const pools = new Float64Array(n);
+  let finite = true;
   for (let i = 0; i < n; i++) {
     const v = values[i]!;
     if (isSource[i] === 0 || !(v > 0)) continue;
-    const pool = poolFor(rule.direction, held[i]!, total - held[i + 1]!, total);
+    const pool = poolFor(rule.direction, before[i]!, after[i + 1]!, total);
     if (pool > 0) {
+      pools[i] = pool;
       factor[i] = v / pool;
+      if (!Number.isFinite(factor[i]!)) finite = false;
       out[i] = 0;
     }
   }
-  addReceived(rule.direction, values, factor, receives, out);
+  if (finite) addReceived(rule.direction, values, factor, receives, out);
+  else addReceivedDirect(rule.direction, values, pools, receives, out);
   return out;
+}
+
+/**
+ * O(n x sources) version for receivers holding subnormal amounts, where credit / pool overflows: the share
+ * x_j / pool is at most 1, so computing it first stays finite.
+ */
+function addReceivedDirect(
+  direction: Direction,
+  values: ArrayLike<number>,
+  pools: Float64Array,
+  receives: (i: number) => boolean,
+  out: Float64Array,
+): void {
+  const n = values.length;
+  for (let s = 0; s < n; s++) {
+    const pool = pools[s]!;
+    if (!(pool > 0)) continue;
+    const lo = direction === 'later_sessions_only' ? s + 1 : 0;
+    const hi = direction === 'earlier_sessions_only' ? s : n;
+    for (let j = lo; j < hi; j++) if (j !== s && receives(j)) out[j] = out[j]! + values[s]! * (values[j]! / pool);
+  }
 }
 
 function poolFor(direction: Direction, earlier: number, later: number, all: number): number {
