@@ -1,0 +1,229 @@
+import test from 'ava';
+import { DEFAULT_IHC_PARAMS } from '../shared/attribution/params.js';
+import { checkAnswer } from '../shared/ihc/answer.js';
+import { fitJourney, packBatches, type Batch } from '../shared/ihc/batching.js';
+import { answerRequest, bodyOf, type ContractJourney, type ContractSession } from '../shared/ihc/contract.js';
+import { toOpaque } from '../shared/ihc/opaque.js';
+import { computeUrl } from '../shared/ihc/provider.js';
+import { backoffDelay, parseRetryAfter, sendWithRetry, type AttemptResult, type RetryPolicy, type Timing } from '../shared/ihc/retry.js';
+import { fingerprint } from '../shared/ihc/staging.js';
+
+const session = (conv: string, i: number, n: number, over: Partial<ContractSession> = {}): ContractSession => ({
+  conversion_id: conv,
+  session_id: `${conv}-${i}`,
+  timestamp: `2023-09-01 ${String(i % 24).padStart(2, '0')}:00:00`,
+  channel_label: i % 2 === 0 ? 'SEO' : 'Direct',
+  holder_engagement: (i % 2) as 0 | 1,
+  closer_engagement: i === n - 1 ? 1 : 0,
+  conversion: i === n - 1 ? 1 : 0,
+  impression_interaction: 0,
+  ...over,
+});
+const journey = (conv: string, n: number): ContractJourney => ({
+  conversionId: conv,
+  sessions: Array.from({ length: n }, (_, i) => session(conv, i, n)),
+});
+
+async function collect(g: AsyncIterable<Batch>): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of g) out.push(b);
+  return out;
+}
+
+test('batches respect both limits and never split a journey', async (t) => {
+  const sizes = [5, 1, 9, 3, 3, 10, 2, 7, 1, 1, 1, 4];
+  const js = sizes.map((n, i) => journey(`c${i}`, n));
+  const batches = await collect(packBatches(js, { maxJourneys: 3, maxSessions: 10, oversize: 'skip' }));
+  const seen: string[] = [];
+  for (const b of batches) {
+    t.true(b.journeys.length <= 3);
+    t.true(b.sessions <= 10);
+    t.is(b.sessions, b.journeys.reduce((s, j) => s + j.sessions.length, 0));
+    for (const j of b.journeys) {
+      seen.push(j.conversionId);
+      t.is(j.sessions.length, sizes[Number(j.conversionId.slice(1))]!);
+    }
+  }
+  t.deepEqual(seen, js.map((j) => j.conversionId));
+  // same input, same batches: what makes re-run fingerprints match
+  const again = await collect(packBatches(js, { maxJourneys: 3, maxSessions: 10, oversize: 'skip' }));
+  t.deepEqual(again.map((b) => fingerprint('p', 'x', bodyOf(b.journeys))), batches.map((b) => fingerprint('p', 'x', bodyOf(b.journeys))));
+});
+
+test('oversize journeys: keep_latest keeps the converting session, skip reports it', async (t) => {
+  const big = journey('big', 12);
+  const kept = fitJourney(big, 5, 'keep_latest');
+  t.is(kept.journey?.sessions.length, 5);
+  t.deepEqual(kept.journey?.sessions.map((s) => s.session_id), ['big-7', 'big-8', 'big-9', 'big-10', 'big-11']);
+  t.is(kept.journey?.sessions.at(-1)?.conversion, 1);
+  t.deepEqual(kept.notice, { kind: 'truncated', conversionId: 'big', from: 12, to: 5 });
+  const notices: unknown[] = [];
+  const batches = await collect(packBatches([journey('a', 2), big, { conversionId: 'empty', sessions: [] }], { maxJourneys: 10, maxSessions: 5, oversize: 'skip' }, (n) => notices.push(n)));
+  t.deepEqual(batches.flatMap((b) => b.journeys.map((j) => j.conversionId)), ['a']);
+  t.deepEqual(notices, [{ kind: 'oversize_skipped', conversionId: 'big', sessions: 12 }, { kind: 'empty', conversionId: 'empty' }]);
+});
+
+const answerOf = (js: ContractJourney[]) => answerRequest(bodyOf(js), DEFAULT_IHC_PARAMS, { maxJourneys: 100, maxSessions: 3000 });
+
+test('checkAnswer accepts a correct answer and refuses missing, extra, duplicate, out-of-range and non-summing values', (t) => {
+  const js = [journey('a', 3), journey('b', 2)];
+  const reply = answerOf(js);
+  t.is(reply.status, 200);
+  const good = checkAnswer(js, 200, JSON.stringify(reply.body), 1e-6);
+  t.is(good._tag, 'accepted');
+  t.is(good._tag === 'accepted' ? good.values.length : 0, 5);
+  const value = reply.body['value'] as Array<Record<string, unknown>>;
+  const variants: Array<[string, unknown, RegExp]> = [
+    ['missing session', { value: value.slice(1) }, /misses 1 session/],
+    ['extra session', { value: [...value, { ...value[0], session_id: 'zzz' }] }, /zzz.*not sent/],
+    ['unknown conversion', { value: [...value, { ...value[0], conversion_id: 'q' }] }, /conversion_id "q"/],
+    ['duplicate', { value: [...value, value[0]] }, /more than once/],
+    ['out of range', { value: value.map((v, i) => (i === 0 ? { ...v, holder: 1.5 } : v)) }, /outside \[0, 1\]/],
+    ['not summing', { value: value.map((v, i) => (i === 0 ? { ...v, ihc: (v['ihc'] as number) / 2 } : v)) }, /sums to/],
+    ['wrong type', { value: [{ ...value[0], ihc: '0.5' }] }, /ihc/],
+    ['no value', { statusCode: 200 }, /value/],
+    ['says 500', { statusCode: 500, value }, /statusCode 500/],
+  ];
+  for (const [what, body, re] of variants) {
+    const r = checkAnswer(js, 200, JSON.stringify(body), 1e-6);
+    t.is(r._tag, 'rejected', what);
+    if (r._tag === 'rejected') t.regex(r.reason, re, what);
+  }
+  const notJson = checkAnswer(js, 200, '{"value": [', 1e-6);
+  t.is(notJson._tag, 'rejected');
+});
+
+test('checkAnswer keeps the good part of a 206 and names each failed journey with its reason', (t) => {
+  const js = [journey('a', 3), journey('b', 2), journey('c', 1)];
+  const reply = answerOf(js);
+  const value = (reply.body['value'] as Array<{ conversion_id: string }>).filter((v) => v.conversion_id !== 'b');
+  const r = checkAnswer(js, 206, JSON.stringify({ statusCode: 206, value, partialFailureErrors: [{ conversion_id: 'b', error: 'timestamp unreadable' }] }), 1e-6);
+  t.is(r._tag, 'accepted');
+  if (r._tag !== 'accepted') return;
+  t.is(r.status, 'partial');
+  t.deepEqual(r.failed, [{ conversionId: 'b', reason: 'timestamp unreadable' }]);
+  t.deepEqual([...new Set(r.values.map((v) => v.conversion_id))], ['a', 'c']);
+  // a 200 that leaves a journey out without saying why is not accepted
+  t.is(checkAnswer(js, 200, JSON.stringify({ statusCode: 200, value }), 1e-6)._tag, 'rejected');
+});
+
+test('the engine behind the contract: 206 for an unparseable journey, 400 naming the field when nothing parses', (t) => {
+  const bad = { ...journey('bad', 2), sessions: journey('bad', 2).sessions.map((s, i) => (i === 0 ? { ...s, timestamp: '2023-13-01 00:00:00' } : s)) };
+  const r = answerOf([journey('a', 2), bad]);
+  t.is(r.status, 206);
+  t.deepEqual((r.body['partialFailureErrors'] as Array<{ conversion_id: string }>).map((f) => f.conversion_id), ['bad']);
+  t.regex(JSON.stringify(r.body['partialFailureErrors']), /customer_journeys\[2\]\.timestamp/);
+  const only = answerOf([bad]);
+  t.is(only.status, 400);
+  t.regex(String(only.body['message']), /customer_journeys\[0\]\.timestamp/);
+});
+
+test('opaque ids carry nothing of the real ids, keep journey order, and map back', (t) => {
+  const js = [journey('user-42-order-7', 3), journey('user-9-order-1', 12)];
+  const op = toOpaque(js);
+  const text = JSON.stringify(bodyOf(op.journeys));
+  t.false(text.includes('user'));
+  t.deepEqual(op.journeys[1]!.sessions.map((s) => s.session_id), [...op.journeys[1]!.sessions.map((s) => s.session_id)].sort());
+  const reply = answerRequest(JSON.parse(text), DEFAULT_IHC_PARAMS, { maxJourneys: 100, maxSessions: 3000 });
+  const checked = checkAnswer(op.journeys, reply.status, JSON.stringify(reply.body), 1e-9);
+  t.is(checked._tag, 'accepted');
+  if (checked._tag !== 'accepted') return;
+  const back = checked.values.map((v) => op.back(v)!);
+  const direct = answerOf(js).body['value'];
+  t.deepEqual(back, direct);
+});
+
+test('Retry-After as seconds or HTTP-date; full-jitter backoff stays under its cap', (t) => {
+  const now = Date.parse('2024-01-01T00:00:00Z');
+  t.is(parseRetryAfter('3', now), 3000);
+  t.is(parseRetryAfter('Mon, 01 Jan 2024 00:00:05 GMT', now), 5000);
+  t.is(parseRetryAfter('Sun, 31 Dec 2023 00:00:05 GMT', now), 0);
+  t.is(parseRetryAfter('soon', now), undefined);
+  t.is(parseRetryAfter(null, now), undefined);
+  const p: RetryPolicy = { attemptTimeoutMs: 1000, deadlineMs: 1e6, maxRetries: 5, backoffInitialMs: 100, backoffMaxMs: 1000 };
+  t.is(backoffDelay(0, p, () => 0.999), 99);
+  t.is(backoffDelay(3, p, () => 0.5), 400);
+  t.is(backoffDelay(10, p, () => 0.999), 999);
+  t.is(backoffDelay(3, p, () => 0), 0);
+});
+
+function fakeTiming(): Timing & { slept: number[] } {
+  let now = 0;
+  const slept: number[] = [];
+  return { now: () => now, sleep: async (ms) => void (slept.push(ms), (now += ms)), random: () => 0.5, slept };
+}
+const policy: RetryPolicy = { attemptTimeoutMs: 1000, deadlineMs: 60_000, maxRetries: 4, backoffInitialMs: 100, backoffMaxMs: 10_000 };
+const scripted = (rs: AttemptResult[]) => {
+  let i = 0;
+  const timeouts: number[] = [];
+  return { attempt: async (ms: number) => (timeouts.push(ms), rs[Math.min(i++, rs.length - 1)]!), timeouts, calls: () => i };
+};
+
+test('sendWithRetry: recovers from 5xx, network errors and timeouts with growing jittered backoff', async (t) => {
+  const tm = fakeTiming();
+  const s = scripted([
+    { kind: 'answer', status: 500, text: '' },
+    { kind: 'network', message: 'socket hang up' },
+    { kind: 'timeout' },
+    { kind: 'answer', status: 408, text: '' },
+    { kind: 'answer', status: 200, text: '{}' },
+  ]);
+  const r = await sendWithRetry(s.attempt, policy, tm);
+  t.true(r.ok);
+  t.is(r.attempts, 5);
+  t.deepEqual(tm.slept, [50, 100, 200, 400]);
+});
+
+test('sendWithRetry: honours Retry-After, and gives up when it would pass the deadline', async (t) => {
+  const tm = fakeTiming();
+  const s = scripted([{ kind: 'answer', status: 429, text: '', retryAfter: '7' }, { kind: 'answer', status: 200, text: '{}' }]);
+  t.true((await sendWithRetry(s.attempt, policy, tm)).ok);
+  t.deepEqual(tm.slept, [7000]);
+  const s2 = scripted([{ kind: 'answer', status: 429, text: '', retryAfter: '3600' }]);
+  const r = await sendWithRetry(s2.attempt, policy, fakeTiming());
+  t.false(r.ok);
+  if (!r.ok) {
+    t.is(r.kind, 'gave_up');
+    t.regex(r.message, /Retry-After.*deadline/);
+  }
+});
+
+test('sendWithRetry: 400/401/403 are not retried; 401 says the key was refused; retries are bounded', async (t) => {
+  for (const status of [400, 401, 403, 404, 406]) {
+    const s = scripted([{ kind: 'answer', status, text: JSON.stringify({ message: `nope ${status}` }) }]);
+    const r = await sendWithRetry(s.attempt, policy, fakeTiming());
+    t.false(r.ok);
+    t.is(s.calls(), 1);
+    if (!r.ok) {
+      t.is(r.kind, status === 401 || status === 403 ? 'refused' : 'rejected');
+      t.regex(r.message, new RegExp(`nope ${status}`));
+      if (status === 401) t.regex(r.message, /refused the API key/);
+    }
+  }
+  const s = scripted([{ kind: 'answer', status: 503, text: '' }]);
+  const r = await sendWithRetry(s.attempt, policy, fakeTiming());
+  t.false(r.ok);
+  t.is(s.calls(), policy.maxRetries + 1);
+  if (!r.ok) t.regex(r.message, /gave up after 5 attempt\(s\); last: HTTP 503/);
+});
+
+test('sendWithRetry: each attempt gets at most what is left of the deadline', async (t) => {
+  const tm = fakeTiming();
+  const s = scripted([{ kind: 'timeout' }]);
+  const r = await sendWithRetry(
+    async (ms) => {
+      const out = await s.attempt(ms);
+      await tm.sleep(ms);
+      return out;
+    },
+    { ...policy, deadlineMs: 2500, maxRetries: 100, backoffInitialMs: 0 },
+    tm,
+  );
+  t.false(r.ok);
+  t.deepEqual(s.timeouts, [1000, 1000, 500]);
+});
+
+test('compute URL: the vendor base ending in /v1 is not doubled', (t) => {
+  t.is(computeUrl('https://api.example.com/v1', 'x y'), 'https://api.example.com/v1/compute_ihc?conv_type_id=x+y');
+  t.is(computeUrl('http://127.0.0.1:8080/', 'default'), 'http://127.0.0.1:8080/v1/compute_ihc?conv_type_id=default');
+});
