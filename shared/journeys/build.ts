@@ -1,0 +1,170 @@
+import type { Knex } from 'knex';
+import type { Config } from '../config.js';
+import type { Window } from '../window.js';
+import { journeySql, type JourneySql } from './sql.js';
+import { writeIssues, type IssueCount } from './validate.js';
+
+export interface JourneyOptions {
+  /** only sessions at most this many days (x 24 h) before the conversion; null: every earlier session */
+  readonly lookbackDays: number | null;
+  /** keep the latest N sessions of a journey; null: no cap */
+  readonly maxSessions: number | null;
+  /** a session starting in exactly the conversion's second counts as before it */
+  readonly includeSameSecond: boolean;
+}
+
+export function journeyOptionsOf(c: Config['journeys']): JourneyOptions {
+  return { lookbackDays: c.lookback_days, maxSessions: c.max_sessions, includeSameSecond: c.include_same_second };
+}
+
+/** journeys.status values */
+export const JOURNEY_STATUS = {
+  ok: 'ok',
+  noSessions: 'no_sessions',
+  invalid: 'invalid',
+} as const;
+/** transient, only inside the build's transaction */
+const PENDING = 'pending';
+
+export interface BuildResult {
+  readonly window: Window;
+  /** conversions dated in the window (one journeys row each) */
+  readonly conversions: number;
+  /** journeys with at least one session (status ok) */
+  readonly journeys: number;
+  /** journey_sessions rows of those journeys */
+  readonly sessions: number;
+  /** valid conversions without an earlier session (status no_sessions) */
+  readonly withoutSessions: number;
+  /** conversions excluded by validation (status invalid) */
+  readonly invalid: number;
+  readonly issues: readonly IssueCount[];
+}
+
+export type Step = 'validate' | 'replace' | 'journeys' | 'sessions' | 'count';
+
+/**
+ * Validates and builds the window's journeys in one transaction: data_issues, journeys and journey_sessions
+ * rows of the window are replaced together, so a re-run gives the same tables and a failure leaves the
+ * previous state. All set work is SQL inside the database; nothing here grows with the data.
+ */
+export async function buildJourneys(
+  db: Knex,
+  w: Window,
+  opts: JourneyOptions,
+  onStep: (step: Step) => void = () => {},
+): Promise<BuildResult> {
+  const q = journeySql(db);
+  return db.transaction(async (trx) => {
+    onStep('validate');
+    const issues = await writeIssues(trx, w, q);
+
+    onStep('replace');
+    const windowConvIds = trx('conversions').select('conv_id').whereBetween('conv_date', [w.start, w.end]);
+    await trx('journey_sessions')
+      .whereBetween('conv_date', [w.start, w.end])
+      .orWhereIn('conv_id', windowConvIds.clone())
+      .delete();
+    await trx('journeys')
+      .whereBetween('conv_date', [w.start, w.end])
+      .orWhereIn('conv_id', windowConvIds.clone())
+      .delete();
+
+    onStep('journeys');
+    // one row per conv_id even when an adopted table without primary key repeats it (reported as duplicate_conv_id)
+    await trx.raw(
+      `INSERT INTO journeys (conv_id, user_id, conv_date, conv_time, revenue, session_count, status)
+       SELECT c.conv_id, MIN(c.user_id), MIN(c.conv_date), MIN(c.conv_time), MIN(c.revenue), 0, ?
+         FROM conversions c WHERE c.conv_date BETWEEN ? AND ? GROUP BY c.conv_id`,
+      [PENDING, w.start, w.end],
+    );
+    await trx.raw(
+      `UPDATE journeys SET status = ?
+        WHERE conv_date BETWEEN ? AND ?
+          AND conv_id IN (SELECT d.record_key FROM data_issues d
+                           WHERE d.window_start = ? AND d.window_end = ? AND d.table_name = 'conversions' AND d.severity = 'error')`,
+      [JOURNEY_STATUS.invalid, w.start, w.end, w.start, w.end],
+    );
+
+    onStep('sessions');
+    const excludedSessions = issues.some((i) => i.table === 'session_sources' && i.reason === 'duplicate_session_id');
+    const sel = candidateSessions(q, w, opts, excludedSessions);
+    await trx.raw(
+      `INSERT INTO journey_sessions (conv_id, session_id, position, conv_date, event_date, event_time, channel_name,
+                                     holder_engagement, closer_engagement, impression_interaction, conversion)
+       SELECT x.conv_id, x.session_id,
+              ROW_NUMBER() OVER (PARTITION BY x.conv_id ORDER BY x.event_date, x.event_time, ${q.binary('x.session_id')}) - 1,
+              x.conv_date, x.event_date, x.event_time, x.channel_name,
+              x.holder_engagement, x.closer_engagement, x.impression_interaction,
+              CASE WHEN x.rn_desc = 1 THEN 1 ELSE 0 END
+         FROM (${sel.sql}) x
+        ${opts.maxSessions !== null ? `WHERE x.rn_desc <= ${Math.trunc(opts.maxSessions)}` : ''}`,
+      sel.bindings,
+    );
+
+    onStep('count');
+    await trx.raw(
+      `UPDATE journeys SET session_count = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = journeys.conv_id)
+        WHERE conv_date BETWEEN ? AND ? AND status = ?`,
+      [w.start, w.end, PENDING],
+    );
+    await trx.raw(
+      `UPDATE journeys SET status = CASE WHEN session_count > 0 THEN ? ELSE ? END WHERE conv_date BETWEEN ? AND ? AND status = ?`,
+      [JOURNEY_STATUS.ok, JOURNEY_STATUS.noSessions, w.start, w.end, PENDING],
+    );
+    const counts = (await trx('journeys')
+      .select('status')
+      .count({ n: '*' })
+      .sum({ s: 'session_count' })
+      .whereBetween('conv_date', [w.start, w.end])
+      .groupBy('status')) as Array<{ status: string; n: number | string; s: number | string | null }>;
+    const of = (status: string) => counts.find((c) => c.status === status);
+    return {
+      window: w,
+      conversions: counts.reduce((a, c) => a + Number(c.n), 0),
+      journeys: Number(of(JOURNEY_STATUS.ok)?.n ?? 0),
+      sessions: Number(of(JOURNEY_STATUS.ok)?.s ?? 0),
+      withoutSessions: Number(of(JOURNEY_STATUS.noSessions)?.n ?? 0),
+      invalid: Number(of(JOURNEY_STATUS.invalid)?.n ?? 0),
+      issues,
+    };
+  });
+}
+
+/**
+ * Every (pending conversion, earlier session of its user) pair, with the session's rank from the latest
+ * (rn_desc = 1 is the converting session). The join runs on the (user_id, event_date, event_time) index; the
+ * timestamp test is written on the two columns rather than on a concatenation so that the index serves it.
+ */
+function candidateSessions(q: JourneySql, w: Window, opts: JourneyOptions, excludeDuplicates: boolean): { sql: string; bindings: Knex.RawBinding[] } {
+  const timeCmp = opts.includeSameSecond ? '<=' : '<';
+  const conds = [
+    `(s.event_date < j.conv_date OR (s.event_date = j.conv_date AND s.event_time ${timeCmp} j.conv_time))`,
+    q.validDate('s.event_date'),
+    q.validTime('s.event_time'),
+  ];
+  if (opts.lookbackDays !== null) {
+    // at or after the same clock time N days before the conversion
+    const cut = q.minusDays('j.conv_date', opts.lookbackDays);
+    conds.push(`(s.event_date > ${cut} OR (s.event_date = ${cut} AND s.event_time >= j.conv_time))`);
+  }
+  const bindings: Knex.RawBinding[] = [w.start, w.end, PENDING];
+  if (excludeDuplicates) {
+    conds.push(
+      `s.session_id NOT IN (SELECT d.record_key FROM data_issues d WHERE d.window_start = ? AND d.window_end = ?
+                               AND d.table_name = 'session_sources' AND d.reason = 'duplicate_session_id')`,
+    );
+    bindings.push(w.start, w.end);
+  }
+  return {
+    sql: `SELECT j.conv_id, j.conv_date, s.session_id, s.event_date, s.event_time, s.channel_name,
+                 s.holder_engagement, s.closer_engagement, s.impression_interaction,
+                 ROW_NUMBER() OVER (PARTITION BY j.conv_id
+                                    ORDER BY s.event_date DESC, s.event_time DESC, ${q.binary('s.session_id')} DESC) AS rn_desc
+            FROM journeys j
+            JOIN session_sources s ON s.user_id = j.user_id
+           WHERE j.conv_date BETWEEN ? AND ? AND j.status = ?
+             AND ${conds.join('\n             AND ')}`,
+    bindings,
+  };
+}

@@ -1,0 +1,112 @@
+import * as path from 'node:path';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { requireSchema } from '../db/migrate.js';
+import { configError, databaseError, EXIT_CODES, messageOf, type AppError } from '../errors.js';
+import type { Capabilities, TaskResult } from '../task.js';
+import { windowSlug, type Window } from '../window.js';
+import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
+import { computeInsights, formatInsights, writeInsights, type JourneyInsights } from './insights.js';
+
+export interface BuildJourneysArgs {
+  readonly window: Window;
+  /** overrides of the config's journeys section */
+  readonly lookbackDays?: number | undefined;
+  readonly maxSessions?: number | undefined;
+  readonly includeSameSecond?: boolean | undefined;
+  /** exit 8 when validation excluded records */
+  readonly strict?: boolean | undefined;
+}
+
+export interface BuildJourneysOutcome {
+  readonly build: BuildResult;
+  readonly insights: JourneyInsights;
+  readonly files: { readonly json: string; readonly csv: string };
+}
+
+export function effectiveOptions(args: BuildJourneysArgs, caps: Capabilities): JourneyOptions {
+  const base = journeyOptionsOf(caps.config.journeys);
+  return {
+    lookbackDays: args.lookbackDays ?? base.lookbackDays,
+    maxSessions: args.maxSessions ?? base.maxSessions,
+    includeSameSecond: args.includeSameSecond ?? base.includeSameSecond,
+  };
+}
+
+/** Validate, build, compute and write insights; the parts the task's program and tests share. */
+export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): TE.TaskEither<AppError, BuildJourneysOutcome> {
+  const db = caps.db();
+  const w = args.window;
+  const opts = effectiveOptions(args, caps);
+  const dir = path.join(caps.config.output.dir, windowSlug(w));
+  return pipe(
+    requireSchema(db),
+    TE.chain(() =>
+      TE.tryCatch(
+        () => {
+          caps.logger.info(
+            `building journeys ${w.start}..${w.end} (lookback ${opts.lookbackDays ?? 'none'} days, max ${opts.maxSessions ?? 'no'} sessions, same second ${opts.includeSameSecond ? 'counts' : 'excluded'})`,
+          );
+          const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: 5 });
+          const started = Date.now();
+          return buildJourneys(db, w, opts, (step) => {
+            caps.logger.debug(`step ${step} at ${Date.now() - started} ms`);
+            progress.tick();
+          }).finally(() => progress.done());
+        },
+        (e) => databaseError('building journeys failed (the previous journeys of the window are unchanged)', e),
+      ),
+    ),
+    TE.chainFirst((build) =>
+      TE.fromIO(() => {
+        for (const i of build.issues) {
+          const say = i.severity === 'error' ? caps.logger.warn : caps.logger.info;
+          say(`data issue: ${i.table} ${i.reason}: ${i.count} (${i.severity === 'error' ? 'excluded' : 'kept'}; see data_issues)`);
+        }
+      }),
+    ),
+    TE.chain((build) =>
+      pipe(
+        TE.tryCatch(
+          () => computeInsights(db, w),
+          (e) => databaseError('computing journey insights failed (the journeys are built)', e),
+        ),
+        TE.chain((insights) =>
+          pipe(
+            TE.tryCatch(
+              () => writeInsights(dir, insights),
+              (e) => configError(`cannot write the insights to ${dir} (output.dir / OUTPUT_DIR): ${messageOf(e)}`),
+            ),
+            TE.map((files) => ({ build, insights, files })),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export function summaryOf(b: BuildResult): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const issues = b.issues.reduce((a, i) => a + i.count, 0);
+  const parts = [
+    `${b.window.start}..${b.window.end}: ${n(b.journeys)} journeys (${n(b.sessions)} sessions) from ${n(b.conversions)} conversions`,
+    `${n(b.withoutSessions)} without earlier session`,
+  ];
+  if (b.invalid > 0) parts.push(`${n(b.invalid)} invalid`);
+  parts.push(`${n(issues)} data issue${issues === 1 ? '' : 's'}`);
+  return parts.join('; ');
+}
+
+/** The task's program: builds, prints the insights table, and returns the one-line summary. */
+export function buildJourneysProgram(args: BuildJourneysArgs, caps: Capabilities): TE.TaskEither<AppError, TaskResult> {
+  return pipe(
+    runBuildJourneys(args, caps),
+    TE.map((o) => {
+      caps.stdout(formatInsights(o.insights));
+      caps.logger.info(`insights written to ${o.files.json} and ${o.files.csv}`);
+      const excluded = o.build.issues.filter((i) => i.severity === 'error').reduce((a, i) => a + i.count, 0);
+      const result: TaskResult = { summary: summaryOf(o.build) };
+      return args.strict === true && excluded > 0 ? { ...result, exitCode: EXIT_CODES.CheckFailed } : result;
+    }),
+  );
+}

@@ -1,0 +1,66 @@
+import type { Knex } from 'knex';
+import { dialectOf, type Dialect } from '../db/connect.js';
+
+/**
+ * The few SQL fragments that differ between SQLite and PostgreSQL. Everything else in the journey queries is
+ * standard SQL (window functions, INSERT ... SELECT, correlated subqueries) that both accept as written.
+ */
+export interface JourneySql {
+  readonly dialect: Dialect;
+  /** true when the column holds a real calendar date written YYYY-MM-DD */
+  readonly validDate: (col: string) => string;
+  /** true when the column holds a real time of day written HH:MM:SS */
+  readonly validTime: (col: string) => string;
+  /** the date `days` days before a date column, comparable with date columns */
+  readonly minusDays: (col: string, days: number) => string;
+  /** byte-order comparison, so that session_id tie-breaks do not depend on the server's locale */
+  readonly binary: (col: string) => string;
+  /** seconds from (d1 t1) to (d2 t2) as an integer */
+  readonly secondsBetween: (d1: string, t1: string, d2: string, t2: string) => string;
+  /** a bound date parameter usable in a SELECT list that feeds a date column */
+  readonly dateParam: string;
+  /** string aggregation in a given order */
+  readonly orderedConcat: (col: string, sep: string, orderBy: string) => string;
+}
+
+export function journeySql(db: Knex): JourneySql {
+  const dialect = dialectOf(db);
+  if (dialect === 'pg') {
+    // typed date/time columns cannot hold a malformed value; only a NULL (adopted table without NOT NULL) can be wrong
+    return {
+      dialect,
+      validDate: (c) => `(${c} IS NOT NULL)`,
+      validTime: (c) => `(${c} IS NOT NULL)`,
+      minusDays: (c, n) => `(${c} - ${Math.trunc(n)})`,
+      binary: (c) => `${c} COLLATE "C"`,
+      secondsBetween: (d1, t1, d2, t2) => `CAST(EXTRACT(EPOCH FROM ((${d2} + ${t2}) - (${d1} + ${t1}))) AS BIGINT)`,
+      dateParam: 'CAST(? AS DATE)',
+      orderedConcat: (c, sep, o) => `string_agg(${c}, '${sep}' ORDER BY ${o})`,
+    };
+  }
+  // SQLite stores dates as text. A well-formed value equals its own round trip through a day number (and has the
+  // right length, which date() does not check): "2023-02-30" becomes "2023-03-02" and fails. date() alone is
+  // not enough: SQLite before 3.45 returns "2023-02-30" unchanged (the sqlite3 driver bundles 3.44).
+  return {
+    dialect,
+    validDate: (c) => `(typeof(${c}) = 'text' AND length(${c}) = 10 AND date(julianday(${c})) = ${c})`,
+    // time() accepts "24:00:00", which no session can start at
+    validTime: (c) => `(typeof(${c}) = 'text' AND length(${c}) = 8 AND time(${c}) = ${c} AND ${c} < '24:00:00')`,
+    minusDays: (c, n) => `date(${c}, '-${Math.trunc(n)} days')`,
+    binary: (c) => c,
+    secondsBetween: (d1, t1, d2, t2) =>
+      `(CAST(strftime('%s', ${d2} || ' ' || ${t2}) AS INTEGER) - CAST(strftime('%s', ${d1} || ' ' || ${t1}) AS INTEGER))`,
+    dateParam: '?',
+    // ORDER BY inside an aggregate needs SQLite 3.44 (both bundled drivers have it)
+    orderedConcat: (c, sep, o) => `group_concat(${c}, '${sep}' ORDER BY ${o})`,
+  };
+}
+
+/** knex's raw() returns driver-shaped results: an array for SQLite, `{ rows }` for pg. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  if (result !== null && typeof result === 'object' && Array.isArray((result as { rows?: unknown }).rows)) {
+    return (result as { rows: T[] }).rows;
+  }
+  return [];
+}

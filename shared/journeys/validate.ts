@@ -1,0 +1,206 @@
+import type { Knex } from 'knex';
+import type { Window } from '../window.js';
+import { journeySql, type JourneySql } from './sql.js';
+
+/**
+ * Checks run before journeys are built. Every finding becomes one row of `data_issues` for the run's window
+ * (the window's earlier rows are replaced). `error` rows are excluded from journeys (a conversion so marked
+ * gets the journey status `invalid`); `warning` rows are kept and only reported.
+ *
+ * Scope: a check that can be placed in time looks at the window's records (conversions dated in the window;
+ * sessions dated in the window or belonging to a user who converts in it, i.e. every session a journey of the
+ * window or its cost report can touch). Records that cannot be placed (a conversion without a valid date, a
+ * cost without a session, an id used twice) are table-wide and reported by every window's run, so that they
+ * stay visible until fixed.
+ */
+export type Severity = 'error' | 'warning';
+
+export interface IssueCheck {
+  readonly reason: string;
+  readonly table: 'session_sources' | 'conversions' | 'session_costs';
+  readonly severity: Severity;
+  /** what it means, for the docs and the report */
+  readonly meaning: string;
+  /** the SELECT producing (record_key, detail) rows, and its bindings after the window parameters */
+  readonly select: (q: JourneySql, w: Window) => { readonly sql: string; readonly bindings: readonly Knex.RawBinding[] };
+}
+
+const quoted = (col: string): string => `COALESCE('"' || CAST(${col} AS TEXT) || '"', 'NULL')`;
+
+/** the window's sessions: dated in it, or of a user converting in it */
+const sessionScope = (w: Window): { sql: string; bindings: Knex.RawBinding[] } => ({
+  sql: `(s.event_date BETWEEN ? AND ? OR s.user_id IN (SELECT c.user_id FROM conversions c WHERE c.conv_date BETWEEN ? AND ?))`,
+  bindings: [w.start, w.end, w.start, w.end],
+});
+
+export const ISSUE_CHECKS: readonly IssueCheck[] = [
+  {
+    reason: 'malformed_event_date',
+    table: 'session_sources',
+    severity: 'error',
+    meaning: 'event_date is not a real date written YYYY-MM-DD; the session is left out of every journey',
+    select: (q, w) => {
+      const scope = sessionScope(w);
+      return {
+        sql: `SELECT s.session_id AS record_key, 'event_date ' || ${quoted('s.event_date')} || ' is not a real date written YYYY-MM-DD' AS detail
+                FROM session_sources s WHERE ${scope.sql} AND NOT ${q.validDate('s.event_date')}`,
+        bindings: scope.bindings,
+      };
+    },
+  },
+  {
+    reason: 'malformed_event_time',
+    table: 'session_sources',
+    severity: 'error',
+    meaning: 'event_time is not a real time written HH:MM:SS; the session is left out of every journey',
+    select: (q, w) => {
+      const scope = sessionScope(w);
+      return {
+        sql: `SELECT s.session_id AS record_key, 'event_time ' || ${quoted('s.event_time')} || ' is not a real time written HH:MM:SS' AS detail
+                FROM session_sources s WHERE ${scope.sql} AND NOT ${q.validTime('s.event_time')}`,
+        bindings: scope.bindings,
+      };
+    },
+  },
+  {
+    reason: 'malformed_conv_date',
+    table: 'conversions',
+    severity: 'error',
+    meaning: 'conv_date is not a real date written YYYY-MM-DD; the conversion belongs to no window (table-wide check)',
+    select: (q) => ({
+      sql: `SELECT c.conv_id AS record_key, 'conv_date ' || ${quoted('c.conv_date')} || ' is not a real date written YYYY-MM-DD' AS detail
+              FROM conversions c WHERE NOT ${q.validDate('c.conv_date')}`,
+      bindings: [],
+    }),
+  },
+  {
+    reason: 'malformed_conv_time',
+    table: 'conversions',
+    severity: 'error',
+    meaning: 'conv_time is not a real time written HH:MM:SS; the conversion gets the journey status invalid',
+    select: (q, w) => ({
+      sql: `SELECT c.conv_id AS record_key, 'conv_time ' || ${quoted('c.conv_time')} || ' is not a real time written HH:MM:SS' AS detail
+              FROM conversions c WHERE c.conv_date BETWEEN ? AND ? AND NOT ${q.validTime('c.conv_time')}`,
+      bindings: [w.start, w.end],
+    }),
+  },
+  {
+    reason: 'duplicate_session_id',
+    table: 'session_sources',
+    severity: 'error',
+    meaning: 'several session rows share one session_id (a table without its primary key); all of them are left out (table-wide)',
+    select: () => ({
+      sql: `SELECT s.session_id AS record_key, CAST(COUNT(*) AS TEXT) || ' rows share this session_id' AS detail
+              FROM session_sources s GROUP BY s.session_id HAVING COUNT(*) > 1`,
+      bindings: [],
+    }),
+  },
+  {
+    reason: 'duplicate_conv_id',
+    table: 'conversions',
+    severity: 'error',
+    meaning: 'several conversion rows share the conv_id of a window conversion; it gets the journey status invalid',
+    select: (_q, w) => ({
+      sql: `SELECT c.conv_id AS record_key, CAST(COUNT(*) AS TEXT) || ' rows share this conv_id' AS detail
+              FROM conversions c WHERE c.conv_id IN (SELECT c2.conv_id FROM conversions c2 WHERE c2.conv_date BETWEEN ? AND ?)
+             GROUP BY c.conv_id HAVING COUNT(*) > 1`,
+      bindings: [w.start, w.end],
+    }),
+  },
+  {
+    reason: 'duplicate_cost_row',
+    table: 'session_costs',
+    severity: 'warning',
+    meaning: 'several cost rows share one session_id (a table without its primary key) (table-wide)',
+    select: () => ({
+      sql: `SELECT k.session_id AS record_key, CAST(COUNT(*) AS TEXT) || ' cost rows share this session_id' AS detail
+              FROM session_costs k GROUP BY k.session_id HAVING COUNT(*) > 1`,
+      bindings: [],
+    }),
+  },
+  {
+    reason: 'conv_id_is_session_id',
+    table: 'conversions',
+    severity: 'warning',
+    meaning: 'a window conversion uses an id that is also a session_id; providers that mix both kinds of id may confuse them',
+    select: (_q, w) => ({
+      sql: `SELECT c.conv_id AS record_key, 'conv_id is also the session_id of a session' AS detail
+              FROM conversions c WHERE c.conv_date BETWEEN ? AND ?
+               AND EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = c.conv_id)`,
+      bindings: [w.start, w.end],
+    }),
+  },
+  {
+    reason: 'user_without_sessions',
+    table: 'conversions',
+    severity: 'warning',
+    meaning: 'the converting user has no session at all; the conversion gets the journey status no_sessions',
+    select: (_q, w) => ({
+      sql: `SELECT c.conv_id AS record_key, 'user ' || ${quoted('c.user_id')} || ' has no session' AS detail
+              FROM conversions c WHERE c.conv_date BETWEEN ? AND ?
+               AND NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.user_id = c.user_id)`,
+      bindings: [w.start, w.end],
+    }),
+  },
+  {
+    reason: 'session_without_cost',
+    table: 'session_sources',
+    severity: 'warning',
+    meaning: 'a window session has no row in session_costs (a NULL cost row counts as present); its channel cost is understated',
+    select: (_q, w) => {
+      const scope = sessionScope(w);
+      return {
+        sql: `SELECT s.session_id AS record_key, 'no session_costs row' AS detail
+                FROM session_sources s WHERE ${scope.sql}
+                 AND NOT EXISTS (SELECT 1 FROM session_costs k WHERE k.session_id = s.session_id)`,
+        bindings: scope.bindings,
+      };
+    },
+  },
+  {
+    reason: 'cost_without_session',
+    table: 'session_costs',
+    severity: 'warning',
+    meaning: 'a cost row names a session_id that session_sources does not have; its cost reaches no channel (table-wide)',
+    select: () => ({
+      sql: `SELECT k.session_id AS record_key, 'no session with this session_id' AS detail
+              FROM session_costs k WHERE NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = k.session_id)`,
+      bindings: [],
+    }),
+  },
+];
+
+export interface IssueCount {
+  readonly table: string;
+  readonly reason: string;
+  readonly severity: Severity;
+  readonly count: number;
+}
+
+/** Replaces the window's data_issues with what the checks find now. Call inside the build's transaction. */
+export async function writeIssues(trx: Knex | Knex.Transaction, w: Window, q: JourneySql = journeySql(trx as Knex)): Promise<IssueCount[]> {
+  await trx('data_issues').where({ window_start: w.start, window_end: w.end }).delete();
+  for (const check of ISSUE_CHECKS) {
+    const sel = check.select(q, w);
+    await trx.raw(
+      `INSERT INTO data_issues (window_start, window_end, table_name, record_key, reason, severity, detail)
+       SELECT ${q.dateParam}, ${q.dateParam}, ?, x.record_key, ?, ?, x.detail FROM (${sel.sql}) x`,
+      [w.start, w.end, check.table, check.reason, check.severity, ...sel.bindings],
+    );
+  }
+  return issueCounts(trx, w);
+}
+
+/** The window's issues by table and reason, in the order of ISSUE_CHECKS. */
+export async function issueCounts(db: Knex | Knex.Transaction, w: Window): Promise<IssueCount[]> {
+  const rows = (await db('data_issues')
+    .select('table_name', 'reason', 'severity')
+    .count({ n: '*' })
+    .where({ window_start: w.start, window_end: w.end })
+    .groupBy('table_name', 'reason', 'severity')) as Array<{ table_name: string; reason: string; severity: string; n: number | string }>;
+  const order = new Map(ISSUE_CHECKS.map((c, i) => [c.reason, i]));
+  return rows
+    .map((r) => ({ table: r.table_name, reason: r.reason, severity: (r.severity === 'error' ? 'error' : 'warning') as Severity, count: Number(r.n) }))
+    .sort((a, b) => (order.get(a.reason) ?? 99) - (order.get(b.reason) ?? 99) || a.reason.localeCompare(b.reason));
+}
+
