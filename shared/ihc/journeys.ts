@@ -1,0 +1,72 @@
+import type { Knex } from 'knex';
+import type { Window } from '../window.js';
+import { contractTimestamp, type ContractJourney, type ContractSession } from './contract.js';
+
+/**
+ * The window's journeys (journeys.conv_date in the window), read page by page in conv_id order so memory stays
+ * bounded whatever the window's size. Sessions come in `position` order, the converting session last.
+ */
+
+interface SessionRow {
+  conv_id: string;
+  session_id: string;
+  event_date: string;
+  event_time: string;
+  channel_name: string;
+  holder_engagement: number;
+  closer_engagement: number;
+  impression_interaction: number;
+  conversion: number;
+}
+
+const bit = (n: unknown): 0 | 1 => (Number(n) === 1 ? 1 : 0);
+
+export async function countJourneys(db: Knex, w: Window): Promise<number> {
+  const r = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(r?.n ?? 0);
+}
+
+export async function* streamJourneys(db: Knex, w: Window, pageSize = 500): AsyncGenerator<ContractJourney> {
+  let after: string | undefined;
+  for (;;) {
+    let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]);
+    if (after !== undefined) q = q.andWhere('conv_id', '>', after);
+    const heads = (await q.orderBy('conv_id').limit(pageSize)) as Array<{ conv_id: string }>;
+    if (heads.length === 0) return;
+    const first = heads[0]!.conv_id;
+    const last = heads[heads.length - 1]!.conv_id;
+    const rows = (await db('journey_sessions')
+      .select(
+        'conv_id',
+        'session_id',
+        'event_date',
+        'event_time',
+        'channel_name',
+        'holder_engagement',
+        'closer_engagement',
+        'impression_interaction',
+        'conversion',
+      )
+      .where('conv_id', '>=', first)
+      .andWhere('conv_id', '<=', last)
+      .orderBy([{ column: 'conv_id' }, { column: 'position' }])) as SessionRow[];
+    const byConv = new Map<string, ContractSession[]>();
+    for (const r of rows) {
+      let list = byConv.get(r.conv_id);
+      if (list === undefined) byConv.set(r.conv_id, (list = []));
+      list.push({
+        conversion_id: r.conv_id,
+        session_id: r.session_id,
+        timestamp: contractTimestamp(String(r.event_date), String(r.event_time)),
+        channel_label: r.channel_name,
+        holder_engagement: bit(r.holder_engagement),
+        closer_engagement: bit(r.closer_engagement),
+        conversion: bit(r.conversion),
+        impression_interaction: bit(r.impression_interaction),
+      });
+    }
+    for (const h of heads) yield { conversionId: h.conv_id, sessions: byConv.get(h.conv_id) ?? [] };
+    if (heads.length < pageSize) return;
+    after = last;
+  }
+}

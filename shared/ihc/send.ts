@@ -1,0 +1,270 @@
+import * as E from 'fp-ts/lib/Either.js';
+import type * as TE from 'fp-ts/lib/TaskEither.js';
+import { databaseError, EXIT_CODES, providerError, schemaError, type AppError } from '../errors.js';
+import type { Capabilities, TaskResult } from '../task.js';
+import type { Window } from '../window.js';
+import { checkAnswer, type FailedJourney } from './answer.js';
+import { packBatches, type Batch, type BatchNotice } from './batching.js';
+import { bodyOf, type ValueItem } from './contract.js';
+import { countJourneys, streamJourneys } from './journeys.js';
+import { toOpaque } from './opaque.js';
+import { resolveProvider, type Provider } from './provider.js';
+import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';
+import { failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
+
+export interface SendArgs {
+  /** `local`, `ihc` or a base URL; default config provider.name */
+  readonly provider?: string;
+  /** default config provider.conv_type_id */
+  readonly convTypeId?: string;
+  /** re-send batches already answered */
+  readonly force: boolean;
+  readonly window: Window;
+}
+
+export interface SendStats {
+  batchesSent: number;
+  batchesSkipped: number;
+  batchesRetried: number;
+  retries: number;
+  batchesFailed: number;
+  journeysAttributed: number;
+  journeysNotAttributed: number;
+  journeysTruncated: number;
+  journeysTotal: number;
+}
+
+export interface SendDeps {
+  readonly timing?: Timing;
+}
+
+const PAGE = 500;
+
+export function retryPolicyOf(p: Capabilities['config']['provider']): RetryPolicy {
+  return {
+    attemptTimeoutMs: p.attempt_timeout_ms,
+    deadlineMs: p.deadline_ms,
+    maxRetries: p.max_retries,
+    backoffInitialMs: p.backoff_initial_ms,
+    backoffMaxMs: p.backoff_max_ms,
+  };
+}
+
+/**
+ * send-to-api: the window's journeys, in batches, to the provider; every answer checked, then staged batch by
+ * batch. Returns exit code 7 (ProviderError) with the summary when some batches failed, and fails outright
+ * when the provider refuses the key.
+ */
+export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {}): TE.TaskEither<AppError, TaskResult> {
+  return async () => {
+    const pcfg = caps.config.provider;
+    const convTypeId = args.convTypeId ?? pcfg.conv_type_id;
+    const resolved = resolveProvider(caps.config, caps.env, { name: args.provider, convTypeId });
+    if (E.isLeft(resolved)) return resolved;
+    const provider = resolved.right;
+    const db = caps.db();
+    try {
+      const missing: string[] = [];
+      for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures']) {
+        if (!(await db.schema.hasTable(t))) missing.push(`table ${t} is missing`);
+      }
+      if (missing.length > 0) return E.left(schemaError('the database is not set up for send-to-api: run setup-db (and build-journeys) first', missing));
+      const result = await run(provider, convTypeId, args, caps, deps.timing ?? realTiming);
+      return result;
+    } catch (e) {
+      return E.left(databaseError('send-to-api could not read journeys or write the staging tables', e));
+    }
+  };
+}
+
+async function run(provider: Provider, convTypeId: string, args: SendArgs, caps: Capabilities, timing: Timing): Promise<E.Either<AppError, TaskResult>> {
+  const pcfg = caps.config.provider;
+  const db = caps.db();
+  const log = caps.logger;
+  const total = await countJourneys(db, args.window);
+  const stats: SendStats = {
+    batchesSent: 0,
+    batchesSkipped: 0,
+    batchesRetried: 0,
+    retries: 0,
+    batchesFailed: 0,
+    journeysAttributed: 0,
+    journeysNotAttributed: 0,
+    journeysTruncated: 0,
+    journeysTotal: total,
+  };
+  const opaque = provider.external && pcfg.opaque_ids;
+  log.info(
+    `sending ${total} journeys of ${args.window.start}..${args.window.end} to ${provider.endpoint} (conv_type_id ${convTypeId}; ` +
+      `at most ${pcfg.max_journeys_per_request} journeys / ${pcfg.max_sessions_per_request} sessions per request, ${pcfg.concurrency} at a time` +
+      `${opaque ? ', opaque ids' : ''}${args.force ? ', --force' : ''})`,
+  );
+  const progress = caps.progress({ label: 'send-to-api', unit: 'journeys', total });
+  const unsent: FailedJourney[] = [];
+  const truncated: string[] = [];
+  const onNotice = (n: BatchNotice): void => {
+    switch (n.kind) {
+      case 'empty':
+        unsent.push({ conversionId: n.conversionId, reason: 'the journey has no sessions before the conversion; nothing to attribute' });
+        break;
+      case 'oversize_skipped':
+        unsent.push({
+          conversionId: n.conversionId,
+          reason: `the journey has ${n.sessions} sessions, more than provider.max_sessions_per_request (${pcfg.max_sessions_per_request}); skipped (provider.oversize_journey: skip)`,
+        });
+        break;
+      case 'truncated':
+        truncated.push(n.conversionId);
+        log.debug(`journey ${n.conversionId}: ${n.from} sessions, sending the latest ${n.to} (provider.oversize_journey: keep_latest)`);
+        break;
+    }
+  };
+  const batches = packBatches(
+    streamJourneys(db, args.window, PAGE),
+    { maxJourneys: pcfg.max_journeys_per_request, maxSessions: pcfg.max_sessions_per_request, oversize: pcfg.oversize_journey },
+    onNotice,
+  );
+  const it = batches[Symbol.asyncIterator]();
+  const policy = retryPolicyOf(pcfg);
+  let refused: string | undefined;
+  let halted: string | undefined;
+  let thrown: unknown;
+  const started = timing.now();
+  let batchNo = 0;
+
+  const handle = async (batch: Batch, no: number): Promise<void> => {
+    const n = batch.journeys.length;
+    const convIds = batch.journeys.map((j) => j.conversionId);
+    const body = bodyOf(batch.journeys);
+    const batchId = fingerprint(provider.identity, convTypeId, body);
+    if (!args.force) {
+      const st = await stagedStatus(db, batchId);
+      if (st === 'succeeded' || st === 'partial') {
+        const f = st === 'partial' ? await failuresOfBatch(db, batchId) : 0;
+        stats.batchesSkipped += 1;
+        stats.journeysAttributed += n - f;
+        stats.journeysNotAttributed += f;
+        progress.tick(n);
+        return;
+      }
+    }
+    const op = opaque ? toOpaque(batch.journeys) : undefined;
+    const sent = op?.journeys ?? batch.journeys;
+    const outcome = await sendWithRetry(provider.prepare(op === undefined ? body : bodyOf(sent)), policy, timing, (e) => {
+      stats.retries += 1;
+      log.warn(`batch ${no} (${batchId.slice(0, 12)}): attempt ${e.attempt} failed (${e.reason}); retrying in ${e.delayMs} ms`);
+    });
+    if (outcome.attempts > 1) stats.batchesRetried += 1;
+    const base = {
+      batchId,
+      provider: provider.name,
+      convTypeId,
+      window: args.window,
+      convIds,
+      sessions: batch.sessions,
+      attempts: outcome.attempts,
+      now: caps.clock().toISOString(),
+    };
+    const fail = async (reason: string, httpStatus: number | null, response: string | null): Promise<void> => {
+      log.error(`batch ${no} (${batchId.slice(0, 12)}, ${n} journeys) failed: ${reason}`);
+      await recordBatch(
+        db,
+        { ...base, status: 'failed', httpStatus, error: reason, response, values: [], failed: convIds.map((c) => ({ conversionId: c, reason: `batch failed: ${reason}` })) },
+        caps.config.database.insert_chunk_rows,
+      );
+      stats.batchesFailed += 1;
+      stats.journeysNotAttributed += n;
+      progress.tick(n);
+    };
+    if (!outcome.ok) {
+      if (outcome.kind === 'refused') {
+        refused = outcome.message;
+        return;
+      }
+      if (outcome.kind === 'gave_up') halted = `batch ${no}: ${outcome.message}`;
+      await fail(outcome.message, outcome.status ?? null, outcome.text ?? null);
+      return;
+    }
+    const checked = checkAnswer(sent, outcome.status, outcome.text, pcfg.sum_tolerance);
+    if (checked._tag === 'rejected') {
+      await fail(`the answer failed the checks: ${checked.reason}`, outcome.status, outcome.text);
+      return;
+    }
+    let values: readonly ValueItem[] = checked.values;
+    let failed: readonly FailedJourney[] = checked.failed;
+    if (op !== undefined) {
+      values = values.map((v) => op.back(v)!);
+      failed = failed.map((f) => ({ conversionId: op.realConversionId(f.conversionId) ?? f.conversionId, reason: f.reason }));
+    }
+    for (const f of failed.slice(0, 3)) log.warn(`batch ${no}: journey ${f.conversionId} not attributed: ${f.reason}`);
+    await recordBatch(
+      db,
+      { ...base, status: checked.status, httpStatus: outcome.status, error: null, response: outcome.text, values, failed },
+      caps.config.database.insert_chunk_rows,
+    );
+    stats.batchesSent += 1;
+    stats.journeysAttributed += n - failed.length;
+    stats.journeysNotAttributed += failed.length;
+    progress.tick(n);
+  };
+
+  const worker = async (): Promise<void> => {
+    while (refused === undefined && halted === undefined && thrown === undefined) {
+      let next: IteratorResult<Batch>;
+      try {
+        next = await it.next();
+      } catch (e) {
+        thrown = e;
+        return;
+      }
+      if (next.done === true) return;
+      batchNo += 1;
+      try {
+        await handle(next.value, batchNo);
+      } catch (e) {
+        thrown = e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: pcfg.concurrency }, () => worker()));
+  const prog = progress.done();
+  if (thrown !== undefined) throw thrown;
+
+  // journeys that were never sent: written only when the run got through the window, so a stopped run says nothing false
+  const complete = refused === undefined && halted === undefined;
+  if (complete) {
+    await recordUnsent(db, unsent, caps.clock().toISOString(), caps.config.database.insert_chunk_rows);
+    stats.journeysNotAttributed += unsent.length;
+  }
+  stats.journeysTruncated = truncated.length;
+  if (truncated.length > 0) {
+    log.warn(
+      `${truncated.length} journeys were longer than ${pcfg.max_sessions_per_request} sessions and were sent with their latest ${pcfg.max_sessions_per_request} ` +
+        `(provider.oversize_journey: keep_latest), e.g. ${truncated.slice(0, 5).join(', ')}`,
+    );
+  }
+  const skippedOversize = unsent.filter((u) => u.reason.includes('oversize_journey')).length;
+  if (skippedOversize > 0) log.warn(`${skippedOversize} journeys longer than the session limit were skipped and recorded in api_failures (provider.oversize_journey: skip)`);
+
+  const seconds = Math.max((timing.now() - started) / 1000, prog.seconds, 1e-3);
+  const summary = summarise(provider, convTypeId, args.window, stats, seconds);
+  if (refused !== undefined) return E.left(providerError(`${refused}. Check IHC_API_KEY. Nothing more was sent. ${summary}`));
+  if (stats.batchesFailed > 0) {
+    return E.right({
+      summary: `${summary}${halted !== undefined ? `; stopped early: ${halted}` : ''}; failed batches are in api_batches (status failed) and will be re-sent by the next run`,
+      exitCode: EXIT_CODES.ProviderError,
+    });
+  }
+  return E.right({ summary });
+}
+
+export function summarise(provider: Provider, convTypeId: string, w: Window, s: SendStats, seconds: number): string {
+  const sentJourneys = s.journeysAttributed + s.journeysNotAttributed;
+  return (
+    `${w.start}..${w.end} via ${provider.name} (conv_type_id ${convTypeId}): ` +
+    `batches ${s.batchesSent} sent, ${s.batchesSkipped} already done, ${s.batchesRetried} retried (${s.retries} retries), ${s.batchesFailed} failed; ` +
+    `journeys ${s.journeysAttributed} attributed, ${s.journeysNotAttributed} not attributed` +
+    `${s.journeysTruncated > 0 ? `, ${s.journeysTruncated} truncated to the latest sessions` : ''} of ${s.journeysTotal}; ` +
+    `${seconds.toFixed(2)} s, ${Math.round(sentJourneys / seconds)} journeys/s`
+  );
+}

@@ -1,0 +1,119 @@
+import type { Knex } from 'knex';
+import { redact } from '../errors.js';
+import type { Window } from '../window.js';
+import type { FailedJourney } from './answer.js';
+import type { RequestBody, ValueItem } from './contract.js';
+import { sha256 } from './provider.js';
+
+/**
+ * The staging tables process-attribution reads (migration 003): one api_batches row per request fingerprint,
+ * api_results per accepted session, api_failures per journey not attributed. Each batch is written in one
+ * transaction, so a kill leaves either the whole batch or none of it, and a re-run resumes with what is missing.
+ */
+
+export type BatchStatus = 'succeeded' | 'partial' | 'failed';
+
+/** sha256 of who answers (no secrets), the conversion type and the request body with real ids. */
+export function fingerprint(providerIdentity: string, convTypeId: string, body: RequestBody): string {
+  return sha256(JSON.stringify({ provider: providerIdentity, conv_type_id: convTypeId, body }));
+}
+
+/** Status of a staged batch, or undefined when it was never completed. */
+export async function stagedStatus(db: Knex, batchId: string): Promise<BatchStatus | undefined> {
+  const r = (await db('api_batches').select('status').where('batch_id', batchId).first()) as { status: BatchStatus } | undefined;
+  return r?.status;
+}
+
+export async function failuresOfBatch(db: Knex, batchId: string): Promise<number> {
+  const r = (await db('api_failures').where('batch_id', batchId).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  return Number(r?.n ?? 0);
+}
+
+export interface BatchRecord {
+  readonly batchId: string;
+  readonly provider: string;
+  readonly convTypeId: string;
+  readonly window: Window;
+  readonly convIds: readonly string[];
+  readonly sessions: number;
+  readonly status: BatchStatus;
+  readonly httpStatus: number | null;
+  readonly attempts: number;
+  readonly error: string | null;
+  readonly response: string | null;
+  /** real ids; empty for a failed batch */
+  readonly values: readonly ValueItem[];
+  /** journeys not attributed, with the reason (every journey of a failed batch) */
+  readonly failed: readonly FailedJourney[];
+  readonly now: string;
+}
+
+/** Rows per statement: SQLite refuses more than 999 (older builds) bound variables. */
+const IN_CHUNK = 400;
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+/**
+ * Writes one completed batch. A batch that succeeded (fully or in part) replaces the api_results of all its
+ * conversions and clears their earlier failures; a failed batch writes nothing to api_results (earlier answers
+ * for its conversions, if any, stay as they were) and records each of its journeys as failed.
+ */
+export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number): Promise<void> {
+  const responseLimit = 4_000_000;
+  const response = r.response === null ? null : redact(r.response.length > responseLimit ? r.response.slice(0, responseLimit) : r.response);
+  await db.transaction(async (trx) => {
+    await trx('api_batches')
+      .insert({
+        batch_id: r.batchId,
+        provider: r.provider,
+        conv_type_id: r.convTypeId,
+        window_start: r.window.start,
+        window_end: r.window.end,
+        journeys: r.convIds.length,
+        sessions: r.sessions,
+        status: r.status,
+        http_status: r.httpStatus,
+        attempts: r.attempts,
+        error: r.error === null ? null : redact(r.error).slice(0, 4000),
+        response,
+        created_at: r.now,
+        updated_at: r.now,
+      })
+      .onConflict('batch_id')
+      .merge(['provider', 'window_start', 'window_end', 'status', 'http_status', 'attempts', 'error', 'response', 'updated_at']);
+    if (r.status !== 'failed') {
+      for (const c of chunks(r.convIds, IN_CHUNK)) await trx('api_results').whereIn('conv_id', c).delete();
+      const rows = r.values.map((v) => ({
+        conv_id: v.conversion_id,
+        session_id: v.session_id,
+        batch_id: r.batchId,
+        initializer: v.initializer,
+        holder: v.holder,
+        closer: v.closer,
+        ihc: v.ihc,
+      }));
+      for (const c of chunks(rows, insertChunk)) await trx('api_results').insert(c);
+    }
+    for (const c of chunks(r.convIds, IN_CHUNK)) await trx('api_failures').whereIn('conv_id', c).delete();
+    const failures = r.failed.map((f) => ({ conv_id: f.conversionId, batch_id: r.batchId, reason: redact(f.reason).slice(0, 2000), created_at: r.now }));
+    for (const c of chunks(failures, insertChunk)) await trx('api_failures').insert(c);
+  });
+}
+
+/** Journeys never sent (no sessions, or oversize under `skip`): recorded as failures without a batch; stale answers go. */
+export async function recordUnsent(db: Knex, failed: readonly FailedJourney[], now: string, insertChunk: number): Promise<void> {
+  if (failed.length === 0) return;
+  await db.transaction(async (trx) => {
+    const ids = failed.map((f) => f.conversionId);
+    for (const c of chunks(ids, IN_CHUNK)) {
+      await trx('api_results').whereIn('conv_id', c).delete();
+      await trx('api_failures').whereIn('conv_id', c).delete();
+    }
+    const rows = failed.map((f) => ({ conv_id: f.conversionId, batch_id: null, reason: f.reason, created_at: now }));
+    for (const c of chunks(rows, insertChunk)) await trx('api_failures').insert(c);
+  });
+}
