@@ -7,6 +7,7 @@ import { decodeConfig, loadConfig } from '../shared/config.js';
 import { formatError } from '../shared/errors.js';
 import { CONFIG_FILE, tempDir } from './helpers/env.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a YAML tree edited freely by each test
 const raw = (): Record<string, any> => parse(fs.readFileSync(CONFIG_FILE, 'utf8'));
 
 const errorText = (r: ReturnType<typeof decodeConfig>): string => (E.isLeft(r) ? formatError(r.left) : 'decoded');

@@ -51,12 +51,12 @@ export function strictWithOptional<R extends t.Props, O extends t.Props>(
   optional: O,
   name?: string,
 ): t.Type<t.TypeOfProps<R> & t.TypeOfPartialProps<O>, t.OutputOfProps<R> & t.OutputOfPartialProps<O>, unknown> {
-  const inner = t.intersection([t.type(required), t.partial(optional)]);
+  type Inner = t.TypeOf<t.IntersectionC<[t.TypeC<R>, t.PartialC<O>]>>;
   const all = { ...required, ...optional };
   const exact = t.intersection([t.exact(t.type(required)), t.exact(t.partial(optional))]);
   return new t.Type(
     name ?? 'object',
-    (u): u is t.TypeOf<typeof inner> => exact.is(u),
+    (u): u is Inner => exact.is(u),
     (u, c) => {
       const unknownKeys = rejectUnknownKeys(all, u, c);
       const decoded = exact.validate(u, c);

@@ -2,10 +2,10 @@ import * as path from 'node:path';
 import * as t from 'io-ts';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { requireSchema } from '../../shared/db/migrate.js';
 import { usageError, type AppError } from '../../shared/errors.js';
 import { KINDS, kindByName } from '../../shared/ingest/kinds.js';
-import { describeLoad, loadFiles, type FileStats, type LoadFile } from '../../shared/ingest/load.js';
+import type { LoadFile } from '../../shared/ingest/load.js';
+import { loadProgram } from '../../shared/ingest/program.js';
 import { runTask, type Capabilities, type TaskResult, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({
@@ -34,26 +34,7 @@ function filesOf(args: Args): TE.TaskEither<AppError, LoadFile[]> {
 function program(args: Args, caps: Capabilities): TE.TaskEither<AppError, TaskResult> {
   return pipe(
     filesOf(args),
-    TE.chainFirst(() => requireSchema(caps.db())),
-    TE.chain((files) =>
-      loadFiles(caps.db(), files, {
-        strict: args.strict,
-        runId: caps.runId,
-        chunkRows: caps.config.database.insert_chunk_rows,
-        now: caps.clock,
-        progress: (label, total) => caps.progress({ label, total }),
-      }),
-    ),
-    TE.map((stats: FileStats[]) => {
-      for (const s of stats) {
-        caps.logger.info(
-          `${s.file}: ${s.read} read, ${s.inserted} inserted, ${s.updated} updated, ${s.unchanged} unchanged, ${s.quarantined} quarantined`,
-        );
-      }
-      const quarantined = stats.reduce((a, s) => a + s.quarantined, 0);
-      if (quarantined > 0) caps.logger.warn(`${quarantined} invalid row(s) are in table ingest_quarantine (run_id ${caps.runId}) with line, field and reason`);
-      return { summary: describeLoad(stats) };
-    }),
+    TE.chain((files) => loadProgram(files, args.strict, caps)),
   );
 }
 

@@ -1,0 +1,97 @@
+# The front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+NODE ?= node
+DEMO_START := 2023-08-29
+DEMO_END := 2023-09-07
+START_DATE ?=
+END_DATE ?=
+ARGS ?=
+SCALE ?= 1
+SEED ?= 42
+AIRFLOW_VENV ?= .venv/airflow
+IMAGE_PREFIX ?= attribution
+IMAGE_TAG ?= latest
+
+WINDOW = $(if $(START_DATE),--start-date $(START_DATE)) $(if $(END_DATE),--end-date $(END_DATE))
+SOURCES := $(shell find tasks shared tests bench -name '*.ts' 2>/dev/null) tsconfig.json package.json
+STEPS := setup-db load generate-data build-journeys send-to-api process-attribution attribution-api attribute-paths fit-ihc
+CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
+
+.PHONY: help setup demo pipeline test test-unit test-db-drivers test-browser test-dags test-containers test-deps \
+        bench lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
+        $(addprefix task-,$(addsuffix -container,$(CONTAINER_STEPS)))
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_% -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)$$/\1\t\2/' | \
+	  awk -F'\t' '{ if (length($$1) > 18) printf "  %s\n  %-18s %s\n", $$1, "", $$2; else printf "  %-18s %s\n", $$1, $$2 }'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+dist/.built: node_modules/.installed $(SOURCES)
+	npm run build
+	@touch $@
+
+setup: dist/.built ## Install dependencies, compile, and create or migrate the database
+	$(NODE) dist/tasks/setup-db/main.js
+
+demo: setup ## Fresh machine to results: demo data, loaded, then every pipeline step for 2023-08-29..2023-09-07
+	$(NODE) dist/tasks/generate-data/main.js --out data/demo --scale $(SCALE) --seed $(SEED) \
+	  --start-date $(DEMO_START) --end-date $(DEMO_END) --load
+	$(MAKE) --no-print-directory pipeline START_DATE=$(DEMO_START) END_DATE=$(DEMO_END)
+
+pipeline: dist/.built ## Run every step for a window: make pipeline START_DATE=YYYY-MM-DD END_DATE=YYYY-MM-DD
+	$(NODE) dist/tasks/setup-db/main.js
+	$(NODE) dist/tasks/build-journeys/main.js $(WINDOW)
+	$(NODE) dist/tasks/send-to-api/main.js $(WINDOW)
+	$(NODE) dist/tasks/process-attribution/main.js $(WINDOW)
+
+task-setup-db task-load task-attribution-api task-attribute-paths: dist/.built ## Run one step with node: make task-<step> ARGS="..."
+	$(NODE) dist/tasks/$(patsubst task-%,%,$@)/main.js $(ARGS)
+
+task-generate-data task-build-journeys task-send-to-api task-process-attribution task-fit-ihc: dist/.built ## Run a windowed step: make task-<step> START_DATE=... END_DATE=... ARGS="..."
+	$(NODE) dist/tasks/$(patsubst task-%,%,$@)/main.js $(WINDOW) $(ARGS)
+
+test: test-deps test-unit test-db-drivers test-dags test-containers ## Every test: TypeScript (both SQLite drivers), browser, DAGs, containers
+
+test-deps: node_modules/.installed ## Install what the tests need that npm does not bring (chromium, buildah, Airflow venv)
+	bash scripts/test-deps.sh
+
+test-unit: dist/.built ## TypeScript tests (ava) with the default SQLite driver, browser test included
+	npx ava
+
+test-db-drivers: dist/.built ## The database suites again on the other SQLite driver (node-sqlite3)
+	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
+
+airflow-venv:
+	bash scripts/ci-airflow-venv.sh
+
+test-dags: airflow-venv ## DAG tests: pytest against a real Airflow 3 in .venv/airflow
+	$(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/dags
+
+test-containers: dist/.built airflow-venv ## Build every image with buildah and run the DAG's commands in them on demo data
+	E2E_STRICT=1 bash tests/containers/e2e.sh
+
+bench: dist/.built ## Benchmarks: engine sessions/s per model, ingest and pipeline throughput
+	$(NODE) dist/bench/attribution.bench.js
+
+lint: node_modules/.installed ## ESLint over the TypeScript sources
+	npx eslint .
+
+typecheck: node_modules/.installed ## Type-check without emitting
+	npx tsc -p tsconfig.json --noEmit
+
+images: ## Build all task images (docker if an engine runs, else buildah)
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) bash scripts/images.sh
+
+task-setup-db-container task-load-container task-attribution-api-container: ## Run a step in its image with ./data mounted: make task-<step>-container ARGS="..."
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) bash scripts/run-container.sh $(patsubst task-%-container,%,$@) $(ARGS)
+
+task-build-journeys-container task-send-to-api-container task-process-attribution-container: ## Run a windowed step in its image: START_DATE=... END_DATE=...
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) bash scripts/run-container.sh $(patsubst task-%-container,%,$@) $(WINDOW) $(ARGS)
+
+clean: ## Remove build output (keeps data/ and output/)
+	rm -rf dist
