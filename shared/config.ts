@@ -25,8 +25,8 @@ export const Config = strict(
       busy_timeout_ms: NonNegativeInt,
       /** rows per INSERT statement; SQLite accepts at most 500 */
       insert_chunk_rows: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 500, 'a whole number from 1 to 500'),
-      /** rows per transaction when loading */
-      transaction_rows: PositiveInt,
+      /** rows per staging statement when loading CSVs (sent as one JSON parameter, so not bound by the 500) */
+      stage_chunk_rows: PositiveInt,
       pool_max: PositiveInt,
     }),
     window: strict({ start_date: IsoDate, end_date: IsoDate }),

@@ -22,6 +22,7 @@ const opts = (strict = false) => ({
   strict,
   runId: 'run-1',
   chunkRows: 3, // tiny chunks so the tests cross chunk borders
+  stageChunkRows: 2,
   now: () => new Date('2026-01-01T00:00:00Z'),
   progress: (label: string, total: number) => makeProgress({ label, total, logger: silentLogger, isTTY: false, intervalMs: 1e9 }),
 });

@@ -30,7 +30,10 @@ export interface LoadOptions {
   /** any invalid row aborts the whole load: nothing is written, not even quarantine rows */
   readonly strict: boolean;
   readonly runId: string;
+  /** rows per INSERT of quarantine rows (SQLite: at most 500) */
   readonly chunkRows: number;
+  /** rows per staging statement */
+  readonly stageChunkRows: number;
   readonly now: () => Date;
   readonly progress: (label: string, total: number) => Progress;
 }
@@ -162,8 +165,8 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
     });
   };
   const flush = async (force: boolean): Promise<void> => {
-    if (staged.length >= opts.chunkRows || (force && staged.length > 0)) {
-      await trx(STAGE).insert(staged);
+    if (staged.length >= opts.stageChunkRows || (force && staged.length > 0)) {
+      await stageRows(trx, cols, staged);
       staged = [];
     }
     if (quarantine.length >= Math.floor(opts.chunkRows / 2) || (force && quarantine.length > 0)) {
@@ -257,6 +260,24 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
     stats: { file: f.path, kind: kind.name, read, inserted: total - existing, updated, unchanged: existing - updated, quarantined, byReason },
     firstProblems,
   };
+}
+
+/**
+ * Rows travel as one JSON parameter per statement: preparing a multi-row VALUES statement with thousands
+ * of placeholders cost more than executing it, and SQLite caps such statements at 500 rows.
+ */
+async function stageRows(trx: Knex.Transaction, cols: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
+  const json = JSON.stringify(rows);
+  const names = ['line', ...cols];
+  if (dialectOf(trx) === 'pg') {
+    // the temporary table's own row type converts each field (dates, times, numbers)
+    await trx.raw(`INSERT INTO ${STAGE} (${names.join(', ')}) SELECT ${names.join(', ')} FROM json_populate_recordset(NULL::${STAGE}, ?::json)`, [json]);
+  } else {
+    await trx.raw(
+      `INSERT INTO ${STAGE} (${names.join(', ')}) SELECT ${names.map((c) => `json_extract(value, '$.${c}')`).join(', ')} FROM json_each(?)`,
+      [json],
+    );
+  }
 }
 
 export function describeLoad(stats: readonly FileStats[]): string {

@@ -14,6 +14,7 @@ export function loadProgram(files: readonly LoadFile[], strict: boolean, caps: C
         strict,
         runId: caps.runId,
         chunkRows: caps.config.database.insert_chunk_rows,
+        stageChunkRows: caps.config.database.stage_chunk_rows,
         now: caps.clock,
         progress: (label, total) => caps.progress({ label, total }),
       }),
