@@ -69,31 +69,33 @@ export function combinePhases(phases: readonly PhaseScores[], weights: Weights):
   return phases.map((p) => w.initializer * p.initializer + w.holder * p.holder + w.closer * p.closer);
 }
 
-function normalise(a: Float64Array, n: number): boolean {
+function normalise(a: Float64Array, off: number, n: number): boolean {
   let s = 0;
-  for (let i = 0; i < n; i++) s += a[i]!;
+  for (let i = off; i < off + n; i++) s += a[i]!;
   if (!(s > 0) || !Number.isFinite(s)) {
-    a.fill(0, 0, n);
+    a.fill(0, off, off + n);
     return false;
   }
-  for (let i = 0; i < n; i++) a[i] = a[i]! / s;
+  for (let i = off; i < off + n; i++) a[i] = a[i]! / s;
   return true;
 }
 
+// Scratch space for the phase memberships, reused across calls (the engine is synchronous and never
+// re-entered), so that attributing a journey allocates only its answer.
+let scratch = new Float64Array(3 * 64);
+
 /**
- * The engine's fast path: phase scores and ihc for every session, aligned with `journey.sessions`, in one
- * Float64Array laid out as [initializer x n, holder x n, closer x n, ihc x n]. Throws AttributionInputError
- * for a journey with no session or non-finite times (validate at the boundary with `validateJourney`).
+ * Computes the journey's phases and ihc. Writes ihc to `ihcOut[0..n)` and, when `phasesOut` is given, the
+ * three phases to `phasesOut[0..3n)` (initializer x n, holder x n, closer x n); both aligned with
+ * `journey.sessions`. The journey must be valid.
  */
-export function ihcScores(journey: Journey, params: IhcParams): Float64Array {
-  assertJourney(journey);
+function ihcInto(journey: Journey, params: IhcParams, phasesOut: Float64Array | null, ihcOut: Float64Array, ihcOff: number): void {
   const sessions = journey.sessions;
   const n = sessions.length;
   const order = chronologicalOrder(sessions);
-  const at = (k: number): number => (order === null ? k : order[k]!);
-  const ini = new Float64Array(n);
-  const hol = new Float64Array(n);
-  const clo = new Float64Array(n);
+  if (scratch.length < 3 * n) scratch = new Float64Array(3 * n * 2);
+  // initializer at [0, n), holder at [n, 2n), closer at [2n, 3n)
+  let ph = scratch;
   const convT = conversionTime(journey);
   const cwI = params.channel_weights.initializer;
   const cwH = params.channel_weights.holder;
@@ -102,58 +104,91 @@ export function ihcScores(journey: Journey, params: IhcParams): Float64Array {
   const cRamp = params.closer_ramp_hours;
   let prevT = 0;
   for (let k = 0; k < n; k++) {
-    const s = sessions[at(k)]!;
+    const s = sessions[order === null ? k : order[k]!]!;
     const ch = s.channel;
     let m = k === 0 ? 1 : initializerMembership((s.timestamp - prevT) / HOUR, iRamp);
     if (cwI !== undefined && m > 0) m *= cwI[ch] ?? 1;
-    ini[k] = m;
+    ph[k] = m;
     let h: number = s.holderEngagement === 1 ? 1 : 0;
     if (cwH !== undefined && h > 0) h *= cwH[ch] ?? 1;
-    hol[k] = h;
+    ph[n + k] = h;
     let c = 0;
     if (s.closerEngagement === 1) {
       const before = convT - s.timestamp;
       c = closerMembership(before > 0 ? before / HOUR : 0, cRamp);
       if (cwC !== undefined && c > 0) c *= cwC[ch] ?? 1;
     }
-    clo[k] = c;
+    ph[2 * n + k] = c;
     prevT = s.timestamp;
   }
-  const hasI = normalise(ini, n);
-  const hasH = normalise(hol, n);
-  const hasC = normalise(clo, n);
-  let fi: Float64Array = ini;
-  let fh: Float64Array = hol;
-  let fc: Float64Array = clo;
+  const hasI = normalise(ph, 0, n);
+  const hasH = normalise(ph, n, n);
+  const hasC = normalise(ph, 2 * n, n);
   const red = params.redistribution;
   if (red !== null && n > 1) {
     const channels: string[] = new Array<string>(n);
-    for (let k = 0; k < n; k++) channels[k] = sessions[at(k)]!.channel;
-    if (red.initializer !== undefined) fi = redistributePhase(ini, channels, red.initializer);
-    if (red.holder !== undefined) fh = redistributePhase(hol, channels, red.holder);
-    if (red.closer !== undefined) fc = redistributePhase(clo, channels, red.closer);
+    for (let k = 0; k < n; k++) channels[k] = sessions[order === null ? k : order[k]!]!.channel;
+    const moved = ph.slice(0, 3 * n);
+    if (red.initializer !== undefined) moved.set(redistributePhase(ph.subarray(0, n), channels, red.initializer), 0);
+    if (red.holder !== undefined) moved.set(redistributePhase(ph.subarray(n, 2 * n), channels, red.holder), n);
+    if (red.closer !== undefined) moved.set(redistributePhase(ph.subarray(2 * n, 3 * n), channels, red.closer), 2 * n);
+    ph = moved;
   }
-  const out = new Float64Array(4 * n);
-  const w = effectiveWeights(hasI, hasH, hasC, params.weights);
+  const w = params.weights;
+  let wi = hasI ? w.initializer : 0;
+  let wh = hasH ? w.holder : 0;
+  let wc = hasC ? w.closer : 0;
+  const wsum = wi + wh + wc;
+  let equal = false;
+  if (wsum > 0 && Number.isFinite(wsum)) {
+    wi /= wsum;
+    wh /= wsum;
+    wc /= wsum;
+  } else {
+    // the rule of effectiveWeights, inlined: this is the hot path
+    const e = effectiveWeights(hasI, hasH, hasC, w);
+    if (e === null) equal = true;
+    else {
+      wi = e.initializer;
+      wh = e.holder;
+      wc = e.closer;
+    }
+  }
   for (let k = 0; k < n; k++) {
-    const j = at(k);
-    const a = fi[k]!;
-    const b = fh[k]!;
-    const c = fc[k]!;
-    out[j] = a;
-    out[n + j] = b;
-    out[2 * n + j] = c;
-    out[3 * n + j] = w === null ? 1 / n : w.initializer * a + w.holder * b + w.closer * c;
+    const j = order === null ? k : order[k]!;
+    const a = ph[k]!;
+    const b = ph[n + k]!;
+    const c = ph[2 * n + k]!;
+    if (phasesOut !== null) {
+      phasesOut[j] = a;
+      phasesOut[n + j] = b;
+      phasesOut[2 * n + j] = c;
+    }
+    ihcOut[ihcOff + j] = equal ? 1 / n : wi * a + wh * b + wc * c;
   }
   // a lone session holds all the credit, exactly (rescaled weights may sum to 1 +- 1 ulp)
-  if (n === 1) out[3] = 1;
+  if (n === 1) ihcOut[ihcOff] = 1;
+}
+
+/**
+ * Phase scores and ihc for every session, aligned with `journey.sessions`, in one Float64Array laid out as
+ * [initializer x n, holder x n, closer x n, ihc x n]. Throws AttributionInputError for a journey with no
+ * session or non-finite times (validate at the boundary with `validateJourney`).
+ */
+export function ihcScores(journey: Journey, params: IhcParams): Float64Array {
+  assertJourney(journey);
+  const n = journey.sessions.length;
+  const out = new Float64Array(4 * n);
+  ihcInto(journey, params, out, out, 3 * n);
   return out;
 }
 
-/** Per-session ihc credit only (sums to 1), aligned with `journey.sessions`. */
+/** The engine's fast path: per-session ihc credit only (sums to 1), aligned with `journey.sessions`. */
 export function ihcCredits(journey: Journey, params: IhcParams): Float64Array {
-  const n = journey.sessions.length;
-  return ihcScores(journey, params).subarray(3 * n);
+  assertJourney(journey);
+  const out = new Float64Array(journey.sessions.length);
+  ihcInto(journey, params, null, out, 0);
+  return out;
 }
 
 /**
@@ -164,6 +199,7 @@ export function computeIhc(journey: Journey, params: IhcParams): IhcSessionResul
   const scores = ihcScores(journey, params);
   const n = journey.sessions.length;
   const res = new Array<IhcSessionResult>(n);
+  // (ihcScores validated the journey)
   for (let i = 0; i < n; i++) {
     res[i] = {
       conversionId: journey.conversionId,

@@ -164,6 +164,9 @@ export function creditPath(fitted: Fitted, channels: readonly string[], out = ne
   }
 }
 
+// hours before conversion, reused across calls (the engine is synchronous and never re-entered)
+let beforeScratch = new Float64Array(64);
+
 function channelsInOrder(sessions: Journey['sessions'], order: Int32Array | null): string[] {
   const n = sessions.length;
   const channels = new Array<string>(n);
@@ -205,7 +208,8 @@ export function creditJourney(fitted: Fitted, journey: Journey): Float64Array {
       break;
     case 'time_decay': {
       const convT = conversionTime(journey);
-      const before = new Float64Array(n);
+      if (beforeScratch.length < n) beforeScratch = new Float64Array(2 * n);
+      const before = n === beforeScratch.length ? beforeScratch : beforeScratch.subarray(0, n);
       for (let k = 0; k < n; k++) before[k] = (convT - sessions[at(k)]!.timestamp) / 3600;
       timeDecay(before, fitted.cfg.time_decay_half_life_hours, work);
       break;
