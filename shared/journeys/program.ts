@@ -10,9 +10,9 @@ import { computeInsights, formatInsights, writeInsights, type JourneyInsights } 
 
 export interface BuildJourneysArgs {
   readonly window: Window;
-  /** overrides of the config's journeys section */
-  readonly lookbackDays?: number | undefined;
-  readonly maxSessions?: number | undefined;
+  /** overrides of the config's journeys section (undefined: the config's value; null: none) */
+  readonly lookbackDays?: number | null | undefined;
+  readonly maxSessions?: number | null | undefined;
   readonly includeSameSecond?: boolean | undefined;
   /** exit 8 when validation excluded records */
   readonly strict?: boolean | undefined;
@@ -27,8 +27,8 @@ export interface BuildJourneysOutcome {
 export function effectiveOptions(args: BuildJourneysArgs, caps: Capabilities): JourneyOptions {
   const base = journeyOptionsOf(caps.config.journeys);
   return {
-    lookbackDays: args.lookbackDays ?? base.lookbackDays,
-    maxSessions: args.maxSessions ?? base.maxSessions,
+    lookbackDays: args.lookbackDays !== undefined ? args.lookbackDays : base.lookbackDays,
+    maxSessions: args.maxSessions !== undefined ? args.maxSessions : base.maxSessions,
     includeSameSecond: args.includeSameSecond ?? base.includeSameSecond,
   };
 }
