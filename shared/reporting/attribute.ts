@@ -1,0 +1,323 @@
+import type { Knex } from 'knex';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { checkFailed, databaseError, type AppError } from '../errors.js';
+import { datesOf, type Window } from '../window.js';
+import { chunks, num, placeholders, selectRows } from './sql.js';
+
+/**
+ * The database half of process-attribution, as one transaction:
+ *   1. classify the window's conversions (attributed / no journey / failed / stale answer / not sent yet);
+ *   2. note the dates whose channel_reporting cells hold the window's current credit (before deleting it);
+ *   3. replace the window's rows of attribution_customer_journey with the accepted answers;
+ *   4. recompute channel_reporting for every date the run can change, from all tables;
+ *   5. check: ihc sums to 1 per conversion, revenue and cost reconcile.
+ * A failed check throws inside the transaction, so the tables stay exactly as they were.
+ */
+
+export interface ConversionCounts {
+  /** conversions with conv_date in the window */
+  readonly total: number;
+  /** the provider's answers cover exactly the journey's sessions */
+  readonly attributed: number;
+  /** no session before the conversion (journey empty), or build-journeys never saw the conversion */
+  readonly noJourney: number;
+  /** build-journeys excluded the journey (journeys.status 'invalid', reasons in data_issues) */
+  readonly invalid: number;
+  /** the provider refused or lost the journey (api_failures) */
+  readonly failed: number;
+  /** answers exist but for another session set (the journey was rebuilt after sending): not used */
+  readonly stale: number;
+  /** a journey with sessions but neither an answer nor a failure: send-to-api has not run for it */
+  readonly pending: number;
+  readonly revenue: { readonly total: number; readonly attributed: number };
+}
+
+export interface Reconciliation {
+  /** revenue of the attributed conversions */
+  readonly attributedRevenue: number;
+  /** sum of ihc x revenue of the window's rows, through session_sources (what lands in channel_reporting) */
+  readonly creditedRevenue: number;
+  /** sum of session_costs over all sessions dated in the window */
+  readonly sessionCost: number;
+  /** sum of channel_reporting.cost over the window's dates */
+  readonly reportedCost: number;
+  /** costs whose session is not in session_sources: no channel or date, so in no report */
+  readonly orphanCosts: { readonly rows: number; readonly cost: number };
+}
+
+export interface WindowOutcome {
+  readonly counts: ConversionCounts;
+  readonly reconciliation: Reconciliation;
+  /** rows written to attribution_customer_journey */
+  readonly acjRows: number;
+  /** rows removed from attribution_customer_journey before writing */
+  readonly acjRemoved: number;
+  /** the dates whose channel_reporting rows were recomputed, sorted */
+  readonly dates: readonly string[];
+  /** (channel, date) rows written to channel_reporting */
+  readonly cells: number;
+}
+
+export interface AttributeOptions {
+  /** allowed |sum(ihc) - 1| per conversion (config provider.sum_tolerance) */
+  readonly sumTolerance: number;
+  /** dates per IN list */
+  readonly dateChunk?: number;
+}
+
+/** Thrown inside the transaction to roll it back; becomes a CheckFailed value outside. */
+class CheckFailure extends Error {
+  constructor(
+    message: string,
+    readonly details: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+const IN_WINDOW = 'c.conv_date >= ? AND c.conv_date <= ?';
+
+/**
+ * True when api_results holds exactly the journey's session set for conversion `conv`: as many answers as
+ * journey sessions, and every journey session answered (both tables are keyed by (conv_id, session_id), so
+ * equal counts plus full coverage is set equality).
+ */
+const accepted = (conv: string): string => `(
+  (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv}) > 0
+  AND (SELECT COUNT(*) FROM api_results r WHERE r.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
+  AND (SELECT COUNT(*) FROM journey_sessions js JOIN api_results r ON r.conv_id = js.conv_id AND r.session_id = js.session_id
+       WHERE js.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
+)`;
+
+const CATEGORY = `CASE
+  WHEN ${accepted('c.conv_id')} THEN 'attributed'
+  WHEN EXISTS (SELECT 1 FROM journeys j WHERE j.conv_id = c.conv_id AND j.status = 'invalid') THEN 'invalid'
+  WHEN NOT EXISTS (SELECT 1 FROM journey_sessions js WHERE js.conv_id = c.conv_id) THEN 'no_journey'
+  WHEN EXISTS (SELECT 1 FROM api_failures f WHERE f.conv_id = c.conv_id) THEN 'failed'
+  WHEN EXISTS (SELECT 1 FROM api_results r WHERE r.conv_id = c.conv_id) THEN 'stale'
+  ELSE 'pending'
+END`;
+
+export async function classifyConversions(db: Knex, w: Window): Promise<ConversionCounts> {
+  const rows = await selectRows<{ category: string; n: unknown; revenue: unknown }>(
+    db,
+    `SELECT category, COUNT(*) AS n, SUM(revenue) AS revenue
+       FROM (SELECT ${CATEGORY} AS category, c.revenue AS revenue FROM conversions c WHERE ${IN_WINDOW}) x
+      GROUP BY category`,
+    [w.start, w.end],
+  );
+  const by = new Map(rows.map((r) => [r.category, { n: num(r.n), revenue: num(r.revenue) }]));
+  const n = (k: string): number => by.get(k)?.n ?? 0;
+  return {
+    total: rows.reduce((s, r) => s + num(r.n), 0),
+    attributed: n('attributed'),
+    noJourney: n('no_journey'),
+    invalid: n('invalid'),
+    failed: n('failed'),
+    stale: n('stale'),
+    pending: n('pending'),
+    revenue: { total: rows.reduce((s, r) => s + num(r.revenue), 0), attributed: by.get('attributed')?.revenue ?? 0 },
+  };
+}
+
+/** Event dates of the sessions credited to the window's conversions in attribution_customer_journey now. */
+async function creditedDates(db: Knex, w: Window): Promise<string[]> {
+  const rows = await selectRows<{ d: string }>(
+    db,
+    `SELECT DISTINCT s.event_date AS d
+       FROM attribution_customer_journey a
+       JOIN conversions c ON c.conv_id = a.conv_id
+       JOIN session_sources s ON s.session_id = a.session_id
+      WHERE ${IN_WINDOW}`,
+    [w.start, w.end],
+  );
+  return rows.map((r) => String(r.d));
+}
+
+/** Event dates of the window's journey sessions (the snapshot build-journeys took). */
+async function journeyDates(db: Knex, w: Window): Promise<string[]> {
+  const rows = await selectRows<{ d: string }>(
+    db,
+    `SELECT DISTINCT js.event_date AS d FROM journey_sessions js WHERE js.conv_date >= ? AND js.conv_date <= ?`,
+    [w.start, w.end],
+  );
+  return rows.map((r) => String(r.d));
+}
+
+/**
+ * channel_reporting for the given dates, from everything in the tables. Cost: every session of the channel and
+ * date with a session_costs row, each counted once (the cost side never joins the journeys, so a session
+ * shared by two conversions cannot be counted twice). ihc and ihc_revenue: attribution_customer_journey joined
+ * to its session (for channel and date) and its conversion (for revenue). A cell exists when it has a cost row
+ * or credit; dates that carry only cost appear with ihc 0.
+ */
+export async function recomputeChannelReporting(db: Knex, dates: readonly string[], chunkSize = 200): Promise<number> {
+  let cells = 0;
+  for (const part of chunks(dates, chunkSize)) {
+    const inList = placeholders(part.length);
+    await db.raw(`DELETE FROM channel_reporting WHERE date IN (${inList})`, part);
+    await db.raw(
+      `INSERT INTO channel_reporting (channel_name, date, cost, ihc, ihc_revenue)
+       SELECT channel_name, d, SUM(cost), SUM(ihc), SUM(ihc_revenue)
+         FROM (
+           SELECT s.channel_name AS channel_name, s.event_date AS d, COALESCE(sc.cost, 0) AS cost,
+                  0.0 AS ihc, 0.0 AS ihc_revenue
+             FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
+            WHERE s.event_date IN (${inList})
+           UNION ALL
+           SELECT s.channel_name, s.event_date, 0.0, a.ihc, a.ihc * c.revenue
+             FROM session_sources s
+             JOIN attribution_customer_journey a ON a.session_id = s.session_id
+             JOIN conversions c ON c.conv_id = a.conv_id
+            WHERE s.event_date IN (${inList})
+         ) x
+        GROUP BY channel_name, d`,
+      [...part, ...part],
+    );
+    const [r] = await selectRows<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM channel_reporting WHERE date IN (${inList})`, part);
+    cells += num(r?.n);
+  }
+  return cells;
+}
+
+async function checkIhcSums(db: Knex, w: Window, tol: number): Promise<void> {
+  const bad = await selectRows<{ conv_id: string; total: unknown; lo: unknown; hi: unknown }>(
+    db,
+    `SELECT a.conv_id AS conv_id, SUM(a.ihc) AS total, MIN(a.ihc) AS lo, MAX(a.ihc) AS hi
+       FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id
+      WHERE ${IN_WINDOW}
+      GROUP BY a.conv_id
+     HAVING SUM(a.ihc) < ? OR SUM(a.ihc) > ? OR MIN(a.ihc) < ? OR MAX(a.ihc) > ?`,
+    [w.start, w.end, 1 - tol, 1 + tol, -tol, 1 + tol],
+  );
+  if (bad.length === 0) return;
+  bad.sort((a, b) => (a.conv_id < b.conv_id ? -1 : a.conv_id > b.conv_id ? 1 : 0));
+  throw new CheckFailure(
+    `ihc does not sum to 1 (within ${tol}) for ${bad.length} conversion(s) of the window; nothing was written. ` +
+      `Re-send them (send-to-api) or check the provider:`,
+    [
+      ...bad.slice(0, 10).map((r) => `conversion ${r.conv_id}: sum ${num(r.total)}, session credit from ${num(r.lo)} to ${num(r.hi)}`),
+      ...(bad.length > 10 ? [`... and ${bad.length - 10} more`] : []),
+    ],
+  );
+}
+
+async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: readonly string[], tol: number, chunkSize: number): Promise<Reconciliation> {
+  const [credited] = await selectRows<{ revenue: unknown; rows: unknown; placed: unknown }>(
+    db,
+    `SELECT SUM(CASE WHEN s.session_id IS NULL THEN 0 ELSE a.ihc * c.revenue END) AS revenue,
+            COUNT(*) AS rows, COUNT(s.session_id) AS placed
+       FROM attribution_customer_journey a
+       JOIN conversions c ON c.conv_id = a.conv_id
+       LEFT JOIN session_sources s ON s.session_id = a.session_id
+      WHERE ${IN_WINDOW}`,
+    [w.start, w.end],
+  );
+  const [cost] = await selectRows<{ cost: unknown }>(
+    db,
+    `SELECT SUM(sc.cost) AS cost FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
+      WHERE s.event_date >= ? AND s.event_date <= ?`,
+    [w.start, w.end],
+  );
+  const [reported] = await selectRows<{ cost: unknown }>(
+    db,
+    `SELECT SUM(cost) AS cost FROM channel_reporting WHERE date >= ? AND date <= ?`,
+    [w.start, w.end],
+  );
+  const [orphans] = await selectRows<{ n: unknown; cost: unknown }>(
+    db,
+    `SELECT COUNT(*) AS n, SUM(sc.cost) AS cost FROM session_costs sc
+      WHERE NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)`,
+  );
+  const r: Reconciliation = {
+    attributedRevenue: counts.revenue.attributed,
+    creditedRevenue: num(credited?.revenue),
+    sessionCost: num(cost?.cost),
+    reportedCost: num(reported?.cost),
+    orphanCosts: { rows: num(orphans?.n), cost: num(orphans?.cost) },
+  };
+  const problems: string[] = [];
+  const unplaced = num(credited?.rows) - num(credited?.placed);
+  if (unplaced > 0) {
+    problems.push(`${unplaced} credited session(s) of the window are missing from session_sources, so their revenue has no channel or date`);
+  }
+  // each conversion's credit may be off by sumTolerance, so its revenue by sumTolerance x revenue
+  const revenueTol = tol * Math.abs(r.attributedRevenue) + 1e-9 * Math.max(1, Math.abs(r.attributedRevenue));
+  if (Math.abs(r.creditedRevenue - r.attributedRevenue) > revenueTol) {
+    problems.push(`revenue: sum of ihc x revenue is ${r.creditedRevenue}, revenue of the attributed conversions is ${r.attributedRevenue}`);
+  }
+  if (Math.abs(r.reportedCost - r.sessionCost) > 1e-9 * Math.max(1, Math.abs(r.sessionCost))) {
+    problems.push(`cost: channel_reporting holds ${r.reportedCost} for the window's dates, session_costs ${r.sessionCost}`);
+  }
+  // the rows just written must equal the credit and cost of their dates, whoever's conversions they belong to
+  for (const part of chunks(dates, chunkSize)) {
+    const inList = placeholders(part.length);
+    const [rep] = await selectRows<{ ihc: unknown; rev: unknown }>(
+      db,
+      `SELECT SUM(ihc) AS ihc, SUM(ihc_revenue) AS rev FROM channel_reporting WHERE date IN (${inList})`,
+      part,
+    );
+    const [src] = await selectRows<{ ihc: unknown; rev: unknown }>(
+      db,
+      `SELECT SUM(a.ihc) AS ihc, SUM(a.ihc * c.revenue) AS rev
+         FROM attribution_customer_journey a
+         JOIN session_sources s ON s.session_id = a.session_id
+         JOIN conversions c ON c.conv_id = a.conv_id
+        WHERE s.event_date IN (${inList})`,
+      part,
+    );
+    const close = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y));
+    if (!close(num(rep?.ihc), num(src?.ihc)) || !close(num(rep?.rev), num(src?.rev))) {
+      problems.push(
+        `channel_reporting for ${part[0]}..${part[part.length - 1]} holds ihc ${num(rep?.ihc)} / revenue ${num(rep?.rev)}, ` +
+          `attribution_customer_journey gives ${num(src?.ihc)} / ${num(src?.rev)}`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new CheckFailure('the reconciliation failed; nothing was written:', problems);
+  return r;
+}
+
+/** Steps 1-5 above in one transaction; a failed check gives CheckFailed and leaves every table unchanged. */
+export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE.TaskEither<AppError, WindowOutcome> {
+  const chunkSize = opts.dateChunk ?? 200;
+  return TE.tryCatch(
+    () =>
+      db.transaction(async (trx) => {
+        const counts = await classifyConversions(trx, w);
+        const before = await creditedDates(trx, w);
+
+        const [old] = await selectRows<{ n: unknown }>(
+          trx,
+          `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
+          [w.start, w.end],
+        );
+        await trx.raw(
+          `DELETE FROM attribution_customer_journey
+            WHERE conv_id IN (SELECT c.conv_id FROM conversions c WHERE ${IN_WINDOW})`,
+          [w.start, w.end],
+        );
+        await trx.raw(
+          `INSERT INTO attribution_customer_journey (conv_id, session_id, ihc)
+           SELECT r.conv_id, r.session_id, r.ihc
+             FROM api_results r JOIN conversions c ON c.conv_id = r.conv_id
+            WHERE ${IN_WINDOW} AND ${accepted('c.conv_id')}`,
+          [w.start, w.end],
+        );
+        const [written] = await selectRows<{ n: unknown }>(
+          trx,
+          `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
+          [w.start, w.end],
+        );
+        await checkIhcSums(trx, w, opts.sumTolerance);
+
+        const after = await creditedDates(trx, w);
+        const dates = [...new Set([...datesOf(w), ...before, ...after, ...(await journeyDates(trx, w))])].sort();
+        const cells = await recomputeChannelReporting(trx, dates, chunkSize);
+        const reconciliation = await reconcile(trx, w, counts, dates, opts.sumTolerance, chunkSize);
+        return { counts, reconciliation, acjRows: num(written?.n), acjRemoved: num(old?.n), dates, cells };
+      }),
+    (e): AppError =>
+      e instanceof CheckFailure ? checkFailed(e.message, e.details) : databaseError('writing attribution_customer_journey and channel_reporting failed', e),
+  );
+}

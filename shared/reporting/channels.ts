@@ -1,0 +1,89 @@
+import type { Knex } from 'knex';
+import type { Window } from '../window.js';
+import { ratio } from './format.js';
+import { num, selectRows } from './sql.js';
+
+/** One row of channel_reporting. */
+export interface ChannelDay {
+  readonly channel_name: string;
+  readonly date: string;
+  readonly cost: number;
+  readonly ihc: number;
+  readonly ihc_revenue: number;
+}
+
+/** Per-channel figures over the window: cost, attributed orders (sum of ihc) and revenue, CPO, ROAS. */
+export interface ChannelSummary {
+  readonly channel_name: string;
+  readonly cost: number;
+  readonly orders: number;
+  readonly revenue: number;
+  /** cost / orders; undefined when no order was attributed */
+  readonly cpo: number | undefined;
+  /** revenue / cost; undefined when the channel cost nothing */
+  readonly roas: number | undefined;
+}
+
+/** Plain code-unit order: the same on every database (PostgreSQL's ORDER BY follows the server's locale). */
+export const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** channel_reporting rows of the window's dates, sorted by date, then channel_name. */
+export async function readChannelReporting(db: Knex, w: Window): Promise<ChannelDay[]> {
+  const rows = await selectRows<Record<string, unknown>>(
+    db,
+    `SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting WHERE date >= ? AND date <= ?`,
+    [w.start, w.end],
+  );
+  return rows
+    .map((r) => ({
+      channel_name: String(r['channel_name']),
+      date: String(r['date']),
+      cost: num(r['cost']),
+      ihc: num(r['ihc']),
+      ihc_revenue: num(r['ihc_revenue']),
+    }))
+    .sort((a, b) => byText(a.date, b.date) || byText(a.channel_name, b.channel_name));
+}
+
+export function summaryOf(channel_name: string, cost: number, orders: number, revenue: number): ChannelSummary {
+  return { channel_name, cost, orders, revenue, cpo: ratio(cost, orders), roas: ratio(revenue, cost) };
+}
+
+/** Sums the rows per channel (sorted by channel_name). */
+export function summarizeChannels(rows: readonly ChannelDay[]): ChannelSummary[] {
+  const acc = new Map<string, { cost: number; orders: number; revenue: number }>();
+  for (const r of rows) {
+    const a = acc.get(r.channel_name) ?? { cost: 0, orders: 0, revenue: 0 };
+    a.cost += r.cost;
+    a.orders += r.ihc;
+    a.revenue += r.ihc_revenue;
+    acc.set(r.channel_name, a);
+  }
+  return [...acc.entries()].sort(([a], [b]) => byText(a, b)).map(([c, a]) => summaryOf(c, a.cost, a.orders, a.revenue));
+}
+
+/** All channels together. */
+export function totalOf(rows: readonly { cost: number; ihc?: number; orders?: number; ihc_revenue?: number; revenue?: number }[]): ChannelSummary {
+  let cost = 0;
+  let orders = 0;
+  let revenue = 0;
+  for (const r of rows) {
+    cost += r.cost;
+    orders += r.ihc ?? r.orders ?? 0;
+    revenue += r.ihc_revenue ?? r.revenue ?? 0;
+  }
+  return summaryOf('All channels', cost, orders, revenue);
+}
+
+/** Per date, all channels together (the daily trend). */
+export function dailyTotals(rows: readonly ChannelDay[], dates: readonly string[]): { date: string; cost: number; revenue: number; orders: number }[] {
+  const by = new Map(dates.map((d) => [d, { date: d, cost: 0, revenue: 0, orders: 0 }]));
+  for (const r of rows) {
+    const d = by.get(r.date);
+    if (d === undefined) continue;
+    d.cost += r.cost;
+    d.revenue += r.ihc_revenue;
+    d.orders += r.ihc;
+  }
+  return [...by.values()];
+}
