@@ -1,0 +1,161 @@
+import type { Knex } from 'knex';
+import * as E from 'fp-ts/lib/Either.js';
+import { describeAttributionError } from '../attribution/errors.js';
+import { creditJourney, fitModel, isGlobalModel, type Fitted } from '../attribution/models.js';
+import type { ModelsConfig } from '../attribution/params.js';
+import { MODEL_NAMES, type Journey, type ModelName } from '../attribution/types.js';
+import { journeyProblem } from '../attribution/journey.js';
+import { PathAggregator, journeyChannels } from '../attribution/paths.js';
+import type { Progress } from '../progress.js';
+import type { Window } from '../window.js';
+import { byText, summaryOf, type ChannelSummary } from './channels.js';
+import { journeyPages } from './journeys.js';
+import { num, selectRows } from './sql.js';
+
+/**
+ * The model comparison: every local model over the window's journeys, per-session credit stored in
+ * model_credits (the window's conversions replaced), then summed per channel with SQL.
+ *
+ * Two passes over journey_sessions, page by page: the first aggregates distinct paths (the global models,
+ * Markov and Shapley, are fitted on them) and gathers the journey insights; the second credits each journey
+ * under each model and writes the rows. Memory grows with distinct paths and one page, not with journeys.
+ */
+
+export const MODEL_LABELS: Readonly<Record<ModelName, string>> = {
+  ihc: 'IHC-style',
+  first_touch: 'First touch',
+  last_touch: 'Last touch',
+  last_non_direct: 'Last non-direct',
+  linear: 'Linear',
+  time_decay: 'Time decay',
+  position_based: 'Position-based',
+  markov: 'Markov chain',
+  shapley: 'Shapley value',
+};
+
+/** One sentence per model, for the report. */
+export const MODEL_EXPLANATIONS: Readonly<Record<ModelName, string>> = {
+  ihc: 'Splits each order between the visits that started, kept up and closed the journey (our local approximation of IHC).',
+  first_touch: 'All credit to the first visit.',
+  last_touch: 'All credit to the visit just before the order.',
+  last_non_direct: 'All credit to the last visit that did not come in directly (falls back to the last visit).',
+  linear: 'Equal credit to every visit.',
+  time_decay: 'More credit to visits closer to the order (half-life set in config).',
+  position_based: 'Most credit to the first and last visits, the rest shared by the visits between.',
+  markov: 'Credit by how many orders would be lost if a channel were removed from all journeys.',
+  shapley: "Credit by each channel's average extra contribution across all combinations of channels.",
+};
+
+export interface ModelChannel {
+  readonly channel_name: string;
+  readonly cost: number;
+  readonly byModel: ReadonlyMap<ModelName, ChannelSummary>;
+}
+
+export interface ModelComparison {
+  readonly models: readonly ModelName[];
+  readonly journeys: number;
+  /** journeys no model could credit (degenerate timestamps), with the first reasons */
+  readonly skipped: { readonly count: number; readonly examples: readonly string[] };
+  readonly channels: readonly ModelChannel[];
+  readonly creditRows: number;
+}
+
+export interface CompareOptions {
+  readonly models?: readonly ModelName[];
+  readonly pageSize?: number;
+  readonly insertChunkRows: number;
+  /** the window's cost per channel (from channel_reporting), shown beside every model */
+  readonly costByChannel: ReadonlyMap<string, number>;
+  readonly progress?: (total: number) => Progress;
+}
+
+async function countJourneys(db: Knex, w: Window): Promise<number> {
+  const [r] = await selectRows<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM journeys WHERE conv_date >= ? AND conv_date <= ?`, [w.start, w.end]);
+  return num(r?.n);
+}
+
+export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts: CompareOptions): Promise<ModelComparison> {
+  const models = opts.models ?? MODEL_NAMES;
+  const pageSize = opts.pageSize ?? 500;
+  const total = await countJourneys(db, w);
+
+  // pass 1: distinct paths, for the global models
+  const agg = new PathAggregator();
+  let journeys = 0;
+  const skipped: string[] = [];
+  let skippedCount = 0;
+  const p1 = opts.progress?.(total);
+  for await (const page of journeyPages(db, w, pageSize)) {
+    for (const j of page) {
+      const problem = journeyProblem(j);
+      if (problem !== undefined) continue;
+      journeys++;
+      agg.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
+    }
+    p1?.tick(page.length);
+  }
+  p1?.done();
+  const paths = agg.paths();
+  const fitted: Fitted[] = [];
+  for (const m of models) {
+    const f = fitModel(m, cfg, isGlobalModel(m) ? paths : []);
+    if (E.isLeft(f)) throw new Error(`model ${m} cannot be fitted: ${describeAttributionError(f.left)}`);
+    fitted.push(f.right);
+  }
+
+  // pass 2: credit and store, replacing the window's conversions in one transaction
+  let creditRows = 0;
+  const p2 = opts.progress?.(total);
+  await db.transaction(async (trx) => {
+    await trx.raw(
+      `DELETE FROM model_credits WHERE conv_id IN (
+         SELECT conv_id FROM journeys WHERE conv_date >= ? AND conv_date <= ?
+         UNION SELECT conv_id FROM conversions WHERE conv_date >= ? AND conv_date <= ?)`,
+      [w.start, w.end, w.start, w.end],
+    );
+    for await (const page of journeyPages(trx, w, pageSize)) {
+      const rows: { model: string; conv_id: string; session_id: string; credit: number }[] = [];
+      for (const j of page) {
+        const problem = journeyProblem(j);
+        if (problem !== undefined) {
+          skippedCount++;
+          if (skipped.length < 5) skipped.push(describeAttributionError(problem));
+          continue;
+        }
+        for (const f of fitted) {
+          const credit = creditJourney(f, j as Journey);
+          for (let i = 0; i < j.sessions.length; i++) {
+            rows.push({ model: f.model, conv_id: j.conversionId, session_id: j.sessions[i]!.sessionId, credit: credit[i]! });
+          }
+        }
+      }
+      if (rows.length > 0) await trx.batchInsert('model_credits', rows, opts.insertChunkRows);
+      creditRows += rows.length;
+      p2?.tick(page.length);
+    }
+  });
+  p2?.done();
+
+  const sums = await selectRows<{ model: string; channel_name: string; orders: unknown; revenue: unknown }>(
+    db,
+    `SELECT m.model AS model, js.channel_name AS channel_name, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
+       FROM model_credits m
+       JOIN conversions c ON c.conv_id = m.conv_id
+       JOIN journey_sessions js ON js.conv_id = m.conv_id AND js.session_id = m.session_id
+      WHERE c.conv_date >= ? AND c.conv_date <= ?
+      GROUP BY m.model, js.channel_name`,
+    [w.start, w.end],
+  );
+  const names = new Set<string>([...opts.costByChannel.keys(), ...sums.map((s) => String(s.channel_name))]);
+  const channels: ModelChannel[] = [...names].sort(byText).map((channel) => {
+    const cost = opts.costByChannel.get(channel) ?? 0;
+    const byModel = new Map<ModelName, ChannelSummary>();
+    for (const m of models) {
+      const s = sums.find((x) => x.model === m && x.channel_name === channel);
+      byModel.set(m, summaryOf(channel, cost, num(s?.orders), num(s?.revenue)));
+    }
+    return { channel_name: channel, cost, byModel };
+  });
+  return { models, journeys, skipped: { count: skippedCount, examples: skipped }, channels, creditRows };
+}
