@@ -1,0 +1,51 @@
+import * as t from 'io-ts';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { MODEL_NAMES, type ModelName } from '../../shared/attribution/types.js';
+import { usageError } from '../../shared/errors.js';
+import { processProgram } from '../../shared/reporting/process.js';
+import { commaList, runTask, type TaskSpec } from '../../shared/task.js';
+
+const Args = t.type({ models: t.string });
+
+/** `all`, `none`, or a comma list of model names. */
+export function parseModels(s: string): ModelName[] | string {
+  const v = s.trim();
+  if (v === 'all') return [...MODEL_NAMES];
+  if (v === 'none' || v === '') return [];
+  const out: ModelName[] = [];
+  for (const name of commaList(v)) {
+    const m = MODEL_NAMES.find((x) => x === name);
+    if (m === undefined) return `unknown model "${name}" in --models (known: ${MODEL_NAMES.join(', ')}, or all / none)`;
+    if (!out.includes(m)) out.push(m);
+  }
+  return out;
+}
+
+export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
+  name: 'process-attribution',
+  description:
+    "Validate the provider's answers for the window, replace its rows of attribution_customer_journey, recompute " +
+    'channel_reporting for every date the window touches (one checked transaction), and write channel_reporting.csv, ' +
+    'channel_summary.csv, model_comparison.csv and report.html under <output.dir>/<start>_<end>/.',
+  windowed: true,
+  options: (y) =>
+    y.option('models', {
+      type: 'string',
+      default: 'all',
+      describe: `models of the comparison: all, none, or a comma list of ${MODEL_NAMES.join(', ')}`,
+    }),
+  args: Args,
+  examples: [
+    ['$0 --start-date 2023-08-29 --end-date 2023-09-07', 'process the demo window'],
+    ['$0 --start-date 2023-09-01 --end-date 2023-09-01 --models ihc,linear,markov', 'one day, three models in the comparison'],
+  ],
+  program: (args, caps) => {
+    const models = parseModels(args.models);
+    if (typeof models === 'string') return TE.left(usageError(models));
+    return processProgram(args.window, caps, { models });
+  },
+};
+
+runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
+  process.exitCode = code;
+});
