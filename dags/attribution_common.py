@@ -119,7 +119,8 @@ def image_template(step: str, settings: Settings) -> str:
         raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
     prefix = var("attribution_image_prefix", settings.image_prefix)
     tag = var("attribution_image_tag", settings.image_tag)
-    return f"{prefix}-{step}:{tag}"
+    # The server's image is <prefix>-api (attribution-api, not attribution-attribution-api).
+    return f"{prefix}-{step.removeprefix('attribution-')}:{tag}"
 
 
 # -------------------------------------------------------------------------------------------------------

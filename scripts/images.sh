@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the task images from docker/Dockerfile: one image per step, <prefix>-<step>:<tag>.
+# Build the task images from docker/Dockerfile: one image per step, <prefix>-<step>:<tag> (the server
+# attribution-api: <prefix>-api:<tag>).
 #
 #   bash scripts/images.sh                      # all steps
 #   bash scripts/images.sh setup-db load        # some steps
@@ -58,7 +59,7 @@ if [ -n "$cafile" ] && [ "$builder" = buildah ]; then
 fi
 
 for step in "${steps[@]}"; do
-  image="$PREFIX-$step:$TAG"
+  image="$PREFIX-${step#attribution-}:$TAG"   # the server: <prefix>-api
   start=$(date +%s)
   log "building $image with $builder"
   case "$builder" in

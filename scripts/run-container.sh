@@ -20,7 +20,7 @@ case "$step" in
   setup-db|load|build-journeys|send-to-api|process-attribution|attribution-api) ;;
   *) die "unknown step '$step'" ;;
 esac
-image="${IMAGE_PREFIX:-attribution}-$step:${IMAGE_TAG:-latest}"
+image="${IMAGE_PREFIX:-attribution}-${step#attribution-}:${IMAGE_TAG:-latest}"  # the server: <prefix>-api
 
 builder="${BUILDER:-}"
 if [ -z "$builder" ]; then

@@ -78,7 +78,7 @@ fi
 
 log "image checks: non-root, tini entrypoint, no secret in the config"
 for step in "${STEPS[@]}"; do
-  image="$PREFIX-$step:$TAG"
+  image="$PREFIX-${step#attribution-}:$TAG"   # the server: <prefix>-api
   buildah inspect --type image "$image" >"$WORK/inspect.json" || die "$image was not built"
   python3 - "$image" "$step" "$WORK/inspect.json" <<'PY' || die "image check failed for $image"
 import json, sys
@@ -145,7 +145,7 @@ run_dags_in_containers "$VOL_A" local-provider
 # running in its own container, its key passed as the secret Variable. Then SIGTERM must stop the server.
 API_PORT="${E2E_API_PORT:-18765}"
 API_KEY="e2e-$RANDOM$RANDOM"
-api_image="$PREFIX-attribution-api:$TAG"
+api_image="$PREFIX-api:$TAG"
 api_ctr="$(buildah from --pull=never "$api_image")"
 mapfile -t api_argv < <(buildah inspect --type image \
   --format '{{range .OCIv1.Config.Entrypoint}}{{println .}}{{end}}{{range .OCIv1.Config.Cmd}}{{println .}}{{end}}' \

@@ -18,3 +18,4 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))  # attribution_common, as the DAG files import it

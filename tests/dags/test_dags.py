@@ -308,3 +308,16 @@ def test_render_cli_writes_the_plan(tmp_path):
     plan = json.loads(out.read_text())
     assert [p["task_id"] for p in plan] == PIPELINE_ORDER
     assert plan[3]["command"] == ["--start-date", "2023-08-29", "--end-date", "2023-09-07"]
+
+
+def test_image_names_follow_the_build_script():
+    from attribution_common import STEPS, Settings, image_template
+
+    settings = Settings.from_env()
+    names = {step: image_template(step, settings) for step in STEPS}
+    var_prefix = "{{ var.value.get('attribution_image_prefix', 'attribution') }}"
+    var_tag = "{{ var.value.get('attribution_image_tag', 'latest') }}"
+    assert names["build-journeys"] == f"{var_prefix}-build-journeys:{var_tag}"
+    assert names["attribution-api"] == f"{var_prefix}-api:{var_tag}"  # scripts/images.sh: <prefix>-api
+    with pytest.raises(ValueError):
+        image_template("nope", settings)
