@@ -168,15 +168,26 @@ AIRFLOW_VAR_ATTRIBUTION_PROVIDER="http://127.0.0.1:$API_PORT" AIRFLOW_VAR_ATTRIB
   run_dags_in_containers "$VOL_B" api-provider
 grep -q "compute_ihc" "$WORK/api.log" || log "note: the server logged no compute_ihc request line"
 
-kill -TERM "$api_pid"
+# `docker stop` sends SIGTERM to the container's PID 1, tini; tini must hand it to node, which stops cleanly.
+# (Signalling buildah itself would not do: it SIGKILLs its child.) Chroot isolation has no PID namespace,
+# so the container's tini is found among the descendants of our own buildah process.
+descendants() { local p; for p in $(ps -o pid= --ppid "$1"); do echo "$p"; descendants "$p"; done; }
+tini_pid=
+for p in $(descendants "$api_pid"); do
+  if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = tini ]; then tini_pid="$p"; break; fi
+done
+[ -n "$tini_pid" ] || die "no tini process under the attribution-api container"
+kill -TERM "$tini_pid"
 stopped=
 for _ in $(seq 1 40); do kill -0 "$api_pid" 2>/dev/null || { stopped=1; break; }; sleep 0.25; done
-[ -n "$stopped" ] || { cat "$WORK/api.log" >&2; die "attribution-api did not stop within 10s of SIGTERM"; }
+[ -n "$stopped" ] || { cat "$WORK/api.log" >&2; die "attribution-api did not stop within 10s of SIGTERM to tini"; }
 wait "$api_pid" && api_rc=0 || api_rc=$?
 api_pid=
 buildah rm "$api_ctr" >/dev/null 2>&1 || true
 api_ctr=
-log "attribution-api served the pipeline and stopped on SIGTERM (exit $api_rc)"
+grep -q "stopped on SIGTERM" "$WORK/api.log" && [ "$api_rc" = 0 ] \
+  || { tail -n 5 "$WORK/api.log" >&2; die "attribution-api did not stop gracefully on SIGTERM via tini (exit $api_rc)"; }
+log "attribution-api served the pipeline and stopped gracefully on SIGTERM through tini"
 
 # --- 5: the same pipeline with node on the host ----------------------------------------------------------
 log "reference run with node on the host"
