@@ -70,6 +70,8 @@ tr.total td{font-weight:650;border-top:2px solid var(--ink)}
 .unfinished{border-left:4px solid var(--warn);padding:8px 12px;background:#fffbeb}
 ul.quality{margin:0;padding-left:18px}
 ul.quality li{margin:4px 0}
+table.compact th{white-space:normal;vertical-align:bottom}
+table.compact th,table.compact td{padding:5px 6px;font-size:13px}
 footer{font-size:12.5px;color:var(--muted);margin-top:24px}
 code{font-size:12.5px;background:#eef2f7;padding:1px 5px;border-radius:4px}
 `;
@@ -203,10 +205,10 @@ function comparison(d: ReportData): string {
   const skipped = c.skipped.count > 0 ? `<p class="note">${esc(plural(c.skipped.count, 'journey'))} could not be credited by the models: ${esc(c.skipped.examples.join('; '))}</p>` : '';
   return `<section id="model-comparison"><h2>How the picture changes with the attribution model</h2>
 <p class="lead">The same ${esc(plural(c.journeys, 'journey'))} of the period's orders, credited by ${c.models.length} different rules. Where the models agree, the channel's role is clear; where they differ, the answer depends on how much weight you give to first contact versus the final push. Orders attributed per channel (darker = bigger share):</p>
-<div class="scroll"><table id="model-orders"><thead>${head}</thead><tbody>${orders}</tbody></table></div>
+<div class="scroll"><table id="model-orders" class="compact"><thead>${head}</thead><tbody>${orders}</tbody></table></div>
 <h3>ROAS per channel under each model</h3>
 <p class="note">Cost of the period divided into the revenue each model credits (for orders placed in the period).</p>
-<div class="scroll"><table id="model-roas"><thead>${head}</thead><tbody>${roas}</tbody></table></div>
+<div class="scroll"><table id="model-roas" class="compact"><thead>${head}</thead><tbody>${roas}</tbody></table></div>
 <ul class="explain" style="margin-top:14px">${c.models.map((m) => `<li><b>${esc(MODEL_LABELS[m])}</b>${esc(MODEL_EXPLANATIONS[m])}</li>`).join('')}</ul>
 ${skipped}
 <p class="note">Money in euros with ${p.money} decimals in the CSV; here rounded for reading.</p>

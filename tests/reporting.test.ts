@@ -1,0 +1,404 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import test from 'ava';
+import * as E from 'fp-ts/lib/Either.js';
+import type { Knex } from 'knex';
+import { attributeWindow, classifyConversions } from '../shared/reporting/attribute.js';
+import { cell, fixed, human, ratio } from '../shared/reporting/format.js';
+import { ALL_MODELS, processAttribution } from '../shared/reporting/process.js';
+import { dumpTable, seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from '../shared/reporting/seed.js';
+import { esc } from '../shared/reporting/svg.js';
+import type { Window } from '../shared/window.js';
+import { freshDb, testCaps } from './helpers/env.js';
+
+const TOL = 1e-6;
+const W: Window = { start: '2023-09-01', end: '2023-09-03' };
+
+type Db = Awaited<ReturnType<typeof freshDb>>;
+
+async function withDb(t: { teardown: (f: () => Promise<void>) => void }): Promise<Db> {
+  const env = await freshDb();
+  t.teardown(env.cleanup);
+  return env;
+}
+
+const reporting = (db: Knex) => dumpTable(db, 'channel_reporting', ['date', 'channel_name']);
+const acj = (db: Knex) => dumpTable(db, 'attribution_customer_journey', ['conv_id', 'session_id']);
+
+function cr(rows: Record<string, unknown>[], channel: string, date: string): Record<string, unknown> | undefined {
+  return rows.find((r) => r['channel_name'] === channel && r['date'] === date);
+}
+
+async function run(db: Knex, w: Window) {
+  const r = await attributeWindow(db, w, { sumTolerance: TOL })();
+  if (E.isLeft(r)) throw new Error(JSON.stringify(r.left));
+  return r.right;
+}
+
+// --- formatting -------------------------------------------------------------------------------------------
+
+test('fixed rounds half away from zero at the printed digit and never prints -0', (t) => {
+  t.is(fixed(1.005, 2), '1.01');
+  t.is(fixed(2.675, 2), '2.68');
+  t.is(fixed(-1.005, 2), '-1.01');
+  t.is(fixed(-0.0001, 2), '0.00');
+  t.is(fixed(0.33333333, 4), '0.3333');
+  t.is(fixed(12, 0), '12');
+  t.throws(() => fixed(Infinity, 2));
+});
+
+test('ratios are undefined on a zero divisor and print as an empty cell', (t) => {
+  t.is(ratio(10, 0), undefined);
+  t.is(ratio(0, 0), undefined);
+  t.is(ratio(10, 4), 2.5);
+  t.is(cell(undefined, 2), '');
+  t.is(cell(ratio(1, 3), 4), '0.3333');
+  t.is(human(1234567.891, 2), '1,234,567.89');
+  t.is(human(-1234.5, 0), '-1,235');
+});
+
+test('esc neutralises markup from data', (t) => {
+  t.is(esc(`<b a="x">'&'</b>`), '&lt;b a=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/b&gt;');
+});
+
+// --- the reporting definitions ----------------------------------------------------------------------------
+
+test('cost is counted once for a session shared by two journeys; credit and revenue add up', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [
+    { id: 's1', user: 'u1', date: '2023-09-01', time: '09:00:00', channel: 'Search', cost: 10 },
+    { id: 's2', user: 'u1', date: '2023-09-01', time: '10:00:00', channel: 'Email', cost: 2 },
+  ]);
+  await seedConversions(db, [
+    { id: 'c1', user: 'u1', date: '2023-09-01', time: '11:00:00', revenue: 100 },
+    { id: 'c2', user: 'u1', date: '2023-09-02', revenue: 50 },
+  ]);
+  await seedJourneys(db, [
+    { conv: 'c1', sessions: ['s1', 's2'], answers: { s1: 0.25, s2: 0.75 } },
+    { conv: 'c2', sessions: ['s1', 's2'], answers: { s1: 0.5, s2: 0.5 } },
+  ]);
+  const out = await run(db, W);
+  const rows = await reporting(db);
+  const search = cr(rows, 'Search', '2023-09-01')!;
+  t.is(search['cost'], 10);
+  t.is(search['ihc'], 0.75);
+  t.is(search['ihc_revenue'], 0.25 * 100 + 0.5 * 50);
+  const email = cr(rows, 'Email', '2023-09-01')!;
+  t.is(email['cost'], 2);
+  t.is(email['ihc'], 1.25);
+  t.is(out.counts.attributed, 2);
+  t.is(out.reconciliation.sessionCost, 12);
+  t.is(out.reconciliation.reportedCost, 12);
+  t.true(Math.abs(out.reconciliation.creditedRevenue - 150) < 1e-9);
+});
+
+test('dates and channels that only carry cost appear with ihc 0; null cost counts as 0; sessions without cost row or credit do not', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [
+    { id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 5 },
+    { id: 'b', user: 'u2', date: '2023-09-03', channel: 'Display', cost: 7.5 },
+    { id: 'c', user: 'u3', date: '2023-09-03', channel: 'Display', cost: null },
+    { id: 'd', user: 'u4', date: '2023-09-02', channel: 'Social' },
+  ]);
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+  const out = await run(db, W);
+  const rows = await reporting(db);
+  t.deepEqual(
+    rows.map((r) => [r['date'], r['channel_name'], r['cost'], r['ihc'], r['ihc_revenue']]),
+    [
+      ['2023-09-01', 'Search', 5, 1, 40],
+      ['2023-09-03', 'Display', 7.5, 0, 0],
+    ],
+  );
+  t.is(out.cells, 2);
+});
+
+test('credit on a session before the window lands on that session date, which is recomputed', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [
+    { id: 'old', user: 'u1', date: '2023-08-20', channel: 'Display', cost: 3 },
+    { id: 'new', user: 'u1', date: '2023-09-02', channel: 'Search', cost: 1 },
+  ]);
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-02', revenue: 10 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['old', 'new'], answers: { old: 0.4, new: 0.6 } }]);
+  const out = await run(db, W);
+  t.true(out.dates.includes('2023-08-20'));
+  const rows = await reporting(db);
+  t.deepEqual(cr(rows, 'Display', '2023-08-20'), { channel_name: 'Display', date: '2023-08-20', cost: 3, ihc: 0.4, ihc_revenue: 4 });
+});
+
+// --- classification and reconciliation -------------------------------------------------------------------
+
+const mixed: SeedSession[] = [
+  { id: 's1', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 1 },
+  { id: 's2', user: 'u2', date: '2023-09-01', channel: 'Email', cost: 1 },
+  { id: 's3', user: 'u3', date: '2023-09-02', channel: 'Search', cost: 1 },
+  { id: 's4', user: 'u4', date: '2023-09-02', channel: 'Display', cost: 1 },
+  { id: 's5', user: 'u4', date: '2023-09-02', channel: 'Email', cost: 1 },
+  { id: 's6', user: 'u6', date: '2023-09-02', channel: 'Search', cost: 1 },
+];
+const mixedJourneys: SeedJourney[] = [
+  { conv: 'ok', sessions: ['s1'], answers: 'equal' },
+  { conv: 'failed', sessions: ['s2'], failure: 'provider said 406' },
+  // rebuilt after sending: the answer covers s4 only, the journey is now s4 + s5
+  { conv: 'stale', sessions: ['s4', 's5'], answers: { s4: 1 } },
+  { conv: 'pending', sessions: ['s3'] },
+  { conv: 'nojourney', sessions: [], failure: 'no sessions' },
+  { conv: 'invalid', sessions: [], status: 'invalid' },
+];
+
+async function seedMixed(db: Knex): Promise<void> {
+  await seedSessions(db, mixed);
+  await seedConversions(db, [
+    { id: 'ok', user: 'u1', date: '2023-09-01', revenue: 10 },
+    { id: 'failed', user: 'u2', date: '2023-09-01', revenue: 20 },
+    { id: 'stale', user: 'u4', date: '2023-09-02', revenue: 30 },
+    { id: 'pending', user: 'u3', date: '2023-09-02', revenue: 40 },
+    { id: 'nojourney', user: 'u9', date: '2023-09-03', revenue: 50 },
+    { id: 'invalid', user: 'u8', date: '2023-09-03', revenue: 60 },
+    { id: 'notbuilt', user: 'u7', date: '2023-09-03', revenue: 70 },
+    { id: 'outside', user: 'u6', date: '2023-09-04', revenue: 80 },
+  ]);
+  await seedJourneys(db, mixedJourneys);
+}
+
+test('conversions are classified: attributed, without journey, invalid, failed, stale answer, not sent', async (t) => {
+  const { db } = await withDb(t);
+  await seedMixed(db);
+  const c = await classifyConversions(db, W);
+  t.deepEqual(
+    { total: c.total, attributed: c.attributed, noJourney: c.noJourney, invalid: c.invalid, failed: c.failed, stale: c.stale, pending: c.pending },
+    { total: 7, attributed: 1, noJourney: 2, invalid: 1, failed: 1, stale: 1, pending: 1 },
+  );
+  t.is(c.revenue.attributed, 10);
+  t.is(c.revenue.total, 280);
+  const out = await run(db, W);
+  // only the accepted answer is written: the stale one is not
+  t.deepEqual((await acj(db)).map((r) => [r['conv_id'], r['session_id']]), [['ok', 's1']]);
+  t.is(out.reconciliation.attributedRevenue, 10);
+  t.is(out.reconciliation.creditedRevenue, 10);
+});
+
+test('the report prints the reconciliation and the summary line counts attributed and not attributed conversions', async (t) => {
+  const { db, config } = await withDb(t);
+  await seedMixed(db);
+  const caps = testCaps(db, config);
+  const r = await processAttribution(W, caps, { models: [] })();
+  if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
+  const printed = caps.printed.join('\n');
+  t.regex(printed, /7 in the window, 1 attributed, not attributed: 2 without journey, 1 excluded as invalid, 1 failed at the provider, 1 with stale answers, 1 not sent yet/);
+  t.regex(printed, /revenue: +sum of ihc_revenue €10\.00 = revenue of the attributed conversions €10\.00/);
+  t.regex(printed, /cost: +channel_reporting €6\.00 = cost of all sessions on the window's dates €6\.00/);
+  t.regex(printed, /All channels +€6\.00 +1\.00 +€10\.00 +€6\.00 +1\.67/);
+  t.false(fs.existsSync(path.join(r.right.dir, 'model_comparison.csv')));
+});
+
+// --- idempotence and failed checks ------------------------------------------------------------------------
+
+test('a re-run replaces the window: same tables, nothing doubled; changed answers replace the old ones', async (t) => {
+  const { db } = await withDb(t);
+  await seedMixed(db);
+  await run(db, W);
+  const first = { acj: await acj(db), cr: await reporting(db) };
+  const again = await run(db, W);
+  t.deepEqual({ acj: await acj(db), cr: await reporting(db) }, first);
+  t.is(again.acjRemoved, 1);
+  // the provider's answer for the stale journey arrives: now it is attributed, channel_reporting follows
+  await db('api_results').insert({ conv_id: 'stale', session_id: 's5', batch_id: 'b2', initializer: 0, holder: 0, closer: 0, ihc: 0.5 });
+  await db('api_results').where({ conv_id: 'stale', session_id: 's4' }).update({ ihc: 0.5 });
+  const third = await run(db, W);
+  t.is(third.counts.attributed, 2);
+  const rows = await reporting(db);
+  t.is(cr(rows, 'Display', '2023-09-02')!['ihc'], 0.5);
+  t.is(cr(rows, 'Email', '2023-09-02')!['ihc_revenue'], 15);
+});
+
+test('a conversion whose answers disappear loses its old credit, also on dates outside the window', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [{ id: 'x', user: 'u1', date: '2023-08-15', channel: 'Display', cost: 2 }]);
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 10 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['x'], answers: 'equal' }]);
+  await run(db, W);
+  t.is(cr(await reporting(db), 'Display', '2023-08-15')!['ihc'], 1);
+  await db('api_results').delete();
+  const out = await run(db, W);
+  t.true(out.dates.includes('2023-08-15'), 'the date of the old credit is recomputed');
+  t.is(cr(await reporting(db), 'Display', '2023-08-15')!['ihc'], 0);
+  t.is(out.counts.pending, 1);
+});
+
+test('ihc not summing to 1 fails with CheckFailed and leaves every table as it was', async (t) => {
+  const { db, config } = await withDb(t);
+  await seedMixed(db);
+  await run(db, W);
+  const before = { acj: await acj(db), cr: await reporting(db) };
+  await db('api_results').where({ conv_id: 'ok', session_id: 's1' }).update({ ihc: 0.9 });
+  const r = await attributeWindow(db, W, { sumTolerance: TOL })();
+  t.true(E.isLeft(r));
+  if (E.isLeft(r)) {
+    t.is(r.left._tag, 'CheckFailed');
+    t.regex(JSON.stringify(r.left), /conversion ok: sum 0\.9/);
+  }
+  t.deepEqual({ acj: await acj(db), cr: await reporting(db) }, before);
+  // the whole program stops before writing any output
+  const caps = testCaps(db, config);
+  const p = await processAttribution(W, caps, { models: [] })();
+  t.true(E.isLeft(p) && p.left._tag === 'CheckFailed');
+  t.false(fs.existsSync(path.join(config.output.dir, '2023-09-01_2023-09-03', 'channel_reporting.csv')));
+});
+
+test('a negative session credit fails the check even when the sum is 1', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, mixed.slice(3, 5));
+  await seedConversions(db, [{ id: 'c', user: 'u4', date: '2023-09-02', revenue: 1 }]);
+  await seedJourneys(db, [{ conv: 'c', sessions: ['s4', 's5'], answers: { s4: 1.5, s5: -0.5 } }]);
+  const r = await attributeWindow(db, W, { sumTolerance: TOL })();
+  t.true(E.isLeft(r) && r.left._tag === 'CheckFailed');
+  t.deepEqual(await acj(db), []);
+  t.deepEqual(await reporting(db), []);
+});
+
+test('a credited session missing from session_sources fails the reconciliation and rolls back', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, mixed.slice(0, 1));
+  await seedConversions(db, [{ id: 'ok', user: 'u1', date: '2023-09-01', revenue: 10 }]);
+  await seedJourneys(db, [{ conv: 'ok', sessions: ['s1'], answers: 'equal' }]);
+  await db('session_sources').where({ session_id: 's1' }).delete();
+  const r = await attributeWindow(db, W, { sumTolerance: TOL })();
+  t.true(E.isLeft(r) && r.left._tag === 'CheckFailed');
+  if (E.isLeft(r)) t.regex(JSON.stringify(r.left), /missing from session_sources/);
+  t.deepEqual(await acj(db), []);
+});
+
+// --- windows in any order ---------------------------------------------------------------------------------
+
+/** Three windows' worth of conversions whose journeys reach back into each other's dates. */
+async function seedCrossWindows(db: Knex): Promise<void> {
+  const channels = ['Search', 'Email', 'Display', 'Social'];
+  const sessions: SeedSession[] = [];
+  const conversions: { id: string; user: string; date: string; revenue: number }[] = [];
+  const journeys: SeedJourney[] = [];
+  for (let u = 0; u < 24; u++) {
+    const ids: string[] = [];
+    const n = 1 + (u % 4);
+    const convDay = 1 + (u % 8);
+    for (let k = 0; k < n; k++) {
+      const day = Math.max(1, convDay - (n - k) * 2 + 1);
+      const id = `u${u}s${k}`;
+      ids.push(id);
+      sessions.push({
+        id,
+        user: `u${u}`,
+        date: `2023-09-0${day}`,
+        time: `0${k}:30:00`,
+        channel: channels[(u + k) % channels.length]!,
+        ...(k % 3 === 2 ? {} : { cost: 0.5 + ((u * 7 + k) % 5) }),
+      });
+    }
+    // sessions carrying only cost, on every day
+    sessions.push({ id: `cost-only-${u}`, user: `v${u}`, date: `2023-09-0${1 + (u % 9)}`, channel: 'Affiliate', cost: 1.25 });
+    conversions.push({ id: `c${u}`, user: `u${u}`, date: `2023-09-0${convDay}`, revenue: 10 + u });
+    const weights = ids.map((_, i) => i + 1);
+    const total = weights.reduce((a, b) => a + b, 0);
+    journeys.push({ conv: `c${u}`, sessions: ids, answers: Object.fromEntries(ids.map((id, i) => [id, weights[i]! / total])) });
+  }
+  await seedSessions(db, sessions);
+  await seedConversions(db, conversions);
+  await seedJourneys(db, journeys);
+}
+
+test('windows processed in any order, twice, or as one give the same channel_reporting', async (t) => {
+  const A: Window = { start: '2023-09-01', end: '2023-09-04' };
+  const B: Window = { start: '2023-09-05', end: '2023-09-08' };
+  const AB: Window = { start: '2023-09-01', end: '2023-09-08' };
+  const orders: Window[][] = [[A, B], [B, A], [AB], [A, B, A, B], [B, AB, A]];
+  const results: Record<string, unknown>[][] = [];
+  for (const order of orders) {
+    const { db } = await withDb(t);
+    await seedCrossWindows(db);
+    for (const w of order) await run(db, w);
+    results.push(await reporting(db));
+  }
+  t.true(results[0]!.length > 10);
+  // cells carrying only cost (the 'Affiliate' sessions) appear with ihc 0
+  t.true(results[0]!.some((r) => r['channel_name'] === 'Affiliate' && r['ihc'] === 0));
+  for (let i = 1; i < results.length; i++) {
+    t.is(results[i]!.length, results[0]!.length, `order ${i}`);
+    results[i]!.forEach((row, k) => {
+      const ref = results[0]![k]!;
+      t.is(row['channel_name'], ref['channel_name']);
+      t.is(row['date'], ref['date']);
+      for (const col of ['cost', 'ihc', 'ihc_revenue']) t.true(Math.abs(Number(row[col]) - Number(ref[col])) < 1e-9, `order ${i} row ${k} ${col}`);
+    });
+  }
+});
+
+// --- outputs ----------------------------------------------------------------------------------------------
+
+test('CSV outputs: columns, fixed precision, empty CPO/ROAS on zero, sorted by date then channel', async (t) => {
+  const { db, config } = await withDb(t);
+  await seedSessions(db, [
+    { id: 'p', user: 'u1', date: '2023-09-02', channel: 'search', cost: 0 },
+    { id: 'q', user: 'u1', date: '2023-09-02', channel: 'Search', cost: 3.333 },
+    { id: 'r', user: 'u2', date: '2023-09-01', channel: 'Zeta', cost: 1 },
+  ]);
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-02', revenue: 100 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['p', 'q'], answers: { p: 1 / 3, q: 2 / 3 } }]);
+  const r = await processAttribution(W, testCaps(db, config), { models: ['linear', 'first_touch'] })();
+  if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
+  const read = (f: string) => fs.readFileSync(path.join(r.right.dir, f), 'utf8').trim().split('\n');
+  t.deepEqual(read('channel_reporting.csv'), [
+    'channel_name,date,cost,ihc,ihc_revenue,CPO,ROAS',
+    'Zeta,2023-09-01,1.00,0.0000,0.00,,0.0000',
+    'Search,2023-09-02,3.33,0.6667,66.67,5.00,20.0020',
+    'search,2023-09-02,0.00,0.3333,33.33,0.00,',
+  ]);
+  t.deepEqual(read('channel_summary.csv'), [
+    'channel_name,cost,attributed_orders,attributed_revenue,CPO,ROAS',
+    'Search,3.33,0.6667,66.67,5.00,20.0020',
+    'Zeta,1.00,0.0000,0.00,,0.0000',
+    'search,0.00,0.3333,33.33,0.00,',
+  ]);
+  const mc = read('model_comparison.csv');
+  t.is(mc[0], 'channel_name,cost,linear_orders,linear_revenue,linear_CPO,linear_ROAS,first_touch_orders,first_touch_revenue,first_touch_CPO,first_touch_ROAS');
+  t.is(mc[1], 'Search,3.33,0.5000,50.00,6.67,15.0015,0.0000,0.00,,0.0000');
+  t.is(mc[2], 'Zeta,1.00,0.0000,0.00,,0.0000,0.0000,0.00,,0.0000');
+  t.is(mc[3], 'search,0.00,0.5000,50.00,0.00,,1.0000,100.00,0.00,');
+  t.true(fs.existsSync(path.join(r.right.dir, 'report.html')));
+});
+
+test('model comparison: every model credits each journey with 1 in model_credits; a re-run replaces the window', async (t) => {
+  const { db, config } = await withDb(t);
+  await seedCrossWindows(db);
+  const w: Window = { start: '2023-09-01', end: '2023-09-08' };
+  const caps = testCaps(db, config);
+  const r1 = await processAttribution(w, caps, { models: ALL_MODELS })();
+  if (E.isLeft(r1)) return t.fail(JSON.stringify(r1.left));
+  const sums = (await db('model_credits').select('model', 'conv_id').sum({ s: 'credit' }).groupBy('model', 'conv_id')) as { s: number }[];
+  t.is(sums.length, 24 * ALL_MODELS.length);
+  for (const s of sums) t.true(Math.abs(Number(s.s) - 1) < 1e-9);
+  const count1 = (await db('model_credits').count({ n: '*' }))[0]!['n'];
+  await processAttribution(w, caps, { models: ALL_MODELS })();
+  t.is((await db('model_credits').count({ n: '*' }))[0]!['n'], count1);
+  const cmp = r1.right.comparison!;
+  for (const m of ALL_MODELS) {
+    const total = cmp.channels.reduce((a, ch) => a + (ch.byModel.get(m)?.orders ?? 0), 0);
+    t.true(Math.abs(total - 24) < 1e-9, `${m} credits 24 orders`);
+  }
+});
+
+test('the HTML report escapes names from the data and loads nothing from outside', async (t) => {
+  const { db, config } = await withDb(t);
+  const evil = `<script>alert("x")</script>&co`;
+  await seedSessions(db, [{ id: 's', user: 'u', date: '2023-09-01', channel: evil, cost: 1 }]);
+  await seedConversions(db, [{ id: 'c', user: 'u', date: '2023-09-01', revenue: 5 }]);
+  await seedJourneys(db, [{ conv: 'c', sessions: ['s'], answers: 'equal' }]);
+  const r = await processAttribution(W, testCaps(db, config), { models: ALL_MODELS })();
+  if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
+  const html = fs.readFileSync(path.join(r.right.dir, 'report.html'), 'utf8');
+  t.false(html.includes('<script'));
+  t.true(html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;co'));
+  t.false(/(src|href)=["']?(https?:)?\/\//i.test(html));
+  t.false(/@import|url\(/i.test(html));
+});
