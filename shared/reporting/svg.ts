@@ -48,7 +48,8 @@ export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label
   const barH = 14;
   const gap = 3;
   const groupGap = 12;
-  const top = 8;
+  // room above the bars for the reference line's label
+  const top = opts.reference !== undefined ? 22 : 8;
   const axisH = 22;
   const perGroup = Math.max(1, ...rows.map((r) => r.bars.length));
   const groupH = perGroup * barH + (perGroup - 1) * gap;
@@ -77,7 +78,7 @@ export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label
   if (opts.reference !== undefined) {
     const rx = x(opts.reference.value);
     parts.push(`<line x1="${f(rx)}" x2="${f(rx)}" y1="${top - 6}" y2="${height - axisH + 2}" stroke="${COLORS.line}" stroke-dasharray="4 3" stroke-width="1.5"/>`);
-    parts.push(`<text x="${f(rx + 4)}" y="${top + 4}" class="ref">${esc(opts.reference.text)}</text>`);
+    parts.push(`<text x="${f(rx)}" y="${top - 10}" text-anchor="middle" class="ref">${esc(opts.reference.text)}</text>`);
   }
   return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(opts.label)}" class="chart">${parts.join('')}</svg>`;
 }
