@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { strict, strictPartial } from '../codecs/strict.js';
+import { strict } from '../codecs/strict.js';
 
 /**
  * Parameter sets of the engine, as they appear under `models:` in config/config.yaml.
