@@ -28,8 +28,8 @@ export interface IssueCheck {
 const quoted = (col: string): string => `COALESCE('"' || CAST(${col} AS TEXT) || '"', 'NULL')`;
 
 /** the window's sessions: dated in it, or of a user converting in it */
-const sessionScope = (w: Window): { sql: string; bindings: Knex.RawBinding[] } => ({
-  sql: `(s.event_date BETWEEN ? AND ? OR s.user_id IN (SELECT c.user_id FROM conversions c WHERE c.conv_date BETWEEN ? AND ?))`,
+const sessionScope = (q: JourneySql, w: Window): { sql: string; bindings: Knex.RawBinding[] } => ({
+  sql: `(${q.noIndex}s.event_date BETWEEN ? AND ? OR s.user_id IN (SELECT c.user_id FROM conversions c WHERE c.conv_date BETWEEN ? AND ?))`,
   bindings: [w.start, w.end, w.start, w.end],
 });
 
@@ -40,7 +40,7 @@ export const ISSUE_CHECKS: readonly IssueCheck[] = [
     severity: 'error',
     meaning: 'event_date is not a real date written YYYY-MM-DD; the session is left out of every journey',
     select: (q, w) => {
-      const scope = sessionScope(w);
+      const scope = sessionScope(q, w);
       return {
         sql: `SELECT s.session_id AS record_key, 'event_date ' || ${quoted('s.event_date')} || ' is not a real date written YYYY-MM-DD' AS detail
                 FROM session_sources s WHERE ${scope.sql} AND NOT ${q.validDate('s.event_date')}`,
@@ -54,7 +54,7 @@ export const ISSUE_CHECKS: readonly IssueCheck[] = [
     severity: 'error',
     meaning: 'event_time is not a real time written HH:MM:SS; the session is left out of every journey',
     select: (q, w) => {
-      const scope = sessionScope(w);
+      const scope = sessionScope(q, w);
       return {
         sql: `SELECT s.session_id AS record_key, 'event_time ' || ${quoted('s.event_time')} || ' is not a real time written HH:MM:SS' AS detail
                 FROM session_sources s WHERE ${scope.sql} AND NOT ${q.validTime('s.event_time')}`,
@@ -147,12 +147,13 @@ export const ISSUE_CHECKS: readonly IssueCheck[] = [
     table: 'session_sources',
     severity: 'warning',
     meaning: 'a window session has no row in session_costs (a NULL cost row counts as present); its channel cost is understated',
-    select: (_q, w) => {
-      const scope = sessionScope(w);
+    select: (q, w) => {
+      const scope = sessionScope(q, w);
+      // EXCEPT compares two sorted id lists; a NOT EXISTS per session probes the cost index in random order
       return {
-        sql: `SELECT s.session_id AS record_key, 'no session_costs row' AS detail
-                FROM session_sources s WHERE ${scope.sql}
-                 AND NOT EXISTS (SELECT 1 FROM session_costs k WHERE k.session_id = s.session_id)`,
+        sql: `SELECT x.session_id AS record_key, 'no session_costs row' AS detail FROM (
+                SELECT s.session_id FROM session_sources s WHERE ${scope.sql}
+                EXCEPT SELECT k.session_id FROM session_costs k) x`,
         bindings: scope.bindings,
       };
     },
