@@ -27,11 +27,13 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_% -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)$$/\1\t\2/' | \
 	  awk -F'\t' '{ if (length($$1) > 18) printf "  %s\n  %-18s %s\n", $$1, "", $$2; else printf "  %-18s %s\n", $$1, $$2 }'
 
-node_modules/.installed: package.json package-lock.json
+# npm rewrites node_modules/.package-lock.json on every install, so it is the stamp: a hand-run
+# `npm install` counts, and `npm ci` (which deletes node_modules first) runs only when the lock changed.
+node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-dist/.built: node_modules/.installed $(SOURCES)
+dist/.built: node_modules/.package-lock.json $(SOURCES)
 	npm run build
 	@touch $@
 
@@ -57,7 +59,7 @@ task-generate-data task-build-journeys task-send-to-api task-process-attribution
 
 test: test-deps test-unit test-db-drivers test-dags test-containers ## Every test: TypeScript (both SQLite drivers), browser, DAGs, containers
 
-test-deps: node_modules/.installed ## Install what the tests need that npm does not bring (chromium, buildah, Airflow venv)
+test-deps: node_modules/.package-lock.json ## Install what the tests need that npm does not bring (chromium, buildah, Airflow venv)
 	bash scripts/test-deps.sh
 
 test-unit: dist/.built ## TypeScript tests (ava) with the default SQLite driver, browser test included
@@ -78,10 +80,10 @@ test-containers: dist/.built airflow-venv ## Build every image with buildah and 
 bench: dist/.built ## Benchmarks: engine sessions/s per model, ingest and pipeline throughput
 	$(NODE) dist/bench/attribution.bench.js
 
-lint: node_modules/.installed ## ESLint over the TypeScript sources
+lint: node_modules/.package-lock.json ## ESLint over the TypeScript sources
 	npx eslint .
 
-typecheck: node_modules/.installed ## Type-check without emitting
+typecheck: node_modules/.package-lock.json ## Type-check without emitting
 	npx tsc -p tsconfig.json --noEmit
 
 images: ## Build all task images (docker if an engine runs, else buildah)
