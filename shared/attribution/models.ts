@@ -214,9 +214,13 @@ export function creditJourney(fitted: Fitted, journey: Journey): Float64Array {
       timeDecay(before, fitted.cfg.time_decay_half_life_hours, work);
       break;
     }
-    case 'last_non_direct':
-      lastNonDirect(channelsInOrder(sessions, order), fitted.direct, work);
+    case 'last_non_direct': {
+      // the rule of heuristics.lastNonDirect, without building the channel list (work is zero-filled)
+      let k = n - 1;
+      while (k >= 0 && fitted.direct.has(sessions[at(k)]!.channel)) k--;
+      work[k < 0 ? n - 1 : k] = 1;
       break;
+    }
     case 'markov':
     case 'shapley':
       spread(channelsInOrder(sessions, order), fitted.weights, work);
