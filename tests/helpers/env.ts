@@ -37,10 +37,7 @@ export function driverUnderTest(): SqliteClient {
   return process.env['DATABASE_SQLITE_CLIENT'] === 'sqlite3' ? 'sqlite3' : 'better-sqlite3';
 }
 
-/**
- * A migrated database for one test: a fresh SQLite file in a temp dir, or, when TEST_DATABASE_URL names a
- * PostgreSQL server, a fresh schema there (so the same tests prove the SQL portable).
- */
+/** A migrated database for one test: a fresh SQLite file in a temp dir, with the driver under test. */
 export async function freshDb(opts: { migrate?: boolean } = {}): Promise<{ db: Knex; config: Config; dir: string; url: string; cleanup: () => Promise<void> }> {
   const dir = tempDir();
   const url = path.join(dir, 'test.db');
