@@ -32,6 +32,8 @@ export interface TaskResult {
   readonly summary: string;
   /** a non-zero code for "done, but with problems the caller must see" (e.g. --strict with quarantined rows) */
   readonly exitCode?: number;
+  /** stderr when stdout carries machine-readable output (JSON) that the summary line would spoil */
+  readonly summaryStream?: 'stdout' | 'stderr';
 }
 
 export interface TaskSpec<A> {
@@ -121,7 +123,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
     } else {
       code = result.right.exitCode ?? 0;
       summary = result.right.summary;
-      out(`${spec.name}: ${summary}`);
+      (result.right.summaryStream === 'stderr' ? err : out)(`${spec.name}: ${summary}`);
     }
   } catch (e) {
     // a thrown error is a bug, not a user mistake; say so and keep the stack out of the user's face unless asked

@@ -93,6 +93,8 @@ export function attributePathsProgram(args: AttributePathsArgs, caps: Capabiliti
     const where = args.output !== undefined ? `, written to ${args.output}` : '';
     return E.right({
       summary: `${models.right.length} model(s) over ${paths.right.length} paths (${round(conversions)} conversions)${where}`,
+      // JSON on stdout must stay pure JSON for jq and friends
+      ...(args.format === 'json' && args.output === undefined ? { summaryStream: 'stderr' as const } : {}),
     });
   };
 }
