@@ -9,6 +9,7 @@ import { bodyOf, type ValueItem } from './contract.js';
 import { countJourneys, streamJourneys } from './journeys.js';
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
+import { withStoredConversionType } from '../db/conversion-types.js';
 import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';
 import { failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
 
@@ -59,10 +60,16 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
   return async () => {
     const pcfg = caps.config.provider;
     const convTypeId = args.convTypeId ?? pcfg.conv_type_id;
-    const resolved = resolveProvider(caps.config, caps.env, { name: args.provider, convTypeId });
+    const db = caps.db();
+    let config = caps.config;
+    try {
+      config = await withStoredConversionType(db, caps.config, convTypeId, caps.logger);
+    } catch (e) {
+      return E.left(databaseError('send-to-api could not read table conversion_types', e));
+    }
+    const resolved = resolveProvider(config, caps.env, { name: args.provider, convTypeId });
     if (E.isLeft(resolved)) return resolved;
     const provider = resolved.right;
-    const db = caps.db();
     try {
       const missing: string[] = [];
       for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures']) {

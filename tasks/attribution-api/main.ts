@@ -1,3 +1,4 @@
+import { readStoredConversionType } from '../../shared/db/conversion-types.js';
 import * as fs from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
@@ -27,16 +28,9 @@ function paramsLookup(caps: Capabilities, useDb: boolean): (name: string) => Pro
     if (Object.prototype.hasOwnProperty.call(types, name)) return types[name];
     if (!useDb) return undefined;
     try {
-      if (dbUsable === undefined) dbUsable = dbConfigured() && (await caps.db().schema.hasTable('conversion_types'));
+      if (dbUsable === undefined) dbUsable = dbConfigured();
       if (!dbUsable) return undefined;
-      const row = (await caps.db()('conversion_types').select('params').where('name', name).first()) as { params: string } | undefined;
-      if (row === undefined) return undefined;
-      const p = IhcParams.decode(JSON.parse(row.params));
-      if (E.isLeft(p)) {
-        caps.logger.warn(`conversion_types row ${name} does not hold a valid parameter set; ignored`);
-        return undefined;
-      }
-      return p.right;
+      return await readStoredConversionType(caps.db(), name, caps.logger);
     } catch (e) {
       caps.logger.warn(`cannot read table conversion_types: ${messageOf(e)}`);
       return undefined;
