@@ -8,21 +8,17 @@ import { ROOT, runCli, tempDir } from './helpers/env.js';
 
 const EXAMPLE = path.join(ROOT, 'tasks/attribute-paths/example-paths.csv');
 
-/** stdout minus the task's summary line */
-function body(stdout: string): string {
-  return stdout.split('\n').filter((l) => !l.startsWith('attribute-paths: ')).join('\n');
-}
-
 test('json output: {model: {channel: {conversions, value}}}, the same numbers as the library', async (t) => {
   const r = await runCli('attribute-paths', ['--input', EXAMPLE, '--models', 'markov,linear', '--format', 'json']);
   t.is(r.code, 0, r.stderr);
-  const json = JSON.parse(body(r.stdout)) as Record<string, Record<string, { conversions: number; value: number }>>;
+  // stdout is pure JSON (pipeable into jq); the summary line goes to stderr
+  const json = JSON.parse(r.stdout) as Record<string, Record<string, { conversions: number; value: number }>>;
   t.deepEqual(Object.keys(json), ['markov', 'linear']);
   t.deepEqual(Object.keys(json['linear']!).sort(), ['direct', 'display', 'email', 'search', 'social']);
   const total = Object.values(json['markov']!).reduce((a, c) => a + c.conversions, 0);
   t.true(Math.abs(total - 18) < 1e-9);
   t.true(Math.abs(json['linear']!['social']!.conversions - 2) < 1e-12);
-  t.regex(r.stdout, /attribute-paths: 2 model\(s\) over 8 paths \(18 conversions\)/);
+  t.regex(r.stderr, /attribute-paths: 2 model\(s\) over 8 paths \(18 conversions\)/);
 });
 
 test('table output lists every path model by default and writes to --output when asked', async (t) => {
