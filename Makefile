@@ -19,7 +19,7 @@ SOURCES := $(shell find tasks shared tests bench -name '*.ts' 2>/dev/null) tscon
 STEPS := setup-db load generate-data build-journeys send-to-api process-attribution attribution-api attribute-paths fit-ihc
 CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
 
-.PHONY: help setup demo pipeline test test-unit test-db-drivers test-browser test-dags test-containers test-deps \
+.PHONY: help setup demo pipeline test test-unit test-db-drivers test-postgres test-browser test-dags test-containers test-deps \
         bench lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
         $(addprefix task-,$(addsuffix -container,$(CONTAINER_STEPS)))
 
@@ -57,9 +57,9 @@ task-setup-db task-load task-attribution-api task-attribute-paths: dist/.built #
 task-generate-data task-build-journeys task-send-to-api task-process-attribution task-fit-ihc: dist/.built ## Run a windowed step: make task-<step> START_DATE=... END_DATE=... ARGS="..."
 	$(NODE) dist/tasks/$(patsubst task-%,%,$@)/main.js $(WINDOW) $(ARGS)
 
-test: test-deps test-unit test-db-drivers test-dags test-containers ## Every test: TypeScript (both SQLite drivers), browser, DAGs, containers
+test: test-deps test-unit test-db-drivers test-postgres test-dags test-containers ## Every test: TypeScript (both SQLite drivers), PostgreSQL, browser, DAGs, containers
 
-test-deps: node_modules/.package-lock.json ## Install what the tests need that npm does not bring (chromium, buildah, Airflow venv)
+test-deps: node_modules/.package-lock.json ## Install what the tests need that npm does not bring (chromium, postgresql, buildah, Airflow venv)
 	bash scripts/test-deps.sh
 
 test-unit: dist/.built ## TypeScript tests (ava) with the default SQLite driver, browser test included
@@ -67,6 +67,9 @@ test-unit: dist/.built ## TypeScript tests (ava) with the default SQLite driver,
 
 test-db-drivers: dist/.built ## The database suites again on the other SQLite driver (node-sqlite3)
 	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
+
+test-postgres: dist/.built ## The whole pipeline on a throwaway PostgreSQL server, compared with SQLite
+	bash scripts/with-postgres.sh npx ava dist/tests/postgres.test.js
 
 airflow-venv:
 	bash scripts/ci-airflow-venv.sh

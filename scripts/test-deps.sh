@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond npm: Debian's chromium (browser test of the HTML report),
-# buildah/debootstrap/podman (container images without a Docker engine), and the Airflow 3 venv.
+# postgresql (the scale-out target, started per test run by scripts/with-postgres.sh), buildah/debootstrap/podman (container images without a Docker engine), and the Airflow 3 venv.
 # Idempotent: each piece is installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need+=(postgresql)
 command -v buildah >/dev/null || need+=(buildah)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v podman >/dev/null || need+=(podman)
