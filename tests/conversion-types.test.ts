@@ -3,7 +3,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { DEFAULT_IHC_PARAMS } from '../shared/attribution/params.js';
 import { formatError } from '../shared/errors.js';
 import { sendToApi } from '../shared/ihc/send.js';
-import { seedJourneys } from '../shared/ihc/testkit.js';
+import { seedJourneys } from './helpers/ihc-testkit.js';
 import { freshDb, testCaps } from './helpers/env.js';
 
 const window = { start: '2023-09-01', end: '2023-09-07' };

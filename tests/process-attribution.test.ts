@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import { seedConversions, seedJourneys, seedSessions } from '../shared/reporting/seed.js';
+import { seedConversions, seedJourneys, seedSessions } from './helpers/reporting-seed.js';
 import { freshDb, runCli } from './helpers/env.js';
 
 async function seeded(t: { teardown: (f: () => Promise<void>) => void }) {

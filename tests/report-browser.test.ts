@@ -4,7 +4,7 @@ import test from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import { chromium } from 'playwright-core';
 import { ALL_MODELS, processAttribution } from '../shared/reporting/process.js';
-import { seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from '../shared/reporting/seed.js';
+import { seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from './helpers/reporting-seed.js';
 import { addDays } from '../shared/window.js';
 import { freshDb, ROOT, testCaps } from './helpers/env.js';
 

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { attributeWindow, classifyConversions } from '../shared/reporting/attribute.js';
 import { cell, fixed, human, ratio } from '../shared/reporting/format.js';
 import { ALL_MODELS, processAttribution } from '../shared/reporting/process.js';
-import { dumpTable, seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from '../shared/reporting/seed.js';
+import { dumpTable, seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from './helpers/reporting-seed.js';
 import { esc } from '../shared/reporting/svg.js';
 import type { Window } from '../shared/window.js';
 import { freshDb, testCaps } from './helpers/env.js';

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../shared/config.js';
 import { EXIT_CODES } from '../shared/errors.js';
 import { sendToApi } from '../shared/ihc/send.js';
-import { seedJourneys, startScriptedServer, type Action, type ScriptedServer } from '../shared/ihc/testkit.js';
+import { seedJourneys, startScriptedServer, type Action, type ScriptedServer } from './helpers/ihc-testkit.js';
 import type { Timing } from '../shared/ihc/retry.js';
 import { freshDb, testCaps } from './helpers/env.js';
 

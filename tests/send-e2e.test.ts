@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import test from 'ava';
 import type { Knex } from 'knex';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { seedJourneys, startScriptedServer } from '../shared/ihc/testkit.js';
+import { seedJourneys, startScriptedServer } from './helpers/ihc-testkit.js';
 import { CONFIG_FILE, driverUnderTest, freshDb, ROOT, runCli } from './helpers/env.js';
 
 /** End to end with real processes: the attribution-api CLI on 127.0.0.1 and the send-to-api CLI against it. */

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
-import { DEFAULT_IHC_PARAMS, type IhcParams } from '../attribution/params.js';
-import { answerRequest, type Reply } from './contract.js';
+import { DEFAULT_IHC_PARAMS, type IhcParams } from '../../shared/attribution/params.js';
+import { answerRequest, type Reply } from '../../shared/ihc/contract.js';
 
 /**
  * Test support (used by tests/ihc*, send*, server*; nothing in the product imports it): seeded journeys written
