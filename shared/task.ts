@@ -139,6 +139,13 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
   return code;
 }
 
+/** The entrypoint of a task's main.ts: this process's argv in, the exit code out. */
+export function runMain<A>(spec: TaskSpec<A>): void {
+  void runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
+    process.exitCode = code;
+  });
+}
+
 type Parsed =
   | { readonly _tag: 'flags'; readonly flags: Record<string, unknown> }
   | { readonly _tag: 'exit'; readonly code: number }

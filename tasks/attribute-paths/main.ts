@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { commaList, runTask, type TaskSpec } from '../../shared/task.js';
+import { commaList, runMain, type TaskSpec } from '../../shared/task.js';
 import { attributePathsProgram, PATH_MODELS, type AttributePathsArgs } from './program.js';
 
 const Args = t.type({
@@ -31,6 +31,4 @@ const spec: TaskSpec<AttributePathsArgs> = {
   program: (args, caps) => attributePathsProgram(args, caps),
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

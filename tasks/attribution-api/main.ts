@@ -7,7 +7,7 @@ import { IhcParams } from '../../shared/attribution/params.js';
 import { targetOf } from '../../shared/db/connect.js';
 import { configError, messageOf, type AppError } from '../../shared/errors.js';
 import { parseKeys, startServer } from '../../shared/ihc/server.js';
-import { runTask, type Capabilities, type TaskResult, type TaskSpec } from '../../shared/task.js';
+import { runMain, type Capabilities, type TaskResult, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.intersection([t.type({ conversionTypesFromDb: t.boolean }), t.partial({ port: t.number, host: t.string })]);
 type Args = t.TypeOf<typeof Args>;
@@ -92,6 +92,4 @@ export const spec: TaskSpec<Args> = {
   program: serve,
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

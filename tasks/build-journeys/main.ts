@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import { PositiveInt } from '../../shared/codecs/strict.js';
 import { buildJourneysProgram } from '../../shared/journeys/program.js';
-import { runTask, type TaskSpec } from '../../shared/task.js';
+import { runMain, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.intersection([
   t.type({ strict: t.boolean }),
@@ -33,6 +33,4 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   program: (args, caps) => buildJourneysProgram(args, caps),
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { runTask, type TaskSpec } from '../../shared/task.js';
+import { runMain, type TaskSpec } from '../../shared/task.js';
 import { fitIhcProgram, type FitIhcArgs } from './program.js';
 
 const Name = t.refinement(t.string, (s) => /^[A-Za-z0-9_.-]{1,64}$/.test(s), 'name of letters, digits, _ . - (at most 64)');
@@ -27,6 +27,4 @@ const spec: TaskSpec<Omit<FitIhcArgs, 'window'>> = {
   program: (args, caps) => fitIhcProgram(args, caps),
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

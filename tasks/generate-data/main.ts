@@ -3,9 +3,9 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { usageError } from '../../shared/errors.js';
 import { writeDemoCsvs } from '../../shared/generate/demo.js';
-import { KINDS } from '../../shared/ingest/kinds.js';
+import { kindByName } from '../../shared/ingest/kinds.js';
 import { loadProgram } from '../../shared/ingest/program.js';
-import { runTask, type TaskSpec } from '../../shared/task.js';
+import { runMain, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({ out: t.string, scale: t.number, seed: t.number, load: t.boolean });
 
@@ -50,9 +50,9 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
         if (!args.load) return TE.right({ summary: written });
         caps.logger.info(written);
         const files = [
-          { kind: KINDS.find((k) => k.name === 'sessions')!, path: r.files.sessions },
-          { kind: KINDS.find((k) => k.name === 'conversions')!, path: r.files.conversions },
-          { kind: KINDS.find((k) => k.name === 'costs')!, path: r.files.costs },
+          { kind: kindByName('sessions'), path: r.files.sessions },
+          { kind: kindByName('conversions'), path: r.files.conversions },
+          { kind: kindByName('costs'), path: r.files.costs },
         ];
         return pipe(
           loadProgram(files, true, caps),
@@ -63,6 +63,4 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   },
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

@@ -6,7 +6,7 @@ import { usageError, type AppError } from '../../shared/errors.js';
 import { KINDS, kindByName } from '../../shared/ingest/kinds.js';
 import type { LoadFile } from '../../shared/ingest/load.js';
 import { loadProgram } from '../../shared/ingest/program.js';
-import { runTask, type Capabilities, type TaskResult, type TaskSpec } from '../../shared/task.js';
+import { runMain, type Capabilities, type TaskResult, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({
   sessions: t.union([t.undefined, t.string]),
@@ -57,6 +57,4 @@ const spec: TaskSpec<Args> = {
   program,
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

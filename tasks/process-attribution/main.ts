@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { MODEL_NAMES, type ModelName } from '../../shared/attribution/types.js';
 import { usageError } from '../../shared/errors.js';
 import { processProgram } from '../../shared/reporting/process.js';
-import { commaList, runTask, type TaskSpec } from '../../shared/task.js';
+import { commaList, runMain, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({ models: t.string });
 
@@ -46,6 +46,4 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   },
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { sendToApi } from '../../shared/ihc/send.js';
-import { runTask, type TaskSpec } from '../../shared/task.js';
+import { runMain, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.intersection([
   t.type({ force: t.boolean }),
@@ -27,6 +27,4 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   program: (args, caps) => sendToApi(args, caps),
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);

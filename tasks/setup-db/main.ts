@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { describeTarget, targetOf } from '../../shared/db/connect.js';
 import { describeSetup, setupDatabase } from '../../shared/db/setup.js';
-import { runTask, type TaskSpec } from '../../shared/task.js';
+import { runMain, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({ check: t.boolean });
 
@@ -27,6 +27,4 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
     ),
 };
 
-runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
-  process.exitCode = code;
-});
+runMain(spec);
