@@ -292,3 +292,14 @@ def task_operator(
         pool=settings.pool,
         **kwargs,
     )
+
+
+def setup_db_operator(settings: Settings):
+    """The first task of every DAG: both write to the same database, so both make sure it is migrated."""
+    return task_operator(
+        "setup_db",
+        "setup-db",
+        [],
+        settings,
+        doc_md="Create or migrate the database and check its schema; idempotent.",
+    )

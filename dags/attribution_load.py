@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from airflow.sdk import DAG, Param  # noqa: E402
 
-from attribution_common import DATA_MOUNT, USER_DEFINED_MACROS, Settings, task_operator  # noqa: E402
+from attribution_common import DATA_MOUNT, USER_DEFINED_MACROS, Settings, setup_db_operator, task_operator  # noqa: E402
 
 settings = Settings.from_env()
 
@@ -55,13 +55,7 @@ with DAG(
     tags=["attribution"],
     default_args={"owner": "data-platform"},
 ) as dag:
-    setup_db = task_operator(
-        "setup_db",
-        "setup-db",
-        [],
-        settings,
-        doc_md="Create or migrate the database and check its schema; idempotent.",
-    )
+    setup_db = setup_db_operator(settings)
     load = task_operator(
         "load",
         "load",

@@ -13,6 +13,7 @@ from attribution_common import (  # noqa: E402
     USER_DEFINED_MACROS,
     WINDOW_ARGS,
     Settings,
+    setup_db_operator,
     task_operator,
     var,
     window_params,
@@ -63,13 +64,7 @@ with DAG(
     tags=["attribution"],
     default_args={"owner": "data-platform"},
 ) as dag:
-    setup_db = task_operator(
-        "setup_db",
-        "setup-db",
-        [],
-        settings,
-        doc_md="Create or migrate the database and check its schema; idempotent.",
-    )
+    setup_db = setup_db_operator(settings)
     build_journeys = task_operator(
         "build_journeys",
         "build-journeys",
