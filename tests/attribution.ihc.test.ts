@@ -16,7 +16,11 @@ const H = 3600;
 const W = DEFAULT_IHC_PARAMS.weights;
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
-// DESIGN.md section 4, the vendor's published worked example
+// The vendor's published worked example (docs/design.md, "The IHC API contract"), run through computeIhc, the
+// function the pipeline calls. The vendor's trained memberships are proprietary, so the example's phase values are
+// planted through the engine's documented knobs: a first session only initializes (the initializer ramp starts past
+// every gap), holder-engaged sessions hold in proportion to per-channel holder weights, and closer-engaged ones close
+// in proportion to per-channel closer weights (the closer ramp is flat over the journey).
 const EXAMPLE_CHANNELS = ['Shopping - Non Brand', 'SEO', 'Shopping - Non Brand', 'Direct'];
 const EXAMPLE_PHASES: PhaseScores[] = [
   { initializer: 1, holder: 0, closer: 0 },
@@ -24,18 +28,50 @@ const EXAMPLE_PHASES: PhaseScores[] = [
   { initializer: 0, holder: 0.3807, closer: 0.2776 },
   { initializer: 0, holder: 0.1871, closer: 0.7224 },
 ];
+const EXAMPLE_JOURNEY: Journey = {
+  conversionId: 'c1',
+  sessions: EXAMPLE_CHANNELS.map((channel, i) => ({
+    sessionId: `s${i}`,
+    timestamp: 1_693_000_000 + i * H,
+    channel,
+    holderEngagement: i === 0 ? 0 : 1,
+    closerEngagement: i >= 2 ? 1 : 0,
+    impressionInteraction: 0,
+    conversion: i === 3 ? 1 : 0,
+  })),
+};
+const EXAMPLE_PARAMS: IhcParams = {
+  ...DEFAULT_IHC_PARAMS,
+  initializer_ramp_hours: { start: 1000, end: 1000 },
+  closer_ramp_hours: { full: 1000, zero: 1000 },
+  channel_weights: {
+    holder: { SEO: 0.4322, 'Shopping - Non Brand': 0.3807, Direct: 0.1871 },
+    closer: { 'Shopping - Non Brand': 0.2776, Direct: 0.7224 },
+  },
+};
 const rule: PhaseRedistribution = { direction: 'earlier_sessions_only', receive_threshold: 0, redistribution_channel_labels: ['Direct'] };
 const DIRECT_EARLIER: RedistributionParameter = { initializer: rule, holder: rule, closer: rule };
 
-test('worked example: phase values and weights give the published ihc column', (t) => {
-  t.deepEqual(combinePhases(EXAMPLE_PHASES, W).map(round4), [0.331, 0.1634, 0.2247, 0.2809]);
+test('worked example through computeIhc: the published phase values and ihc column', (t) => {
+  const r = computeIhc(EXAMPLE_JOURNEY, EXAMPLE_PARAMS);
+  t.deepEqual(r.map((s) => s.sessionId), ['s0', 's1', 's2', 's3']);
+  t.deepEqual(r.map((s) => round4(s.initializer)), EXAMPLE_PHASES.map((p) => p.initializer));
+  t.deepEqual(r.map((s) => round4(s.holder)), EXAMPLE_PHASES.map((p) => p.holder));
+  t.deepEqual(r.map((s) => round4(s.closer)), EXAMPLE_PHASES.map((p) => p.closer));
+  t.deepEqual(r.map((s) => round4(s.ihc)), [0.331, 0.1634, 0.2247, 0.2809]);
 });
 
-test('worked example: redistributing Direct to earlier sessions gives the published columns', (t) => {
+test('worked example through computeIhc: redistributing Direct to earlier sessions gives the published columns', (t) => {
+  const r = computeIhc(EXAMPLE_JOURNEY, { ...EXAMPLE_PARAMS, redistribution: DIRECT_EARLIER });
+  t.deepEqual(r.map((s) => round4(s.initializer)), [1, 0, 0, 0]);
+  t.deepEqual(r.map((s) => round4(s.holder)), [0, 0.5317, 0.4683, 0]);
+  t.deepEqual(r.map((s) => round4(s.closer)), [0, 0, 1, 0]);
+  t.deepEqual(r.map((s) => Math.round(s.ihc * 1e3) / 1e3), [0.331, 0.201, 0.468, 0]);
+});
+
+test('combinePhases and redistribute, the building blocks, agree with computeIhc on the worked example', (t) => {
+  t.deepEqual(combinePhases(EXAMPLE_PHASES, W).map(round4), [0.331, 0.1634, 0.2247, 0.2809]);
   const r = redistribute(EXAMPLE_PHASES, EXAMPLE_CHANNELS, DIRECT_EARLIER);
-  t.deepEqual(r.map((p) => round4(p.initializer)), [1, 0, 0, 0]);
-  t.deepEqual(r.map((p) => round4(p.holder)), [0, 0.5317, 0.4683, 0]);
-  t.deepEqual(r.map((p) => round4(p.closer)), [0, 0, 1, 0]);
   t.deepEqual(combinePhases(r, W).map((x) => Math.round(x * 1e3) / 1e3), [0.331, 0.201, 0.468, 0]);
 });
 
