@@ -21,7 +21,7 @@ function credits(model: ModelName, paths: PathCount[], c: ModelsConfig = cfg): M
 }
 const conv = (m: Map<string, ChannelCredit>, ch: string): number => m.get(ch)?.conversions ?? NaN;
 
-test('Markov (DESIGN 5): a>b (3, 1), a>c (1, 1)', (t) => {
+test('Markov (docs/design.md, the other models): a>b (3, 1), a>c (1, 1)', (t) => {
   const paths = [P('a>b', 3, 1), P('a>c', 1, 1)];
   const fit = fitMarkov(paths, { order: 1, collapseRepeats: false });
   t.true(close(fit.conversionProbability, 2 / 3));
@@ -34,7 +34,7 @@ test('Markov (DESIGN 5): a>b (3, 1), a>c (1, 1)', (t) => {
   t.true(close(conv(m, 'c'), 0.5));
 });
 
-test('Markov (DESIGN 5): c1>c2>c3 (1, 0), c1 (0, 1), c2>c3 (0, 1)', (t) => {
+test('Markov (docs/design.md, the other models): c1>c2>c3 (1, 0), c1 (0, 1), c2>c3 (0, 1)', (t) => {
   const fit = fitMarkov([P('c1>c2>c3', 1, 0), P('c1', 0, 1), P('c2>c3', 0, 1)], { order: 1, collapseRepeats: false });
   t.true(close(fit.removalEffects.get('c1')!, 0.5));
   t.true(close(fit.removalEffects.get('c2')!, 1));
@@ -66,7 +66,7 @@ test('Markov: nothing converts gives zero shares, not NaN', (t) => {
   t.is(conv(m, 'b'), 0);
 });
 
-test('Shapley (DESIGN 5): {a} 4, {a,b} 6 -> a 7, b 3; a>b>c>d 10 -> 2.5 each', (t) => {
+test('Shapley (docs/design.md, the other models): {a} 4, {a,b} 6 -> a 7, b 3; a>b>c>d 10 -> 2.5 each', (t) => {
   const m = credits('shapley', [P('a', 4), P('a>b', 6)]);
   t.true(close(conv(m, 'a'), 7));
   t.true(close(conv(m, 'b'), 3));
@@ -85,7 +85,7 @@ test('Shapley: exact computation and the closed-form fallback agree; above the c
   t.is(fitShapley(paths, { maxChannels: 4 }).method, 'closed_form');
 });
 
-test('heuristics (DESIGN 5): direct 2, search>email 3, search>social>email 5', (t) => {
+test('heuristics (docs/design.md, the other models): direct 2, search>email 3, search>social>email 5', (t) => {
   const paths = [P('direct', 2), P('search>email', 3), P('search>social>email', 5)];
   const first = credits('first_touch', paths);
   t.is(conv(first, 'direct'), 2);
@@ -116,7 +116,7 @@ const journey = (hoursBefore: number[], channels: string[]): Journey => ({
   })),
 });
 
-test('time decay (DESIGN 5): touches 2, 1, 0 days before, half-life 1 day -> 1/7, 2/7, 4/7', (t) => {
+test('time decay (docs/design.md, the other models): touches 2, 1, 0 days before, half-life 1 day -> 1/7, 2/7, 4/7', (t) => {
   const f = fitModel('time_decay', { ...cfg, time_decay_half_life_hours: 24 }, []);
   if (E.isLeft(f)) return t.fail();
   const c = creditJourney(f.right, journey([48, 24, 0], ['a', 'b', 'c']));

@@ -90,7 +90,7 @@ interface Session {
   impression: number;
 }
 
-/** Journeys as DESIGN.md defines them: the user's sessions strictly before the order, by time then id. */
+/** Journeys as docs/design.md defines them: the user's sessions strictly before the order, by time then id. */
 function journeys(d: Data): Session[][] {
   const byUser = new Map<string, Session[]>();
   for (const s of d.sessions) {

@@ -2,7 +2,7 @@ import type { Direction, PhaseRedistribution, RedistributionParameter } from './
 import type { PhaseScores } from './types.js';
 
 /**
- * The IHC `redistribution_parameter` contract (DESIGN.md section 4), for one phase of one journey.
+ * The IHC `redistribution_parameter` contract (docs/design.md, "The IHC API contract"), for one phase of one journey.
  *
  * Rule, applied to every phase independently:
  * - sources: sessions whose channel is one of `redistribution_channel_labels`;

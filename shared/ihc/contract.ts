@@ -8,7 +8,7 @@ import { strict, strictWithOptional } from '../codecs/strict.js';
 import { isIsoDate, isIsoTime } from '../window.js';
 
 /**
- * The IHC API contract (DESIGN.md section 4) as codecs and plain types, shared by the client (send-to-api),
+ * The IHC API contract (docs/design.md, "The IHC API contract") as codecs and plain types, shared by the client (send-to-api),
  * the in-process `local` provider and the self-hosted server, so all three speak exactly one shape.
  */
 
