@@ -1,5 +1,4 @@
-import * as t from 'io-ts';
-import { DateCell, Flag, Id, Money, OptionalMoney, Text, TimeCell } from './fields.js';
+import { type Cell, DateCell, Flag, Id, Money, OptionalMoney, Text, TimeCell } from './fields.js';
 
 /** One kind of input file: the table it fills, its key, and a codec per column (the header names). */
 export interface Kind {
@@ -8,7 +7,7 @@ export interface Kind {
   readonly key: string;
   /** file name looked for by --dir */
   readonly fileName: string;
-  readonly columns: Readonly<Record<string, t.Decoder<unknown, unknown>>>;
+  readonly columns: Readonly<Record<string, Cell<unknown>>>;
 }
 
 export const KINDS: readonly Kind[] = [

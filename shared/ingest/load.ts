@@ -2,13 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
-import { isLeft } from 'fp-ts/lib/Either.js';
 import { dialectOf } from '../db/connect.js';
 import { databaseError, inputError, type AppError } from '../errors.js';
 import type { Progress } from '../progress.js';
-import { countDataLines, readCsv, readHeader } from './csv.js';
-import { reasonOf, type Reason } from './fields.js';
+import { countDataLines, CsvSyntaxError, readCsvBatches, readHeader } from './csv.js';
+import { Bad, MAX_FIELD_BYTES, trimCell, type Reason } from './fields.js';
 import { headerProblems, type Kind } from './kinds.js';
+import { makeStager } from './stage.js';
 
 export interface LoadFile {
   readonly kind: Kind;
@@ -67,19 +67,30 @@ export function loadFiles(db: Knex, files: readonly LoadFile[], opts: LoadOption
       const checked = await checkFile(f);
       if (checked !== undefined) return { _tag: 'Left', left: checked };
     }
+    const loadAll = async (trx: Knex.Transaction): Promise<FileStats[]> => {
+      const out: FileStats[] = [];
+      const strictProblems: { file: string; problem: Problem }[] = [];
+      let strictTotal = 0;
+      for (const f of files) {
+        const r = await loadOne(trx, f, opts);
+        out.push(r.stats);
+        strictTotal += r.stats.quarantined;
+        for (const p of r.firstProblems) if (strictProblems.length < 10) strictProblems.push({ file: f.path, problem: p });
+      }
+      if (opts.strict && strictTotal > 0) throw new StrictAbort(strictProblems, strictTotal);
+      return out;
+    };
     try {
       const stats = await db.transaction(async (trx) => {
-        const out: FileStats[] = [];
-        const strictProblems: { file: string; problem: Problem }[] = [];
-        let strictTotal = 0;
-        for (const f of files) {
-          const r = await loadOne(trx, f, opts);
-          out.push(r.stats);
-          strictTotal += r.stats.quarantined;
-          for (const p of r.firstProblems) if (strictProblems.length < 10) strictProblems.push({ file: f.path, problem: p });
+        const sqlite = dialectOf(trx) === 'sqlite';
+        // a bigger page cache for the load only: the upsert and index builds touch pages all over the tables
+        const cache = sqlite ? ((await trx.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>)[0]?.cache_size : undefined;
+        if (sqlite) await trx.raw(`PRAGMA cache_size = -${LOAD_CACHE_KIB}`);
+        try {
+          return await loadAll(trx);
+        } finally {
+          if (cache !== undefined) await trx.raw(`PRAGMA cache_size = ${Number(cache)}`);
         }
-        if (opts.strict && strictTotal > 0) throw new StrictAbort(strictProblems, strictTotal);
-        return out;
       });
       return { _tag: 'Right', right: stats };
     } catch (e) {
@@ -130,10 +141,18 @@ class CsvError extends Error {
   }
 }
 
+/** Page cache of a SQLite load, KiB. */
+const LOAD_CACHE_KIB = 65536;
+
+/** Bytes and fields kept per record: enough for any valid row, bounded whatever the file holds. */
+const LIMITS = { maxFieldBytes: MAX_FIELD_BYTES, maxFields: 64 };
+
 async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): Promise<{ stats: FileStats; firstProblems: Problem[] }> {
   const { kind } = f;
   const cols = Object.keys(kind.columns);
+  const checks = cols.map((c) => kind.columns[c]!);
   const file = path.basename(f.path);
+  const sqlite = dialectOf(trx) === 'sqlite';
   await trx.raw(`DROP TABLE IF EXISTS ${STAGE}`);
   // Same column types as the target (dates stay dates in PostgreSQL), so comparisons need no casts.
   await trx.raw(`CREATE TEMPORARY TABLE ${STAGE} AS SELECT CAST(0 AS INTEGER) AS line, ${cols.join(', ')} FROM ${kind.table} WHERE 1 = 0`);
@@ -141,11 +160,11 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
   const progress = opts.progress(`loading ${file}`, await countDataLines(f.path));
   const byReason: Partial<Record<Reason, number>> = {};
   const firstProblems: Problem[] = [];
-  let staged: Record<string, unknown>[] = [];
   let quarantine: Record<string, unknown>[] = [];
   let read = 0;
   let quarantined = 0;
   const createdAt = opts.now().toISOString();
+  const quarantineChunk = Math.max(1, Math.floor(opts.chunkRows / 2));
 
   const addProblem = (p: Problem): void => {
     quarantined++;
@@ -164,97 +183,120 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
       created_at: createdAt,
     });
   };
-  const flush = async (force: boolean): Promise<void> => {
-    if (staged.length >= opts.stageChunkRows || (force && staged.length > 0)) {
-      await stageRows(trx, cols, staged);
-      staged = [];
-    }
-    if (quarantine.length >= Math.floor(opts.chunkRows / 2) || (force && quarantine.length > 0)) {
-      for (let i = 0; i < quarantine.length; i += Math.floor(opts.chunkRows / 2)) {
-        await trx('ingest_quarantine').insert(quarantine.slice(i, i + Math.floor(opts.chunkRows / 2)));
-      }
+  const flushQuarantine = async (force: boolean): Promise<void> => {
+    if (quarantine.length >= quarantineChunk || (force && quarantine.length > 0)) {
+      for (let i = 0; i < quarantine.length; i += quarantineChunk) await trx('ingest_quarantine').insert(quarantine.slice(i, i + quarantineChunk));
       quarantine = [];
     }
   };
 
+  const stager = await makeStager(trx, STAGE, ['line', ...cols], opts.stageChunkRows);
   let header: string[] | undefined;
+  let colIndex: number[] = [];
+  let keyIndex = -1;
   try {
-    for await (const rec of readCsv(f.path)) {
-      if (header === undefined) {
-        header = rec.fields.map((h) => h.trim());
-        continue;
-      }
-      read++;
-      progress.tick();
-      const rawObj: Record<string, string> = {};
-      header.forEach((h, i) => (rawObj[h] = rec.fields[i] ?? ''));
-      const keyValue = (rawObj[kind.key] ?? '').trim() || null;
-      if (rec.fields.length !== header.length) {
-        addProblem({ line: rec.line, field: null, reason: 'wrong_field_count', detail: `${rec.fields.length} fields, the header has ${header.length}`, key: keyValue, raw: JSON.stringify(rec.fields) });
-      } else {
-        const row: Record<string, unknown> = { line: rec.line };
-        const errors: { field: string; message: string }[] = [];
-        for (const c of cols) {
-          const v = kind.columns[c]!.decode(rawObj[c]);
-          if (isLeft(v)) errors.push({ field: c, message: v.left[0]?.message ?? 'invalid value' });
-          else row[c] = v.right;
+    for await (const batch of readCsvBatches(f.path, LIMITS)) {
+      const readBefore = read;
+      for (const rec of batch) {
+        if (header === undefined) {
+          header = rec.fields.map((h) => h.trim());
+          colIndex = cols.map((c) => header!.indexOf(c));
+          keyIndex = header.indexOf(kind.key);
+          continue;
         }
-        if (errors.length === 0) staged.push(row);
-        else {
-          const first = errors[0]!;
+        read++;
+        const fields = rec.fields;
+        const rawObj = (): string => JSON.stringify(Object.fromEntries(header!.map((h, i) => [h, fields[i] ?? ''])));
+        const keyValue = trimCell(fields[keyIndex] ?? '') || null;
+        if (rec.fieldCount !== header.length) {
+          addProblem({ line: rec.line, field: null, reason: 'wrong_field_count', detail: `${rec.fieldCount} fields, the header has ${header.length}`, key: keyValue, raw: JSON.stringify(fields) });
+        } else if (rec.problems !== undefined) {
+          const first = rec.problems[0]!;
           addProblem({
             line: rec.line,
-            field: first.field,
-            reason: reasonOf(first.message),
-            detail: errors.map((e) => `${e.field}: ${e.message.replace(/^[a-z_]+: /, '')}`).join('; '),
+            field: header[first.index] ?? null,
+            reason: first.reason,
+            detail: rec.problems.map((p) => `${header![p.index] ?? `field ${p.index + 1}`}: ${p.detail}`).join('; '),
             key: keyValue,
-            raw: JSON.stringify(rawObj),
+            raw: rawObj(),
           });
+        } else {
+          const row: unknown[] = new Array(cols.length + 1);
+          row[0] = rec.line;
+          let errors: { field: string; bad: Bad }[] | undefined;
+          for (let j = 0; j < checks.length; j++) {
+            const v = checks[j]!(trimCell(fields[colIndex[j]!]!));
+            if (v instanceof Bad) (errors ??= []).push({ field: cols[j]!, bad: v });
+            else row[j + 1] = v;
+          }
+          if (errors === undefined) {
+            if (stager.add(row)) await stager.flush();
+          } else {
+            addProblem({
+              line: rec.line,
+              field: errors[0]!.field,
+              reason: errors[0]!.bad.reason,
+              detail: errors.map((e) => `${e.field}: ${e.bad.detail}`).join('; '),
+              key: keyValue,
+              raw: rawObj(),
+            });
+          }
         }
       }
-      await flush(false);
+      progress.tick(read - readBefore);
+      await flushQuarantine(false);
     }
+    await stager.close();
   } catch (e) {
-    throw new CsvError(f.path, `the CSV cannot be parsed: ${(e as Error).message}`);
+    if (e instanceof CsvSyntaxError) throw new CsvError(f.path, `the CSV cannot be parsed: ${e.message}`);
+    throw e;
   }
-  await flush(true);
+  await flushQuarantine(true);
 
   // Duplicate keys inside the file: the first occurrence wins, later ones are quarantined with a pointer to it.
-  // The index turns the per-row MIN(line) lookups from a scan each (quadratic) into a seek.
+  // The index makes the grouping one ordered pass, and gives the upsert its rows in key order.
   await trx.raw(`CREATE INDEX ${STAGE}_key ON ${STAGE} (${kind.key}, line)`);
   const dupes = await trx.raw(
-    `SELECT s.line AS line, s.${kind.key} AS k, (SELECT MIN(d.line) FROM ${STAGE} d WHERE d.${kind.key} = s.${kind.key}) AS first_line
-       FROM ${STAGE} s
-      WHERE s.line > (SELECT MIN(d.line) FROM ${STAGE} d WHERE d.${kind.key} = s.${kind.key})`,
+    `SELECT s.line AS line, s.${kind.key} AS k, f.first_line AS first_line
+       FROM (SELECT ${kind.key} AS k, MIN(line) AS first_line FROM ${STAGE} GROUP BY ${kind.key} HAVING COUNT(*) > 1) f
+       JOIN ${STAGE} s ON s.${kind.key} = f.k AND s.line > f.first_line
+      ORDER BY s.line`,
   );
   const dupeRows = (Array.isArray(dupes) ? dupes : dupes.rows) as Array<{ line: number; k: string; first_line: number }>;
   for (const d of dupeRows) {
     addProblem({ line: Number(d.line), field: kind.key, reason: 'duplicate_key', detail: `${kind.key} ${d.k} already appears on line ${d.first_line} of this file`, key: d.k, raw: null });
-    await flush(false);
+    await flushQuarantine(false);
   }
-  await flush(true);
+  await flushQuarantine(true);
   if (dupeRows.length > 0) {
     await trx.raw(`DELETE FROM ${STAGE} WHERE line > (SELECT MIN(d.line) FROM ${STAGE} d WHERE d.${kind.key} = ${STAGE}.${kind.key})`);
   }
+  if (!sqlite) await trx.raw(`ANALYZE ${STAGE}`);
 
-  const distinct = dialectOf(trx) === 'pg' ? 'IS DISTINCT FROM' : 'IS NOT';
+  const distinct = sqlite ? 'IS NOT' : 'IS DISTINCT FROM';
   const nonKey = cols.filter((c) => c !== kind.key);
   const changed = nonKey.map((c) => `t.${c} ${distinct} s.${c}`).join(' OR ');
-  const count = async (sql: string): Promise<number> => {
+  const first = async (sql: string): Promise<Record<string, number | string | null>> => {
     const r = await trx.raw(sql);
-    const rows = (Array.isArray(r) ? r : r.rows) as Array<{ n: number | string }>;
-    return Number(rows[0]?.n ?? 0);
+    return ((Array.isArray(r) ? r : r.rows) as Record<string, number | string | null>[])[0] ?? {};
   };
-  const total = await count(`SELECT COUNT(*) AS n FROM ${STAGE}`);
-  const updated = await count(`SELECT COUNT(*) AS n FROM ${STAGE} s JOIN ${kind.table} t ON t.${kind.key} = s.${kind.key} WHERE ${changed}`);
-  const existing = await count(`SELECT COUNT(*) AS n FROM ${STAGE} s JOIN ${kind.table} t ON t.${kind.key} = s.${kind.key}`);
-  // Only new or changed rows are written; a re-load of the same file changes nothing.
+  const total = Number((await first(`SELECT COUNT(*) AS n FROM ${STAGE}`))['n'] ?? 0);
+  const counts = await first(
+    `SELECT COUNT(*) AS existing, SUM(CASE WHEN ${changed} THEN 1 ELSE 0 END) AS updated FROM ${STAGE} s JOIN ${kind.table} t ON t.${kind.key} = s.${kind.key}`,
+  );
+  const existing = Number(counts['existing'] ?? 0);
+  const updated = Number(counts['updated'] ?? 0);
+  // Only new or changed rows are written; a re-load of the same file changes nothing. In key order, so the
+  // primary key index grows at its end instead of at random pages.
   const excludedChanged = nonKey.map((c) => `${kind.table}.${c} ${distinct} excluded.${c}`).join(' OR ');
+  const rebuilt = sqlite && total - existing > 0 ? await dropIndexesForBulkInsert(trx, kind.table, total - existing) : [];
   await trx.raw(
-    `INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} WHERE 1 = 1
+    `INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} WHERE 1 = 1 ORDER BY ${kind.key}
      ON CONFLICT (${kind.key}) DO UPDATE SET ${nonKey.map((c) => `${c} = excluded.${c}`).join(', ')} WHERE ${excludedChanged}`,
   );
+  for (const sql of rebuilt) await trx.raw(sql);
   await trx.raw(`DROP TABLE ${STAGE}`);
+  if (!sqlite) await trx.raw(`ANALYZE ${kind.table}`);
   progress.done();
   return {
     stats: { file: f.path, kind: kind.name, read, inserted: total - existing, updated, unchanged: existing - updated, quarantined, byReason },
@@ -263,21 +305,17 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
 }
 
 /**
- * Rows travel as one JSON parameter per statement: preparing a multi-row VALUES statement with thousands
- * of placeholders cost more than executing it, and SQLite caps such statements at 500 rows.
+ * SQLite: when a load adds many rows next to what the table holds, its secondary indexes are dropped and
+ * built again after the insert (one sort instead of a random page write per row and index). Inside the
+ * load's transaction, so a failed or killed load leaves them as they were. Returns the statements that
+ * re-create them, read from the schema, so indexes added by later migrations are kept too.
  */
-async function stageRows(trx: Knex.Transaction, cols: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
-  const json = JSON.stringify(rows);
-  const names = ['line', ...cols];
-  if (dialectOf(trx) === 'pg') {
-    // the temporary table's own row type converts each field (dates, times, numbers)
-    await trx.raw(`INSERT INTO ${STAGE} (${names.join(', ')}) SELECT ${names.join(', ')} FROM json_populate_recordset(NULL::${STAGE}, ?::json)`, [json]);
-  } else {
-    await trx.raw(
-      `INSERT INTO ${STAGE} (${names.join(', ')}) SELECT ${names.map((c) => `json_extract(value, '$.${c}')`).join(', ')} FROM json_each(?)`,
-      [json],
-    );
-  }
+async function dropIndexesForBulkInsert(trx: Knex.Transaction, table: string, adding: number): Promise<string[]> {
+  const size = (await trx.raw(`SELECT COALESCE(MAX(rowid), 0) AS n FROM ${table}`)) as Array<{ n: number }>;
+  if (adding * 4 < Number(size[0]?.n ?? 0)) return [];
+  const indexes = (await trx.raw(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, [table])) as Array<{ name: string; sql: string }>;
+  for (const ix of indexes) await trx.raw(`DROP INDEX "${ix.name.replace(/"/g, '""')}"`);
+  return indexes.map((ix) => ix.sql);
 }
 
 export function describeLoad(stats: readonly FileStats[]): string {

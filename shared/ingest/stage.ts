@@ -1,0 +1,108 @@
+import type { Knex } from 'knex';
+import { from as copyFrom } from 'pg-copy-streams';
+import { dialectOf } from '../db/connect.js';
+
+/**
+ * How checked rows reach the staging table, fastest first for each driver. A row is an array: the line
+ * number, then the columns in the order given. All three write through the load's own transaction.
+ */
+export interface Stager {
+  /** stages one row; true when enough is buffered that `flush` should be awaited */
+  readonly add: (row: readonly unknown[]) => boolean;
+  readonly flush: () => Promise<void>;
+  /** flushes and ends the stream; after it every added row is in the table */
+  readonly close: () => Promise<void>;
+}
+
+interface BetterSqliteConnection {
+  prepare: (sql: string) => { run: (...params: unknown[]) => unknown };
+}
+interface PgConnection {
+  query: (q: ReturnType<typeof copyFrom>) => ReturnType<typeof copyFrom>;
+}
+
+/** The transaction's own connection (knex hands the same one back inside a transaction). */
+async function connectionOf<C>(trx: Knex.Transaction): Promise<C> {
+  return (await (trx.client as { acquireConnection: () => Promise<C> }).acquireConnection()) as C;
+}
+
+export async function makeStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number): Promise<Stager> {
+  if (dialectOf(trx) === 'pg') return pgCopyStager(await connectionOf<PgConnection>(trx), table, names);
+  const conn = await connectionOf<BetterSqliteConnection | object>(trx);
+  if ('prepare' in conn && typeof conn.prepare === 'function') return preparedStager(conn, table, names);
+  return jsonStager(trx, table, names, chunkRows);
+}
+
+/** better-sqlite3: one prepared INSERT reused for the whole file, each row a synchronous step, no parsing of SQL or JSON. */
+function preparedStager(conn: BetterSqliteConnection, table: string, names: readonly string[]): Stager {
+  const stmt = conn.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`);
+  return {
+    add: (row) => {
+      stmt.run(row);
+      return false;
+    },
+    flush: async () => {},
+    close: async () => {},
+  };
+}
+
+/**
+ * node-sqlite3 (asynchronous, a round trip per statement): rows travel as one JSON parameter per statement,
+ * since preparing a multi-row VALUES statement cost more than executing it and SQLite caps those at 500 rows.
+ */
+function jsonStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number): Stager {
+  let rows: (readonly unknown[])[] = [];
+  const sql = `INSERT INTO ${table} (${names.join(', ')}) SELECT ${names.map((_, i) => `json_extract(value, '$[${i}]')`).join(', ')} FROM json_each(?)`;
+  const flush = async (): Promise<void> => {
+    if (rows.length === 0) return;
+    const json = JSON.stringify(rows);
+    rows = [];
+    await trx.raw(sql, [json]);
+  };
+  return {
+    add: (row) => {
+      rows.push(row);
+      return rows.length >= chunkRows;
+    },
+    flush,
+    close: flush,
+  };
+}
+
+/** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
+function pgCopyStager(conn: PgConnection, table: string, names: readonly string[]): Stager {
+  const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
+  let failed: Error | undefined;
+  stream.on('error', (e: Error) => (failed = e));
+  let buffered = '';
+  const cell = (v: unknown): string =>
+    v === null || v === undefined ? '' : typeof v === 'string' ? `"${v.includes('"') ? v.replace(/"/g, '""') : v}"` : String(v);
+  const flush = async (): Promise<void> => {
+    if (failed !== undefined) throw failed;
+    if (buffered === '') return;
+    const ok = stream.write(buffered);
+    buffered = '';
+    if (!ok) await new Promise<void>((resolve, reject) => {
+      stream.once('drain', resolve);
+      stream.once('error', reject);
+    });
+  };
+  return {
+    add: (row) => {
+      let line = cell(row[0]);
+      for (let i = 1; i < row.length; i++) line += ',' + cell(row[i]);
+      buffered += line + '\n';
+      return buffered.length >= 1 << 20;
+    },
+    flush,
+    close: async () => {
+      await flush();
+      await new Promise<void>((resolve, reject) => {
+        if (failed !== undefined) return reject(failed);
+        stream.once('finish', resolve);
+        stream.once('error', reject);
+        stream.end();
+      });
+    },
+  };
+}
