@@ -187,3 +187,88 @@ test('load as a command: summary by reason, exit 4 for a missing file, exit 2 wi
     await cleanup();
   }
 });
+
+function writeBytes(dir: string, name: string, parts: (string | Buffer)[]): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
+  return p;
+}
+
+test(`invalid UTF-8 and control characters are quarantined with reasons of their own, never stored (${driverUnderTest()})`, async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const row = (id: string | Buffer, channel: string | Buffer = 'SEO') => [id, ',u1,2023-08-29,10:00:00,', channel, ',1,0,0\n'];
+    const f = writeBytes(dir, 's.csv', [
+      SESSIONS_HEADER + '\n',
+      ...row(Buffer.from([0x78, 0xff])), // line 2: x\xff
+      ...row(Buffer.from([0x78, 0xfd])), // line 3: x\xfd, which decoding would make equal to line 2
+      ...row('ok\u00e9'), // line 4: valid UTF-8 stays as it is
+      ...row('s\u0000nul'), // line 5: NUL in an id
+      ...row('s5', 'Paid\u0001Search'), // line 6: control character in a name
+      ...row('"s6"', '"two\nlines"'), // lines 7-8: a line break inside quotes is a control character too
+      ...row('s7'), // line 9
+    ]);
+    const [s] = await load(db, [{ kind: 'sessions', path: f }]);
+    t.like(s, { read: 7, inserted: 2, quarantined: 5 });
+    const q = await db('ingest_quarantine').select('line', 'field', 'reason', 'record_key', 'detail').orderBy('line');
+    t.deepEqual(
+      q.map((r) => `${r.line}:${r.field}:${r.reason}:${r.record_key}`),
+      ['2:session_id:bad_encoding:x\\xff', '3:session_id:bad_encoding:x\\xfd', '5:session_id:control_character:s\\x00nul', '6:channel_name:control_character:s5', '8:channel_name:control_character:s6'],
+    );
+    t.regex(q[0]!.detail, /not valid UTF-8/);
+    t.deepEqual((await db('session_sources').select('session_id').orderBy('session_id')).map((r) => r.session_id), ['ok\u00e9', 's7']);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('amounts beyond the documented range are quarantined; the largest accepted one loads', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const c = write(dir, 'c.csv', ['conv_id,user_id,conv_date,conv_time,revenue', 'c1,u1,2023-08-29,12:00:00,1e308', 'c2,u1,2023-08-29,12:00:00,1000000000', 'c3,u1,2023-08-29,12:00:00,1e999', 'c4,u1,2023-08-29,12:00:00,1000000000.01']);
+    const k = write(dir, 'k.csv', ['session_id,cost', 's1,1e10', 's2,0.25']);
+    const stats = await load(db, [{ kind: 'conversions', path: c }, { kind: 'costs', path: k }]);
+    t.deepEqual(stats.map((s) => [s.inserted, s.quarantined, s.byReason]), [[1, 3, { amount_out_of_range: 3 }], [1, 1, { amount_out_of_range: 1 }]]);
+    t.deepEqual((await db('conversions').select('conv_id', 'revenue')), [{ conv_id: 'c2', revenue: 1e9 }]);
+    const q = await db('ingest_quarantine').select('line', 'field', 'detail').where({ table_name: 'conversions' }).orderBy('line');
+    t.deepEqual(q.map((r) => `${r.line}:${r.field}`), ['2:revenue', '4:revenue', '5:revenue']);
+    t.regex(q[0]!.detail, /1e308 is above the largest amount accepted, 1,000,000,000/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('mixed line endings keep every row apart, with right line numbers and counts', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const f = writeBytes(dir, 's.csv', [
+      SESSIONS_HEADER + '\r\n',
+      's1,u1,2023-08-29,10:00:00,SEO,1,0,0\n', // line 2
+      's2,u1,2023-08-29,10:00:00,SEO,1,0,0\r', // line 3 (a lone CR)
+      's3,u1,2023-08-29,10:00:00,SEO,1,0,9\r\n', // line 4: bad flag
+      '\n', // line 5: empty
+      's4,u1,2023-08-29,10:00:00,SEO,1,0,0', // line 6, no final line break
+    ]);
+    const [s] = await load(db, [{ kind: 'sessions', path: f }]);
+    t.like(s, { read: 4, inserted: 3, quarantined: 1 });
+    t.deepEqual(await db('ingest_quarantine').select('line', 'reason'), [{ line: 4, reason: 'bad_flag' }]);
+    t.deepEqual((await db('session_sources').select('session_id').orderBy('session_id')).map((r) => r.session_id), ['s1', 's2', 's4']);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a 10 MB id is quarantined as field_too_long; the rows around it load', async (t) => {
+  const { db, dir, cleanup } = await freshDb();
+  try {
+    const f = writeBytes(dir, 'k.csv', ['session_id,cost\n', 's1,1\n', 'x'.repeat(10 * 1024 * 1024), ',2\n', 's3,3\n']);
+    const [s] = await load(db, [{ kind: 'costs', path: f }]);
+    t.like(s, { read: 3, inserted: 2, quarantined: 1 });
+    const [q] = await db('ingest_quarantine').select('line', 'field', 'reason', 'detail', 'raw');
+    t.like(q, { line: 3, field: 'session_id', reason: 'field_too_long' });
+    t.regex(q.detail, /10,485,760 bytes, more than the limit of 1,024/);
+    t.true(q.raw.length < 500, 'the quarantine keeps a stand-in, not the 10 MB');
+  } finally {
+    await cleanup();
+  }
+});
