@@ -86,6 +86,8 @@ export function loadFiles(db: Knex, files: readonly LoadFile[], opts: LoadOption
         // a bigger page cache for the load only: the upsert and index builds touch pages all over the tables
         const cache = sqlite ? ((await trx.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>)[0]?.cache_size : undefined;
         if (sqlite) await trx.raw(`PRAGMA cache_size = -${LOAD_CACHE_KIB}`);
+        // PostgreSQL: the staging index, duplicate grouping and upsert sort in memory instead of on disk
+        else await trx.raw(`SET LOCAL work_mem = '${LOAD_CACHE_KIB}kB'; SET LOCAL maintenance_work_mem = '${LOAD_CACHE_KIB}kB'`);
         try {
           return await loadAll(trx);
         } finally {
