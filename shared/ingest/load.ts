@@ -36,6 +36,8 @@ export interface LoadOptions {
   readonly stageChunkRows: number;
   readonly now: () => Date;
   readonly progress: (label: string, total: number) => Progress;
+  /** a line when the set work after staging starts, which takes a while on big files and shows no progress */
+  readonly note?: (message: string) => void;
 }
 
 interface Problem {
@@ -254,6 +256,7 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
     throw e;
   }
   await flushQuarantine(true);
+  opts.note?.(`${file}: ${read.toLocaleString('en-US')} rows read; checking duplicates and merging into ${kind.table}`);
 
   // Duplicate keys inside the file: the first occurrence wins, later ones are quarantined with a pointer to it.
   // The index makes the grouping one ordered pass, and gives the upsert its rows in key order.

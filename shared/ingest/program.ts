@@ -17,6 +17,7 @@ export function loadProgram(files: readonly LoadFile[], strict: boolean, caps: C
         stageChunkRows: caps.config.database.stage_chunk_rows,
         now: caps.clock,
         progress: (label, total) => caps.progress({ label, total }),
+        note: (message) => caps.logger.info(message),
       }),
     ),
     TE.map((stats) => {
