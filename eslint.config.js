@@ -9,6 +9,12 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'warn',
+      // SQLite write transactions must begin IMMEDIATE or a second writer fails at once: shared/db/connect.ts
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.property.name='transaction']", message: 'use writeTransaction(db, fn) from shared/db/connect.ts' },
+      ],
     },
   },
+  { files: ['shared/db/connect.ts'], rules: { 'no-restricted-syntax': 'off' } },
 );

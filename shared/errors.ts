@@ -48,7 +48,20 @@ export const internal = (message: string): AppError => ({ _tag: 'Internal', mess
 
 /** Database drivers put SQL and sometimes connection strings in messages; keep the gist, drop credentials. */
 export function databaseError(context: string, cause: unknown): AppError {
+  if (isLockTimeout(cause)) {
+    // knex prefixes the whole statement to the driver's words; for a lock it says nothing the user can act on
+    return {
+      _tag: 'DatabaseError',
+      message: `${context}: the database is locked: another task kept writing to it for longer than database.busy_timeout_ms; nothing was written, re-run when it has finished (or raise busy_timeout_ms)`,
+    };
+  }
   return { _tag: 'DatabaseError', message: `${context}: ${redact(messageOf(cause))}` };
+}
+
+/** SQLITE_BUSY from either driver: the busy timeout ran out while another connection held the write lock. */
+export function isLockTimeout(cause: unknown): boolean {
+  const code = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || /\bdatabase is locked\b|SQLITE_BUSY/.test(messageOf(cause));
 }
 
 export function messageOf(cause: unknown): string {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import dotenv from 'dotenv';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
@@ -39,6 +40,8 @@ export interface TaskResult {
 export interface TaskSpec<A> {
   readonly name: string;
   readonly description: string;
+  /** only setup-db: may create the SQLite file; every other task refuses a missing one (exit 5) untouched */
+  readonly createsDatabase?: boolean;
   /** adds --start-date/--end-date (defaults: config window) and passes the decoded window as args.window */
   readonly windowed?: boolean;
   readonly options: (y: Argv) => Argv;
@@ -87,6 +90,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
   }
 
   let db: Knex | undefined;
+  let missing: MissingDatabase | undefined;
   const runId = randomUUID();
   const startedAt = new Date();
   const caps: Capabilities = {
@@ -98,7 +102,13 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
       if (db === undefined) {
         const target = targetOf(cfg.database);
         logger.debug(`database: ${describeTarget(target)}`);
-        db = makeDb(cfg.database, target);
+        // opening a SQLite file creates it (and makeDb its folder): a mistyped DATABASE_URL would leave an
+        // empty database behind and fail later with a list of missing tables
+        if (spec.createsDatabase !== true && target.dialect === 'sqlite' && target.file !== ':memory:' && !fs.existsSync(target.file)) {
+          missing = new MissingDatabase(target.file);
+          throw missing;
+        }
+        db = makeDb(cfg.database, target, { log: (m) => logger.debug(redact(m)) });
       }
       return db;
     },
@@ -114,24 +124,30 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
 
   let code: number;
   let summary: string;
+  let stream: 'stdout' | 'stderr' = 'stderr';
   try {
     const result = await spec.program(decoded.right, caps)();
     if (E.isLeft(result)) {
       code = EXIT_CODES[result.left._tag];
       summary = `failed (exit ${code}): ${formatError(result.left)}`;
-      err(`${spec.name}: ${summary}`);
     } else {
       code = result.right.exitCode ?? 0;
       summary = result.right.summary;
-      (result.right.summaryStream === 'stderr' ? err : out)(`${spec.name}: ${summary}`);
+      stream = result.right.summaryStream ?? 'stdout';
     }
   } catch (e) {
     // a thrown error is a bug, not a user mistake; say so and keep the stack out of the user's face unless asked
     code = EXIT_CODES.Internal;
     summary = `failed (exit ${code}): unexpected error: ${redact(messageOf(e))}`;
-    err(`${spec.name}: ${summary}`);
-    if (e instanceof Error && e.stack !== undefined) logger.debug(redact(e.stack));
+    if (missing === undefined && e instanceof Error && e.stack !== undefined) logger.debug(redact(e.stack));
   }
+  if (missing !== undefined) {
+    // however the program passed the throw on (uncaught, or wrapped into its own error), the cause is the file
+    code = EXIT_CODES.SchemaError;
+    summary = `failed (exit ${code}): ${missing.message}`;
+    stream = 'stderr';
+  }
+  (stream === 'stderr' ? err : out)(`${spec.name}: ${summary}`);
   if (db !== undefined) {
     await recordRun(db, { runId, task: spec.name, window: (decoded.right as { window?: Window }).window, startedAt, summary, code });
     await db.destroy();
@@ -144,6 +160,13 @@ export function runMain<A>(spec: TaskSpec<A>): void {
   void runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
     process.exitCode = code;
   });
+}
+
+/** Thrown by Capabilities.db (its signature has no room for a value) and turned into exit 5 by runTask. */
+class MissingDatabase extends Error {
+  constructor(file: string) {
+    super(`the database ${file} does not exist: run setup-db (make task-setup-db) first, or check DATABASE_URL / database.url`);
+  }
 }
 
 type Parsed =

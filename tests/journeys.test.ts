@@ -8,6 +8,7 @@ import { computeInsights, distributionOfHistogram, insightsCsvRows, writeInsight
 import { buildJourneysProgram, summaryOf } from '../shared/journeys/program.js';
 import { ISSUE_CHECKS } from '../shared/journeys/validate.js';
 import { freshDb, runCli, testCaps } from './helpers/env.js';
+import { writeTransaction } from '../shared/db/connect.js';
 
 const W = { start: '2023-09-01', end: '2023-09-03' };
 const DEFAULTS: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false };
@@ -18,7 +19,7 @@ type S = [string, string, string, string, string?, number?, number?, number?];
 type C = [string, string, string, string, number?];
 
 async function seed(db: Knex, sessions: S[], conversions: C[], costs?: Array<[string, number | null]>): Promise<void> {
-  await db.transaction(async (trx) => {
+  await writeTransaction(db, async (trx) => {
     if (sessions.length > 0) {
       await trx.batchInsert(
         'session_sources',

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
@@ -35,10 +36,19 @@ function setPgTypes(): void {
   pg.types.setTypeParser(1700, (v: string) => Number(v)); // numeric (sum of ints)
 }
 
-export function makeDb(dbConfig: Config['database'], target: Target = targetOf(dbConfig)): Knex {
+export interface DbOptions {
+  /** where knex's own warnings go (pool errors that the caller also gets as a rejected query); default: dropped */
+  readonly log?: (message: string) => void;
+}
+
+export function makeDb(dbConfig: Config['database'], target: Target = targetOf(dbConfig), opts: DbOptions = {}): Knex {
+  const sink = opts.log ?? (() => undefined);
+  // knex prints "Acquire connection error" with a stack for every failed open, and the same error reaches the
+  // task, which reports it once: its copy goes to the caller's sink (the task's debug log) instead of stderr
+  const log = { warn: sink, error: sink, deprecate: sink, debug: sink };
   if (target.dialect === 'pg') {
     setPgTypes();
-    return knex({ client: 'pg', connection: target.url, pool: { min: 0, max: dbConfig.pool_max } });
+    return knex({ client: clientFor(target), connection: target.url, pool: { min: 0, max: dbConfig.pool_max }, log });
   }
   if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
   const busy = dbConfig.busy_timeout_ms;
@@ -47,9 +57,10 @@ export function makeDb(dbConfig: Config['database'], target: Target = targetOf(d
   const pragmas = ['journal_mode = WAL', `busy_timeout = ${busy}`, 'foreign_keys = ON', 'synchronous = NORMAL'];
   if (target.client === 'better-sqlite3') {
     return knex({
-      client: 'better-sqlite3',
+      client: clientFor(target),
       connection: { filename: target.file },
       useNullAsDefault: true,
+      log,
       pool: {
         min: 1,
         max: 1,
@@ -65,9 +76,10 @@ export function makeDb(dbConfig: Config['database'], target: Target = targetOf(d
     });
   }
   return knex({
-    client: 'sqlite3',
+    client: clientFor(target),
     connection: { filename: target.file },
     useNullAsDefault: true,
+    log,
     pool: {
       min: 1,
       max: 1,
@@ -86,6 +98,58 @@ export function makeDb(dbConfig: Config['database'], target: Target = targetOf(d
 }
 
 export function dialectOf(db: Knex): Dialect {
-  const client = String(db.client.config.client);
-  return client === 'pg' || client === 'postgres' || client === 'postgresql' ? 'pg' : 'sqlite';
+  // the SQLite clients are our own subclasses (below), so the configured name is not a string: ask the dialect
+  return (db.client as { dialect?: string }).dialect === 'postgresql' ? 'pg' : 'sqlite';
+}
+
+/**
+ * Every write goes through here. On SQLite the transaction begins IMMEDIATE (see immediateClient), so a
+ * second writer waits up to busy_timeout_ms for the first one instead of failing at once with "database is
+ * locked"; on PostgreSQL it is an ordinary transaction.
+ */
+export function writeTransaction<T>(db: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return db.transaction(work);
+}
+
+// knex's own types describe its Client class loosely; what it accepts as `client` is a constructor of one
+type KnexClass = typeof knex.Client;
+type RawClient = new (...args: unknown[]) => { acquireRawConnection(): Promise<unknown> };
+type RawTransaction = new (...args: unknown[]) => { query: (conn: unknown, sql: string) => Promise<unknown> };
+const require = createRequire(import.meta.url);
+
+/**
+ * The dialect's knex client, adjusted in two ways knex has no option for:
+ * - a failure to open the database names it ("cannot open SQLite file /x/y.db: ..."), because the driver's
+ *   own words ("unable to open database file", "connect ECONNREFUSED") do not say which;
+ * - on SQLite, transactions begin IMMEDIATE. knex begins them DEFERRED: as readers that upgrade to writers at
+ *   the first write. In WAL mode SQLite does not wait (busy_timeout) for an upgrade when another connection
+ *   wrote meanwhile, so the second of two writers failed at once with "database is locked". `BEGIN IMMEDIATE`
+ *   takes the write lock first, and waiting for that lock honours busy_timeout. Savepoints are unchanged.
+ */
+function clientFor(target: Target): KnexClass {
+  const where = describeTarget(target);
+  const Base = require(`knex/lib/dialects/${target.dialect === 'pg' ? 'postgres' : target.client}/index.js`) as RawClient;
+  class NamedClient extends Base {
+    override async acquireRawConnection(): Promise<unknown> {
+      try {
+        return await super.acquireRawConnection();
+      } catch (e) {
+        if (e instanceof Error) e.message = `cannot open the ${where}: ${e.message}`;
+        throw e;
+      }
+    }
+  }
+  if (target.dialect === 'pg') return NamedClient as unknown as KnexClass;
+  const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as RawTransaction;
+  class ImmediateTransaction extends SqliteTransaction {
+    begin(conn: unknown): Promise<unknown> {
+      return this.query(conn, 'BEGIN IMMEDIATE;');
+    }
+  }
+  class ImmediateClient extends NamedClient {
+    transaction(...args: unknown[]): ImmediateTransaction {
+      return new ImmediateTransaction(this, ...args);
+    }
+  }
+  return ImmediateClient as unknown as KnexClass;
 }

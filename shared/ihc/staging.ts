@@ -4,6 +4,7 @@ import type { Window } from '../window.js';
 import type { FailedJourney } from './answer.js';
 import type { RequestBody, ValueItem } from './contract.js';
 import { sha256 } from './provider.js';
+import { writeTransaction } from '../db/connect.js';
 
 /**
  * The staging tables process-attribution reads (migration 003): one api_batches row per request fingerprint,
@@ -65,7 +66,7 @@ function chunks<T>(xs: readonly T[], n: number): T[][] {
 export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number): Promise<void> {
   const responseLimit = 4_000_000;
   const response = r.response === null ? null : redact(r.response.length > responseLimit ? r.response.slice(0, responseLimit) : r.response);
-  await db.transaction(async (trx) => {
+  await writeTransaction(db, async (trx) => {
     await trx('api_batches')
       .insert({
         batch_id: r.batchId,
@@ -107,7 +108,7 @@ export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number)
 /** Journeys never sent (no sessions, or oversize under `skip`): recorded as failures without a batch; stale answers go. */
 export async function recordUnsent(db: Knex, failed: readonly FailedJourney[], now: string, insertChunk: number): Promise<void> {
   if (failed.length === 0) return;
-  await db.transaction(async (trx) => {
+  await writeTransaction(db, async (trx) => {
     const ids = failed.map((f) => f.conversionId);
     for (const c of chunks(ids, IN_CHUNK)) {
       await trx('api_results').whereIn('conv_id', c).delete();

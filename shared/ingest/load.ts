@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
-import { dialectOf } from '../db/connect.js';
+import { dialectOf, writeTransaction } from '../db/connect.js';
 import { databaseError, inputError, type AppError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { countDataLines, CsvSyntaxError, readCsvBatches, readHeader } from './csv.js';
@@ -83,7 +83,7 @@ export function loadFiles(db: Knex, files: readonly LoadFile[], opts: LoadOption
       return out;
     };
     try {
-      const stats = await db.transaction(async (trx) => {
+      const stats = await writeTransaction(db, async (trx) => {
         const sqlite = dialectOf(trx) === 'sqlite';
         // a bigger page cache for the load only: the upsert and index builds touch pages all over the tables
         const cache = sqlite ? ((await trx.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>)[0]?.cache_size : undefined;

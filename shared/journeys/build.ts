@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Window } from '../window.js';
 import { journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
+import { writeTransaction } from '../db/connect.js';
 
 export interface JourneyOptions {
   /** only sessions at most this many days (x 24 h) before the conversion; null: every earlier session */
@@ -55,7 +56,7 @@ export async function buildJourneys(
   onStep: (step: Step) => void = () => {},
 ): Promise<BuildResult> {
   const q = journeySql(db);
-  return db.transaction(async (trx) => {
+  return writeTransaction(db, async (trx) => {
     onStep('validate');
     const issues = await writeIssues(trx, w, q);
 

@@ -3,6 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { checkFailed, databaseError, type AppError } from '../errors.js';
 import { datesOf, type Window } from '../window.js';
 import { chunks, num, placeholders, selectRows } from './sql.js';
+import { writeTransaction } from '../db/connect.js';
 
 /**
  * The database half of process-attribution, as one transaction:
@@ -283,7 +284,7 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
   const chunkSize = opts.dateChunk ?? 200;
   return TE.tryCatch(
     () =>
-      db.transaction(async (trx) => {
+      writeTransaction(db, async (trx) => {
         const counts = await classifyConversions(trx, w);
         const before = await creditedDates(trx, w);
 

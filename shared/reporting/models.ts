@@ -11,6 +11,7 @@ import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
 import { journeyPages } from './journeys.js';
 import { num, selectRows } from './sql.js';
+import { writeTransaction } from '../db/connect.js';
 
 /**
  * The model comparison: every local model over the window's journeys, per-session credit stored in
@@ -107,7 +108,7 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   // pass 2: credit and store, replacing the window's conversions in one transaction
   let creditRows = 0;
   const p2 = opts.progress?.(total);
-  await db.transaction(async (trx) => {
+  await writeTransaction(db, async (trx) => {
     await trx.raw(
       `DELETE FROM model_credits WHERE conv_id IN (
          SELECT conv_id FROM journeys WHERE conv_date >= ? AND conv_date <= ?

@@ -6,6 +6,7 @@ import { IhcParams } from '../../shared/attribution/params.js';
 import { configError, databaseError, inputError, type AppError } from '../../shared/errors.js';
 import type { Capabilities, TaskResult } from '../../shared/task.js';
 import { toEpochSeconds, type Window } from '../../shared/window.js';
+import { writeTransaction } from '../../shared/db/connect.js';
 
 export interface FitIhcArgs {
   readonly name: string;
@@ -102,7 +103,7 @@ export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEith
         run_id: caps.runId,
       });
       const row = { name: args.name, params: JSON.stringify(fit.params), source, created_at: caps.clock().toISOString() };
-      await db.transaction(async (trx) => {
+      await writeTransaction(db, async (trx) => {
         await trx('conversion_types').where('name', args.name).delete();
         await trx('conversion_types').insert(row);
       });

@@ -9,6 +9,7 @@ const Args = t.type({ check: t.boolean });
 
 const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   name: 'setup-db',
+  createsDatabase: true,
   description:
     'Create or migrate the database (SQLite file or PostgreSQL), adopting a database made by the challenge script, then check that its schema is what this version expects.',
   options: (y) => y.option('check', { type: 'boolean', default: false, describe: 'only compare the schema with the expected one; change nothing' }),

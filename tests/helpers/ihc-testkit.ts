@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import { DEFAULT_IHC_PARAMS, type IhcParams } from '../../shared/attribution/params.js';
 import { answerRequest, type Reply } from '../../shared/ihc/contract.js';
+import { writeTransaction } from '../../shared/db/connect.js';
 
 /**
  * Test support (used by tests/ihc*, send*, server*; nothing in the product imports it): seeded journeys written
@@ -66,7 +67,7 @@ export async function seedJourneys(db: Knex, opts: SeedOptions): Promise<string[
     }
     journeys.push({ conv_id: convId, user_id: `user${i}`, conv_date: convDate, conv_time: '20:00:00', revenue: 10 + i, session_count: n, status: 'ok' });
   }
-  await db.transaction(async (trx) => {
+  await writeTransaction(db, async (trx) => {
     for (let i = 0; i < journeys.length; i += 400) await trx('journeys').insert(journeys.slice(i, i + 400));
     for (let i = 0; i < sessions.length; i += 40) await trx('journey_sessions').insert(sessions.slice(i, i + 40));
   });
