@@ -83,7 +83,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
   const cfg = config.right;
   const logger = makeLogger({ task: spec.name, level: cfg.logging.level, format: cfg.logging.format, write: err });
 
-  const decoded = decodeArgs(spec, flags, cfg);
+  const decoded = decodeArgs(spec, flags, cfg, opts.argv);
   if (E.isLeft(decoded)) {
     err(`${spec.name}: ${formatError(decoded.left)}`);
     return EXIT_CODES[decoded.left._tag];
@@ -213,7 +213,7 @@ function parseArgv<A>(spec: TaskSpec<A>, argv: readonly string[], out: (s: strin
   return { _tag: 'flags', flags };
 }
 
-function decodeArgs<A>(spec: TaskSpec<A>, flags: Record<string, unknown>, cfg: Config): E.Either<AppError, A & { window: Window }> {
+function decodeArgs<A>(spec: TaskSpec<A>, flags: Record<string, unknown>, cfg: Config, argv: readonly string[]): E.Either<AppError, A & { window: Window }> {
   let window: Window = { start: cfg.window.start_date, end: cfg.window.end_date };
   if (spec.windowed === true) {
     const w = decodeWindow(flags['startDate'] ?? cfg.window.start_date, flags['endDate'] ?? cfg.window.end_date);
@@ -221,8 +221,25 @@ function decodeArgs<A>(spec: TaskSpec<A>, flags: Record<string, unknown>, cfg: C
     window = w.right;
   }
   const args = spec.args.decode(flags);
-  if (E.isLeft(args)) return E.left(usageError(`invalid arguments: ${describeErrors(args.left).join('; ')}`));
+  if (E.isLeft(args)) {
+    const lines = describeErrors(args.left, { rename: flagName, typed: (key) => typedValue(argv, flagName(key)) });
+    return E.left(usageError(lines.join('; ')));
+  }
   return E.right({ ...args.right, window });
+}
+
+/** yargs' camelCase key as the user wrote the flag: lookbackDays -> --lookback-days */
+const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** The text after a flag on the command line (`--flag value` or `--flag=value`), last one winning as in yargs. */
+export function typedValue(argv: readonly string[], flag: string): string | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === flag && i + 1 < argv.length) found = argv[i + 1];
+    else if (a.startsWith(`${flag}=`)) found = a.slice(flag.length + 1);
+  }
+  return found;
 }
 
 async function recordRun(

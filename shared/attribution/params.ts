@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { strict } from '../codecs/strict.js';
+import { strict, strictPartial } from '../codecs/strict.js';
 
 /**
  * Parameter sets of the engine, as they appear under `models:` in config/config.yaml.
@@ -13,17 +13,20 @@ const Positive = t.refinement(t.number, (n) => Number.isFinite(n) && n > 0, 'num
 export const Direction = t.keyof({ earlier_sessions_only: null, later_sessions_only: null, any_session: null });
 export type Direction = t.TypeOf<typeof Direction>;
 
-export const PhaseRedistribution = t.exact(
-  t.type({
+// strict: the server takes these from request bodies, where a misspelt key must be a 400 naming it
+export const PhaseRedistribution = strict(
+  {
     direction: Direction,
     receive_threshold: UnitInterval,
     redistribution_channel_labels: t.array(t.string),
-  }),
+  },
+  'phase redistribution',
 );
 export type PhaseRedistribution = t.TypeOf<typeof PhaseRedistribution>;
 
-export const RedistributionParameter = t.exact(
-  t.partial({ initializer: PhaseRedistribution, holder: PhaseRedistribution, closer: PhaseRedistribution }),
+export const RedistributionParameter = strictPartial(
+  { initializer: PhaseRedistribution, holder: PhaseRedistribution, closer: PhaseRedistribution },
+  'redistribution parameter',
 );
 export type RedistributionParameter = t.TypeOf<typeof RedistributionParameter>;
 

@@ -59,7 +59,8 @@ export function strictWithOptional<R extends t.Props, O extends t.Props>(
     (u): u is Inner => exact.is(u),
     (u, c) => {
       const unknownKeys = rejectUnknownKeys(all, u, c);
-      const decoded = exact.validate(u, c);
+      // the intersection's entry in the context lets error reports skip its member numbers ("0.customer_journeys")
+      const decoded = exact.validate(u, [...c, { key: '', type: exact, actual: u }]);
       if (unknownKeys.length === 0) return decoded;
       return t.failures(decoded._tag === 'Left' ? [...unknownKeys, ...decoded.left] : unknownKeys);
     },
