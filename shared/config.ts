@@ -64,6 +64,10 @@ export const Config = strict(
       host: t.string,
       port: NonNegativeInt,
       max_body_bytes: PositiveInt,
+      /** open connections at most; idle ones are closed first when more arrive */
+      max_connections: PositiveInt,
+      /** a request body not received within this gets 408 */
+      body_timeout_ms: PositiveInt,
       max_journeys_per_request: PositiveInt,
       max_sessions_per_request: PositiveInt,
     }),

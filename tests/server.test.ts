@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import test from 'ava';
 import { DEFAULT_IHC_PARAMS, type IhcParams } from '../shared/attribution/params.js';
@@ -125,7 +126,7 @@ test('400 names the field for each kind of invalid input', async (t) => {
     ['missing session_id', { body: { customer_journeys: [{ ...ok[0], session_id: undefined }] } }, /customer_journeys\[0\]\.session_id: missing/],
     ['bad timestamp', { body: { customer_journeys: [session('a', 0, 1, { timestamp: '2023-09-01T10:00:00Z' })] } }, /customer_journeys\[0\]\.timestamp: expected a timestamp/],
     ['impossible date', { body: { customer_journeys: [session('a', 0, 1, { timestamp: '2023-02-30 10:00:00' })] } }, /customer_journeys\[0\]\.timestamp/],
-    ['channel not a string', { body: { customer_journeys: [session('a', 0, 1, { channel_label: 7 })] } }, /customer_journeys\[0\]\.channel_label: expected string/],
+    ['channel not a string', { body: { customer_journeys: [session('a', 0, 1, { channel_label: 7 })] } }, /customer_journeys\[0\]\.channel_label: expected a string, got 7/],
     ['engagement not 0/1', { body: { customer_journeys: [session('a', 0, 1, { holder_engagement: 2 })] } }, /customer_journeys\[0\]\.holder_engagement: expected 0 or 1, got 2/],
     ['closer as string', { body: { customer_journeys: [session('a', 0, 1, { closer_engagement: '1' })] } }, /customer_journeys\[0\]\.closer_engagement/],
     ['impression missing', { body: { customer_journeys: [session('a', 0, 1, { impression_interaction: undefined })] } }, /impression_interaction: missing/],
@@ -245,4 +246,106 @@ test('the CLI: refuses to start without keys; serves; stops gracefully on SIGTER
   t.is(await closed, 0);
   t.regex(out, /attribution-api: served 1 requests on http:\/\/127\.0\.0\.1:\d+; stopped on SIGTERM/);
   t.false(err.includes(KEY) || out.includes(KEY));
+});
+
+/** A logger that keeps each line's level, to tell a client's mistake (info/warn) from the server's (error). */
+function levelled(): Logger & { lines: Array<[string, string]> } {
+  const lines: Array<[string, string]> = [];
+  const at = (level: string) => (m: string) => void lines.push([level, m]);
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), lines };
+}
+
+async function startWith(t: import('ava').ExecutionContext, over: { maxBodyBytes?: number; maxConnections?: number; bodyTimeoutMs?: number }) {
+  const logger = levelled();
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    keys: [KEY],
+    maxBodyBytes: over.maxBodyBytes ?? 200_000,
+    ...(over.maxConnections !== undefined ? { maxConnections: over.maxConnections } : {}),
+    ...(over.bodyTimeoutMs !== undefined ? { bodyTimeoutMs: over.bodyTimeoutMs } : {}),
+    limits: { maxJourneys: 5, maxSessions: 40 },
+    paramsFor: async (n) => (n === 'default' ? DEFAULT_IHC_PARAMS : undefined),
+    logger,
+  });
+  t.teardown(() => server.close(100));
+  return { server, logger };
+}
+
+test('deeply nested JSON (2 MB of arrays) is a 400 naming the depth, logged as the client\'s mistake', async (t) => {
+  const { server, logger } = await startWith(t, { maxBodyBytes: 5_000_000 });
+  const deep = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
+  for (const raw of [deep, `{"customer_journeys":${deep}}`, `{"customer_journeys":[],"redistribution_parameter":{"closer":${deep}}}`]) {
+    const r = await post(server.url, null, { raw });
+    t.is(r.status, 400, r.text.slice(0, 200));
+    t.regex(String(r.json['message']), /nests arrays or objects more than 32 levels deep/);
+  }
+  // brackets inside strings are text, not nesting
+  const labels = { initializer: { direction: 'any_session', receive_threshold: 0.5, redistribution_channel_labels: ['['.repeat(100)] } };
+  const ok = await post(server.url, { customer_journeys: journeySessions('a', 3), redistribution_parameter: labels });
+  t.is(ok.status, 200, ok.text);
+  t.deepEqual(logger.lines.filter(([level]) => level === 'error'), []);
+  t.false(logger.lines.some(([, l]) => /stack|Maximum call/.test(l)));
+});
+
+test('a body that does not arrive in time gets 408, logged as a warning, not 500/ERROR; a client that hangs up is no error', async (t) => {
+  const { server, logger } = await startWith(t, { bodyTimeoutMs: 300 });
+  const { port } = server;
+  const answer = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.write(`POST /v1/compute_ihc?conv_type_id=default HTTP/1.1\r\nhost: x\r\nx-api-key: ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"customer_`);
+    });
+    let text = '';
+    sock.on('data', (d: Buffer) => (text += d.toString()));
+    sock.on('close', () => resolve(text));
+    sock.on('error', reject);
+  });
+  t.regex(answer, /^HTTP\/1\.1 408 /);
+  t.regex(answer, /did not arrive within 0\.3 s/);
+  await new Promise<void>((resolve) => {
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.write(`POST /v1/compute_ihc?conv_type_id=default HTTP/1.1\r\nhost: x\r\nx-api-key: ${KEY}\r\ncontent-length: 1000\r\n\r\n{"cus`);
+      setTimeout(() => sock.destroy(), 50);
+    });
+    sock.on('close', () => resolve());
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  t.true(logger.lines.some(([level, l]) => level === 'warn' && / POST \/v1\/compute_ihc 408 .*slow body/.test(l)), JSON.stringify(logger.lines));
+  t.true(logger.lines.some(([level, l]) => level === 'info' && /closed the connection before sending its body/.test(l)), JSON.stringify(logger.lines));
+  t.deepEqual(logger.lines.filter(([level]) => level === 'error'), []);
+});
+
+test('open connections are capped: idle unauthenticated ones give way, /healthz and real requests still answer at once', async (t) => {
+  const { server, logger } = await startWith(t, { maxConnections: 20 });
+  const idle: net.Socket[] = [];
+  let closedByServer = 0;
+  for (let i = 0; i < 60; i++) {
+    const s = net.connect(server.port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.on('close', () => (closedByServer += 1));
+    idle.push(s);
+    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  }
+  t.teardown(() => idle.forEach((s) => s.destroy()));
+  const t0 = Date.now();
+  const health = await fetch(`${server.url}/healthz`);
+  t.is(health.status, 200);
+  const r = await post(server.url, { customer_journeys: journeySessions('a', 3) });
+  t.is(r.status, 200);
+  t.true(Date.now() - t0 < 5000);
+  await new Promise((res) => setTimeout(res, 100));
+  // 60 idle + the two requests' connections, at most 20 open at any time
+  t.true(closedByServer >= 60 + 2 - 20 - 2, `closed ${closedByServer}`);
+  t.deepEqual(logger.lines.filter(([level]) => level === 'error'), []);
+});
+
+test('unknown keys inside redistribution_parameter are a 400 naming the key', async (t) => {
+  const { server } = await start(t);
+  const phase = { direction: 'any_session', receive_threshold: 0.5, redistribution_channel_labels: ['Email'] };
+  const typo = await post(server.url, { customer_journeys: journeySessions('a', 3), redistribution_parameter: { initializer: { ...phase, recieve_threshold: 0.2 } } });
+  t.is(typo.status, 400);
+  t.regex(String(typo.json['message']), /redistribution_parameter\.initializer\.recieve_threshold: unknown key "recieve_threshold"/);
+  const phaseName = await post(server.url, { customer_journeys: journeySessions('a', 3), redistribution_parameter: { middle: phase } });
+  t.is(phaseName.status, 400);
+  t.regex(String(phaseName.json['message']), /redistribution_parameter\.middle: unknown key "middle" \(known keys: initializer, holder, closer\)/);
 });

@@ -52,6 +52,8 @@ function serve(args: Args, caps: Capabilities): TE.TaskEither<AppError, TaskResu
         port: args.port ?? s.port,
         keys,
         maxBodyBytes: s.max_body_bytes,
+        maxConnections: s.max_connections,
+        bodyTimeoutMs: s.body_timeout_ms,
         limits: { maxJourneys: s.max_journeys_per_request, maxSessions: s.max_sessions_per_request },
         paramsFor: paramsLookup(caps, args.conversionTypesFromDb),
         logger: caps.logger,
