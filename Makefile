@@ -66,7 +66,7 @@ test-unit: dist/.built ## TypeScript tests (ava) with the default SQLite driver,
 	npx ava
 
 test-db-drivers: dist/.built ## The database suites again on the other SQLite driver (node-sqlite3)
-	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
+	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db*.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
 
 test-postgres: dist/.built ## The whole pipeline on a throwaway PostgreSQL server, compared with SQLite
 	bash scripts/with-postgres.sh npx ava dist/tests/postgres.test.js
