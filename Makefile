@@ -10,6 +10,7 @@ END_DATE ?=
 ARGS ?=
 SCALE ?= 1
 SEED ?= 42
+RELIABILITY_ITERATIONS ?= 10
 AIRFLOW_VENV ?= .venv/airflow
 IMAGE_PREFIX ?= attribution
 IMAGE_TAG ?= latest
@@ -20,7 +21,7 @@ STEPS := setup-db load generate-data build-journeys send-to-api process-attribut
 CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
 
 .PHONY: help setup demo pipeline test test-unit test-db-drivers test-postgres test-browser test-dags test-containers test-deps \
-        bench lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
+        test-reliability reliability bench lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
         $(addprefix task-,$(addsuffix -container,$(CONTAINER_STEPS)))
 
 help: ## List the targets
@@ -57,7 +58,7 @@ task-setup-db task-load task-attribution-api task-attribute-paths: dist/.built #
 task-generate-data task-build-journeys task-send-to-api task-process-attribution task-fit-ihc: dist/.built ## Run a windowed step: make task-<step> START_DATE=... END_DATE=... ARGS="..."
 	$(NODE) dist/tasks/$(patsubst task-%,%,$@)/main.js $(WINDOW) $(ARGS)
 
-test: test-deps test-unit test-db-drivers test-postgres test-dags test-containers ## Every test: TypeScript (both SQLite drivers), PostgreSQL, browser, DAGs, containers
+test: test-deps test-unit test-db-drivers test-postgres test-reliability test-dags test-containers ## Every test: TypeScript (both SQLite drivers), PostgreSQL, browser, DAGs, containers
 
 test-deps: node_modules/.package-lock.json ## Install what the tests need that npm does not bring (chromium, postgresql, buildah, Airflow venv)
 	bash scripts/test-deps.sh
@@ -70,6 +71,13 @@ test-db-drivers: dist/.built ## The database suites again on the other SQLite dr
 
 test-postgres: dist/.built ## The whole pipeline on a throwaway PostgreSQL server, compared with SQLite
 	bash scripts/with-postgres.sh npx ava dist/tests/postgres.test.js
+
+# tests/reliability/*.rel.ts sit outside the normal ava glob; its own config picks them up
+test-reliability: dist/.built ## The reliability suite's short form (each scenario once; part of make test)
+	RELIABILITY_ITERATIONS=1 bash scripts/with-postgres.sh npx ava --config tests/reliability/ava.config.mjs
+
+reliability: dist/.built ## Reliability suite, long form: SIGKILLs, concurrent writers (SQLite, PostgreSQL), fuzzing, a leaky provider; RELIABILITY_ITERATIONS=N
+	RELIABILITY_ITERATIONS=$(RELIABILITY_ITERATIONS) bash scripts/with-postgres.sh npx ava --config tests/reliability/ava.config.mjs
 
 airflow-venv:
 	bash scripts/ci-airflow-venv.sh
