@@ -185,6 +185,23 @@ export const OWN_TABLES: readonly TableSpec[] = [
     columns: [col('name', 'text'), col('params', 'text'), col('source', 'text'), col('created_at', 'text')],
     primaryKey: ['name'],
   },
+  {
+    name: 'attribution_runs',
+    columns: [
+      col('id', 'integer'),
+      col('run_id', 'text'),
+      col('window_start', 'date'),
+      col('window_end', 'date'),
+      col('provider', 'text'),
+      col('conv_type_id', 'text'),
+      col('status', 'text'),
+      col('journeys', 'integer'),
+      col('failed', 'integer'),
+      col('started_at', 'text'),
+      col('finished_at', 'text'),
+    ],
+    primaryKey: ['id'],
+  },
 ];
 
 export function expectedSchema(): readonly TableSpec[] {

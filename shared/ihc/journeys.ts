@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { inputError, type AppError } from '../errors.js';
 import type { Window } from '../window.js';
 import { contractTimestamp, type ContractJourney, type ContractSession } from './contract.js';
 
@@ -24,6 +25,23 @@ const bit = (n: unknown): 0 | 1 => (Number(n) === 1 ? 1 : 0);
 export async function countJourneys(db: Knex, w: Window): Promise<number> {
   const r = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
   return Number(r?.n ?? 0);
+}
+
+/**
+ * build-journeys writes a journeys row for every conversion of its window (with or without sessions), so a
+ * window with conversions and no journeys row was never built: an error that names the command to run,
+ * instead of "0 of 0" or "every conversion without journey".
+ */
+export async function journeysNeverBuilt(db: Knex, w: Window): Promise<AppError | undefined> {
+  const built = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  if (Number(built?.n ?? 0) > 0) return undefined;
+  const convs = (await db('conversions').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  const n = Number(convs?.n ?? 0);
+  if (n === 0) return undefined;
+  return inputError(
+    `no journeys were built for ${w.start}..${w.end} (${n} conversions in the window): run ` +
+      `build-journeys --start-date ${w.start} --end-date ${w.end} first`,
+  );
 }
 
 export async function* streamJourneys(db: Knex, w: Window, pageSize = 500): AsyncGenerator<ContractJourney> {

@@ -1,17 +1,18 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
-import { databaseError, EXIT_CODES, providerError, schemaError, type AppError } from '../errors.js';
+import { databaseError, EXIT_CODES, inputError, providerError, schemaError, type AppError } from '../errors.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
 import { packBatches, type Batch, type BatchNotice } from './batching.js';
 import { bodyOf, type ValueItem } from './contract.js';
-import { countJourneys, streamJourneys } from './journeys.js';
+import { countJourneys, journeysNeverBuilt, streamJourneys } from './journeys.js';
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from '../db/conversion-types.js';
 import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';
-import { failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
+import { closeRun, openRun } from './runs.js';
+import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
 
 export interface SendArgs {
   /** `local`, `ihc` or a base URL; default config provider.name */
@@ -72,7 +73,7 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
     const provider = resolved.right;
     try {
       const missing: string[] = [];
-      for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures']) {
+      for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures', 'attribution_runs']) {
         if (!(await db.schema.hasTable(t))) missing.push(`table ${t} is missing`);
       }
       if (missing.length > 0) return E.left(schemaError('the database is not set up for send-to-api: run setup-db (and build-journeys) first', missing));
@@ -89,6 +90,11 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
   const db = caps.db();
   const log = caps.logger;
   const total = await countJourneys(db, args.window);
+  if (total === 0) {
+    const never = await journeysNeverBuilt(db, args.window);
+    if (never !== undefined) return E.left(never);
+  }
+  const runRow = await openRun(db, { runId: caps.runId, window: args.window, provider: provider.name, convTypeId, now: caps.clock().toISOString() });
   const stats: SendStats = {
     batchesSent: 0,
     batchesSkipped: 0,
@@ -146,7 +152,7 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
     const batchId = fingerprint(provider.identity, convTypeId, body);
     if (!args.force) {
       const st = await stagedStatus(db, batchId);
-      if (st === 'succeeded' || st === 'partial') {
+      if ((st === 'succeeded' || st === 'partial') && (await batchIsCurrent(db, batchId, convIds))) {
         const f = st === 'partial' ? await failuresOfBatch(db, batchId) : 0;
         stats.batchesSkipped += 1;
         stats.journeysAttributed += n - f;
@@ -253,6 +259,12 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
   const skippedOversize = unsent.filter((u) => u.reason.includes('oversize_journey')).length;
   if (skippedOversize > 0) log.warn(`${skippedOversize} journeys longer than the session limit were skipped and recorded in api_failures (provider.oversize_journey: skip)`);
 
+  await closeRun(db, runRow, {
+    status: complete && stats.batchesFailed === 0 ? 'complete' : 'incomplete',
+    journeys: total,
+    failed: stats.journeysNotAttributed,
+    now: caps.clock().toISOString(),
+  });
   const seconds = Math.max((timing.now() - started) / 1000, prog.seconds, 1e-3);
   const summary = summarise(provider, convTypeId, args.window, stats, seconds);
   if (refused !== undefined) return E.left(providerError(`${refused}. Check IHC_API_KEY. Nothing more was sent. ${summary}`));

@@ -25,6 +25,30 @@ export async function stagedStatus(db: Knex, batchId: string): Promise<BatchStat
   return r?.status;
 }
 
+/**
+ * True when every conversion of the batch still holds this batch's outcome (answers or failures) and no other
+ * batch's. An answered batch counts as done only then: after another provider or conversion type answered (or
+ * failed) some of its conversions, re-sending is the only way back to this provider's answers.
+ */
+export async function batchIsCurrent(db: Knex, batchId: string, convIds: readonly string[]): Promise<boolean> {
+  let own = 0;
+  for (const c of chunks(convIds, IN_CHUNK)) {
+    const marks = c.map(() => '?').join(', ');
+    const rows = (await db.raw(
+      `SELECT
+         (SELECT COUNT(*) FROM api_results WHERE conv_id IN (${marks}) AND batch_id <> ?) AS other_results,
+         (SELECT COUNT(*) FROM api_failures WHERE conv_id IN (${marks}) AND (batch_id IS NULL OR batch_id <> ?)) AS other_failures,
+         (SELECT COUNT(*) FROM (SELECT conv_id FROM api_results WHERE conv_id IN (${marks}) AND batch_id = ?
+                                UNION SELECT conv_id FROM api_failures WHERE conv_id IN (${marks}) AND batch_id = ?) u) AS own`,
+      [...c, batchId, ...c, batchId, ...c, batchId, ...c, batchId],
+    )) as unknown;
+    const r = (Array.isArray(rows) ? rows[0] : (rows as { rows: unknown[] }).rows[0]) as Record<string, unknown>;
+    if (Number(r['other_results']) > 0 || Number(r['other_failures']) > 0) return false;
+    own += Number(r['own']);
+  }
+  return own === convIds.length;
+}
+
 export async function failuresOfBatch(db: Knex, batchId: string): Promise<number> {
   const r = (await db('api_failures').where('batch_id', batchId).count({ n: '*' }).first()) as { n: number | string } | undefined;
   return Number(r?.n ?? 0);

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
-import { checkFailed, databaseError, type AppError } from '../errors.js';
+import { checkFailed, databaseError, providerError, type AppError } from '../errors.js';
+import { latestRun, type AttributionRun } from '../ihc/runs.js';
 import { datesOf, type Window } from '../window.js';
 import { chunks, num, placeholders, selectRows } from './sql.js';
 import { writeTransaction } from '../db/connect.js';
@@ -28,8 +29,10 @@ export interface ConversionCounts {
   readonly failed: number;
   /** answers exist but for another session set (the journey was rebuilt after sending): not used */
   readonly stale: number;
-  /** a journey with sessions but neither an answer nor a failure: send-to-api has not run for it */
+  /** a journey with sessions but neither an answer nor a failure from the run: send-to-api has not sent it with this provider */
   readonly pending: number;
+  /** in a batch of the run that failed (retries exhausted, rejected answer): the next send-to-api re-sends it */
+  readonly unanswered: number;
   readonly revenue: { readonly total: number; readonly attributed: number };
 }
 
@@ -57,6 +60,8 @@ export interface WindowOutcome {
   readonly dates: readonly string[];
   /** (channel, date) rows written to channel_reporting */
   readonly cells: number;
+  /** the attribution run whose answers were used; undefined when send-to-api never ran for the window */
+  readonly run: AttributionRun | undefined;
 }
 
 export interface AttributeOptions {
@@ -64,7 +69,12 @@ export interface AttributeOptions {
   readonly sumTolerance: number;
   /** dates per IN list */
   readonly dateChunk?: number;
+  /** use the run's answers although some journeys have none (failed batches, not sent yet) */
+  readonly allowPartial?: boolean;
 }
+
+/** Thrown inside the transaction when the run is incomplete; becomes a ProviderError (exit 7) outside. */
+class RunIncomplete extends Error {}
 
 /** Thrown inside the transaction to roll it back; becomes a CheckFailed value outside. */
 class CheckFailure extends Error {
@@ -79,31 +89,60 @@ class CheckFailure extends Error {
 const IN_WINDOW = 'c.conv_date >= ? AND c.conv_date <= ?';
 
 /**
- * True when api_results holds exactly the journey's session set for conversion `conv`: as many answers as
- * journey sessions, and every journey session answered (both tables are keyed by (conv_id, session_id), so
- * equal counts plus full coverage is set equality).
+ * A text as an SQL literal. Only for provider names and conversion types read back from api_batches /
+ * attribution_runs: the same literal appears in many correlated subqueries, where positional bindings would
+ * have to be repeated and counted by hand.
  */
-const accepted = (conv: string): string => `(
+const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+/** The run's answers: api_results of batches sent to the run's provider with its conversion type. */
+const runResults = (run: AttributionRun | undefined): string =>
+  run === undefined
+    ? `(SELECT conv_id, session_id, ihc FROM api_results WHERE 1 = 0)`
+    : `(SELECT r.conv_id, r.session_id, r.ihc FROM api_results r JOIN api_batches b ON b.batch_id = r.batch_id
+         WHERE b.provider = ${literal(run.provider)} AND b.conv_type_id = ${literal(run.convTypeId)})`;
+
+/** The run's failures; `final` = the provider's word on the journey (or never sendable), not a failed batch. */
+const runFailures = (run: AttributionRun | undefined, final: boolean): string =>
+  run === undefined
+    ? `(SELECT conv_id FROM api_failures WHERE ${final ? 'batch_id IS NULL' : '1 = 0'})`
+    : `(SELECT f.conv_id FROM api_failures f LEFT JOIN api_batches b ON b.batch_id = f.batch_id
+         WHERE ${
+           final
+             ? `f.batch_id IS NULL OR (b.provider = ${literal(run.provider)} AND b.conv_type_id = ${literal(run.convTypeId)} AND b.status <> 'failed')`
+             : `b.provider = ${literal(run.provider)} AND b.conv_type_id = ${literal(run.convTypeId)} AND b.status = 'failed'`
+         })`;
+
+/**
+ * True when the run's answers cover exactly the journey's sessions for conversion `conv`: as many answers as
+ * journey sessions, and every journey session answered (both are keyed by (conv_id, session_id), so equal
+ * counts plus full coverage is set equality). Answers of another provider or conversion type never count.
+ */
+const accepted = (conv: string, run: AttributionRun | undefined): string => `(
   (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv}) > 0
-  AND (SELECT COUNT(*) FROM api_results r WHERE r.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
-  AND (SELECT COUNT(*) FROM journey_sessions js JOIN api_results r ON r.conv_id = js.conv_id AND r.session_id = js.session_id
+  AND (SELECT COUNT(*) FROM ${runResults(run)} r WHERE r.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
+  AND (SELECT COUNT(*) FROM journey_sessions js JOIN ${runResults(run)} r ON r.conv_id = js.conv_id AND r.session_id = js.session_id
        WHERE js.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
 )`;
 
-const CATEGORY = `CASE
-  WHEN ${accepted('c.conv_id')} THEN 'attributed'
+const category = (run: AttributionRun | undefined): string => `CASE
+  WHEN ${accepted('c.conv_id', run)} THEN 'attributed'
   WHEN EXISTS (SELECT 1 FROM journeys j WHERE j.conv_id = c.conv_id AND j.status = 'invalid') THEN 'invalid'
   WHEN NOT EXISTS (SELECT 1 FROM journey_sessions js WHERE js.conv_id = c.conv_id) THEN 'no_journey'
-  WHEN EXISTS (SELECT 1 FROM api_failures f WHERE f.conv_id = c.conv_id) THEN 'failed'
-  WHEN EXISTS (SELECT 1 FROM api_results r WHERE r.conv_id = c.conv_id) THEN 'stale'
+  WHEN EXISTS (SELECT 1 FROM ${runFailures(run, true)} f WHERE f.conv_id = c.conv_id) THEN 'failed'
+  WHEN EXISTS (SELECT 1 FROM ${runFailures(run, false)} f WHERE f.conv_id = c.conv_id) THEN 'unanswered'
+  WHEN EXISTS (SELECT 1 FROM ${runResults(run)} r WHERE r.conv_id = c.conv_id) THEN 'stale'
   ELSE 'pending'
 END`;
 
-export async function classifyConversions(db: Knex, w: Window): Promise<ConversionCounts> {
+/** Categories that say the run did not answer the journey: re-sending would change the numbers. */
+const INCOMPLETE = `('unanswered', 'pending', 'stale')`;
+
+export async function classifyConversions(db: Knex, w: Window, run?: AttributionRun): Promise<ConversionCounts> {
   const rows = await selectRows<{ category: string; n: unknown; revenue: unknown }>(
     db,
     `SELECT category, COUNT(*) AS n, SUM(revenue) AS revenue
-       FROM (SELECT ${CATEGORY} AS category, c.revenue AS revenue FROM conversions c WHERE ${IN_WINDOW}) x
+       FROM (SELECT ${category(run)} AS category, c.revenue AS revenue FROM conversions c WHERE ${IN_WINDOW}) x
       GROUP BY category`,
     [w.start, w.end],
   );
@@ -117,6 +156,7 @@ export async function classifyConversions(db: Knex, w: Window): Promise<Conversi
     failed: n('failed'),
     stale: n('stale'),
     pending: n('pending'),
+    unanswered: n('unanswered'),
     revenue: { total: rows.reduce((s, r) => s + num(r.revenue), 0), attributed: by.get('attributed')?.revenue ?? 0 },
   };
 }
@@ -285,7 +325,12 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
   return TE.tryCatch(
     () =>
       writeTransaction(db, async (trx) => {
-        const counts = await classifyConversions(trx, w);
+        const run = await latestRun(trx, w);
+        const counts = await classifyConversions(trx, w, run);
+        const missing = counts.unanswered + counts.pending + counts.stale;
+        if (opts.allowPartial !== true && (missing > 0 || (run !== undefined && run.status !== 'complete'))) {
+          throw new RunIncomplete(await describeIncomplete(trx, w, run, counts));
+        }
         const before = await creditedDates(trx, w);
 
         const [old] = await selectRows<{ n: unknown }>(
@@ -301,8 +346,8 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
         await trx.raw(
           `INSERT INTO attribution_customer_journey (conv_id, session_id, ihc)
            SELECT r.conv_id, r.session_id, r.ihc
-             FROM api_results r JOIN conversions c ON c.conv_id = r.conv_id
-            WHERE ${IN_WINDOW} AND ${accepted('c.conv_id')}`,
+             FROM ${runResults(run)} r JOIN conversions c ON c.conv_id = r.conv_id
+            WHERE ${IN_WINDOW} AND ${accepted('c.conv_id', run)}`,
           [w.start, w.end],
         );
         const [written] = await selectRows<{ n: unknown }>(
@@ -316,9 +361,46 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
         const dates = [...new Set([...datesOf(w), ...before, ...after, ...(await journeyDates(trx, w))])].sort();
         const cells = await recomputeChannelReporting(trx, dates, chunkSize);
         const reconciliation = await reconcile(trx, w, counts, dates, opts.sumTolerance, chunkSize);
-        return { counts, reconciliation, acjRows: num(written?.n), acjRemoved: num(old?.n), dates, cells };
+        return { counts, reconciliation, acjRows: num(written?.n), acjRemoved: num(old?.n), dates, cells, run };
       }),
     (e): AppError =>
-      e instanceof CheckFailure ? checkFailed(e.message, e.details) : databaseError('writing attribution_customer_journey and channel_reporting failed', e),
+      e instanceof CheckFailure
+        ? checkFailed(e.message, e.details)
+        : e instanceof RunIncomplete
+          ? providerError(e.message)
+          : databaseError('writing attribution_customer_journey and channel_reporting failed', e),
+  );
+}
+
+const SHOWN_IDS = 5;
+
+/** Why the run cannot be used: how many journeys lack its answer, the first few ids, and the command that resumes. */
+async function describeIncomplete(db: Knex, w: Window, run: AttributionRun | undefined, c: ConversionCounts): Promise<string> {
+  const missing = c.unanswered + c.pending + c.stale;
+  const ids = await selectRows<{ conv_id: string }>(
+    db,
+    `SELECT conv_id FROM (SELECT c.conv_id AS conv_id, ${category(run)} AS category FROM conversions c WHERE ${IN_WINDOW}) x
+      WHERE category IN ${INCOMPLETE} ORDER BY conv_id LIMIT ${SHOWN_IDS}`,
+    [w.start, w.end],
+  );
+  const parts = [
+    ...(c.unanswered > 0 ? [`${c.unanswered} in failed batches`] : []),
+    ...(c.pending > 0 ? [`${c.pending} not sent with this provider yet`] : []),
+    ...(c.stale > 0 ? [`${c.stale} with answers for an older journey`] : []),
+  ];
+  const eg = ids.length > 0 ? ` (${parts.join(', ')}), e.g. ${ids.map((r) => r.conv_id).join(', ')}${missing > ids.length ? ', ...' : ''}` : '';
+  const partial = `or accept a partial run: process-attribution --start-date ${w.start} --end-date ${w.end} --allow-partial`;
+  if (run === undefined) {
+    return (
+      `send-to-api has not attributed ${w.start}..${w.end} yet: ${missing} journeys have no answer${eg}; nothing was written. ` +
+      `Run: send-to-api --start-date ${w.start} --end-date ${w.end} (${partial})`
+    );
+  }
+  const state = run.status === 'running' ? 'did not finish (still running or killed)' : run.status === 'incomplete' ? 'ended with failures' : 'left journeys unanswered';
+  return (
+    `the latest attribution run for ${w.start}..${w.end} (provider ${run.provider}, conv_type_id ${run.convTypeId}, window ` +
+    `${run.window.start}..${run.window.end}) ${state}: ${missing} journeys of the window have no answer from it${eg}; nothing was written. ` +
+    `Resume with: send-to-api --start-date ${run.window.start} --end-date ${run.window.end} --provider ${run.provider} ` +
+    `--conv-type-id ${run.convTypeId} (${partial})`
   );
 }

@@ -15,6 +15,12 @@ export const OUTPUT_FILES = {
 
 type Row = Record<string, string>;
 
+/** The attribution run behind the numbers, repeated on every row so that each CSV says who produced it. */
+export interface RunColumns {
+  readonly provider: string;
+  readonly conv_type_id: string;
+}
+
 /**
  * Written next to the target and renamed over it, so a reader (or a crash) never sees half a file.
  * Cells are preformatted strings: the precision is decided here, not by csv-writer's number printing.
@@ -35,7 +41,7 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
 
 const cols = (...names: string[]) => names.map((n) => ({ id: n, title: n }));
 
-export function channelReportingRows(rows: readonly ChannelDay[], p: Precision): Row[] {
+export function channelReportingRows(rows: readonly ChannelDay[], p: Precision, run: RunColumns): Row[] {
   return rows.map((r) => ({
     channel_name: r.channel_name,
     date: r.date,
@@ -44,10 +50,11 @@ export function channelReportingRows(rows: readonly ChannelDay[], p: Precision):
     ihc_revenue: cell(r.ihc_revenue, p.money),
     CPO: cell(ratio(r.cost, r.ihc), p.money),
     ROAS: cell(ratio(r.ihc_revenue, r.cost), p.ratio),
+    ...run,
   }));
 }
 
-export function summaryRows(rows: readonly ChannelSummary[], p: Precision): Row[] {
+export function summaryRows(rows: readonly ChannelSummary[], p: Precision, run: RunColumns): Row[] {
   return rows.map((r) => ({
     channel_name: r.channel_name,
     cost: cell(r.cost, p.money),
@@ -55,6 +62,7 @@ export function summaryRows(rows: readonly ChannelSummary[], p: Precision): Row[
     attributed_revenue: cell(r.revenue, p.money),
     CPO: cell(r.cpo, p.money),
     ROAS: cell(r.roas, p.ratio),
+    ...run,
   }));
 }
 
@@ -83,16 +91,16 @@ export interface WrittenFiles {
 
 export async function writeCsvs(
   dir: string,
-  data: { channelDays: readonly ChannelDay[]; summary: readonly ChannelSummary[]; comparison: ModelComparison | undefined },
+  data: { channelDays: readonly ChannelDay[]; summary: readonly ChannelSummary[]; comparison: ModelComparison | undefined; run: RunColumns },
   p: Precision,
 ): Promise<string[]> {
   await fs.mkdir(dir, { recursive: true });
   const files: string[] = [];
   const f1 = path.join(dir, OUTPUT_FILES.channelReporting);
-  await writeCsv(f1, cols('channel_name', 'date', 'cost', 'ihc', 'ihc_revenue', 'CPO', 'ROAS'), channelReportingRows(data.channelDays, p));
+  await writeCsv(f1, cols('channel_name', 'date', 'cost', 'ihc', 'ihc_revenue', 'CPO', 'ROAS', 'provider', 'conv_type_id'), channelReportingRows(data.channelDays, p, data.run));
   files.push(f1);
   const f2 = path.join(dir, OUTPUT_FILES.channelSummary);
-  await writeCsv(f2, cols('channel_name', 'cost', 'attributed_orders', 'attributed_revenue', 'CPO', 'ROAS'), summaryRows(data.summary, p));
+  await writeCsv(f2, cols('channel_name', 'cost', 'attributed_orders', 'attributed_revenue', 'CPO', 'ROAS', 'provider', 'conv_type_id'), summaryRows(data.summary, p, data.run));
   files.push(f2);
   const f3 = path.join(dir, OUTPUT_FILES.modelComparison);
   if (data.comparison !== undefined) {

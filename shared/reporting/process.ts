@@ -4,6 +4,8 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { MODEL_NAMES, type ModelName } from '../attribution/types.js';
 import { requireSchema } from '../db/migrate.js';
 import { databaseError, internal, messageOf, type AppError } from '../errors.js';
+import { journeysNeverBuilt } from '../ihc/journeys.js';
+import type { AttributionRun } from '../ihc/runs.js';
 import { computeInsights } from '../journeys/insights.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import { datesOf, windowSlug, type Window } from '../window.js';
@@ -12,12 +14,14 @@ import { dailyTotals, readChannelReporting, summarizeChannels, totalOf } from '.
 import { count, euros, type Precision } from './format.js';
 import { renderReport } from './html.js';
 import { compareModels, type ModelComparison } from './models.js';
-import { OUTPUT_FILES, summaryTable, writeCsvs, writeFileAtomic } from './outputs.js';
+import { OUTPUT_FILES, summaryTable, writeCsvs, writeFileAtomic, type RunColumns } from './outputs.js';
 import { readDataQuality } from './quality.js';
 
 export interface ProcessOptions {
   /** models of the comparison; [] skips it (the report says so) */
   readonly models: readonly ModelName[];
+  /** use the latest run's answers although some journeys have none (exit 7 otherwise) */
+  readonly allowPartial?: boolean;
 }
 
 export interface ProcessOutput {
@@ -40,11 +44,12 @@ export function describeReconciliation(w: Window, o: WindowOutcome, p: Precision
     `${count(c.noJourney)} without journey`,
     ...(c.invalid > 0 ? [`${count(c.invalid)} excluded as invalid`] : []),
     `${count(c.failed)} failed at the provider`,
+    ...(c.unanswered > 0 ? [`${count(c.unanswered)} in failed batches`] : []),
     ...(c.stale > 0 ? [`${count(c.stale)} with stale answers`] : []),
     ...(c.pending > 0 ? [`${count(c.pending)} not sent yet`] : []),
   ];
   return [
-    `Reconciliation ${w.start}..${w.end}`,
+    `Reconciliation ${w.start}..${w.end} (${runLabel(o.run)})`,
     `  conversions: ${count(c.total)} in the window, ${count(c.attributed)} attributed, not attributed: ${notAttributed.join(', ')}`,
     `  revenue:     sum of ihc_revenue ${euros(r.creditedRevenue, p.money)} = revenue of the attributed conversions ${euros(r.attributedRevenue, p.money)}  ok`,
     `  cost:        channel_reporting ${euros(r.reportedCost, p.money)} = cost of all sessions on the window's dates ${euros(r.sessionCost, p.money)}  ok`,
@@ -73,10 +78,17 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
   };
   return pipe(
     requireSchema(db),
+    TE.chain(() =>
+      TE.tryCatch(
+        () => journeysNeverBuilt(db, w),
+        (e) => databaseError('process-attribution could not read tables journeys and conversions', e),
+      ),
+    ),
+    TE.chain((never) => (never === undefined ? TE.right(undefined) : TE.left(never))),
     TE.chain(() => {
       const t0 = Date.now();
       return pipe(
-        attributeWindow(db, w, { sumTolerance: caps.config.provider.sum_tolerance }),
+        attributeWindow(db, w, { sumTolerance: caps.config.provider.sum_tolerance, allowPartial: opts.allowPartial === true }),
         TE.map((o) => {
           caps.logger.info(`attribution_customer_journey and channel_reporting written and checked in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
           return o;
@@ -100,13 +112,13 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
             }),
           );
         }
-        const files = await writeCsvs(dir, { channelDays, summary, comparison }, p);
+        const files = await writeCsvs(dir, { channelDays, summary, comparison, run: runColumns(outcome.run) }, p);
         const insights = await timed('journey insights', () => computeInsights(db, w));
         const quality = await readDataQuality(db, w);
         const html = renderReport({
           window: w,
           generatedAt: caps.clock().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
-          provider: providerLabel(caps.config.provider.name),
+          provider: runLabel(outcome.run),
           precision: p,
           outcome,
           summary,
@@ -127,6 +139,14 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
   );
 }
 
+/** Who produced the numbers, from the run that was used (never from the config, which may have changed since). */
+export function runLabel(run: AttributionRun | undefined): string {
+  if (run === undefined) return 'no attribution provider (send-to-api has not run for the window)';
+  return `${providerLabel(run.provider)}, conversion type ${run.convTypeId}`;
+}
+
+const runColumns = (run: AttributionRun | undefined): RunColumns => ({ provider: run?.provider ?? '', conv_type_id: run?.convTypeId ?? '' });
+
 function providerLabel(name: string): string {
   if (name === 'local') return 'the local attribution engine (IHC-style)';
   if (name === 'ihc') return 'the IHC attribution API';
@@ -146,6 +166,7 @@ export function summaryLine(w: Window, out: ProcessOutput): string {
     ...(c.invalid > 0 ? [`${count(c.invalid)} invalid`] : []),
     ...(c.stale > 0 ? [`${count(c.stale)} stale answers`] : []),
     ...(c.pending > 0 ? [`${count(c.pending)} not sent yet`] : []),
+    ...(c.unanswered > 0 ? [`${count(c.unanswered)} in failed batches`] : []),
   ];
   return (
     `${w.start}..${w.end}: ${count(c.attributed)} conversions attributed (${count(c.noJourney)} without journey, ${count(c.failed)} failed` +

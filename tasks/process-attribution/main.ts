@@ -5,7 +5,7 @@ import { usageError } from '../../shared/errors.js';
 import { processProgram } from '../../shared/reporting/process.js';
 import { commaList, runMain, type TaskSpec } from '../../shared/task.js';
 
-const Args = t.type({ models: t.string });
+const Args = t.type({ models: t.string, allowPartial: t.boolean });
 
 /** `all`, `none`, or a comma list of model names. */
 export function parseModels(s: string): ModelName[] | string {
@@ -33,6 +33,10 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
       type: 'string',
       default: 'all',
       describe: `models of the comparison: all, none, or a comma list of ${MODEL_NAMES.join(', ')}`,
+    }).option('allow-partial', {
+      type: 'boolean',
+      default: false,
+      describe: "use the latest attribution run although some journeys have no answer from it (failed batches, not sent); they count as not attributed",
     }),
   args: Args,
   examples: [
@@ -42,7 +46,7 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   program: (args, caps) => {
     const models = parseModels(args.models);
     if (typeof models === 'string') return TE.left(usageError(models));
-    return processProgram(args.window, caps, { models });
+    return processProgram(args.window, caps, { models, allowPartial: args.allowPartial });
   },
 };
 

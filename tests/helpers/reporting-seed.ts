@@ -59,6 +59,7 @@ export async function seedConversions(db: Knex, conversions: readonly SeedConver
 
 /** journeys, journey_sessions, api_results and api_failures as build-journeys and send-to-api leave them. */
 export async function seedJourneys(db: Knex, journeys: readonly SeedJourney[]): Promise<void> {
+  await seedRun(db);
   for (const j of journeys) {
     const conv = await db('conversions').where({ conv_id: j.conv }).first();
     if (conv === undefined) throw new Error(`seed: conversion ${j.conv} is not seeded`);
@@ -108,6 +109,20 @@ export async function seedJourneys(db: Knex, journeys: readonly SeedJourney[]): 
       await db('api_failures').insert({ conv_id: j.conv, batch_id: 'seed', reason: j.failure, created_at: '2026-01-01T00:00:00Z' });
     }
   }
+}
+
+/** The 'seed' batch and a complete attribution run of the local provider covering every window, as send-to-api leaves them. */
+export async function seedRun(db: Knex, provider = 'local', convTypeId = 'default'): Promise<void> {
+  if ((await db('api_batches').where('batch_id', 'seed').first()) !== undefined) return;
+  const now = '2026-01-01T00:00:00Z';
+  const window = { window_start: '1900-01-01', window_end: '2100-12-31' };
+  await db('api_batches').insert({
+    batch_id: 'seed', provider, conv_type_id: convTypeId, ...window, journeys: 0, sessions: 0, status: 'partial',
+    http_status: 200, attempts: 1, error: null, response: null, created_at: now, updated_at: now,
+  });
+  await db('attribution_runs').insert({
+    run_id: 'seed', provider, conv_type_id: convTypeId, ...window, status: 'complete', journeys: 0, failed: 0, started_at: now, finished_at: now,
+  });
 }
 
 /** Every row of a table in a stable order, for before/after comparisons. */

@@ -1,0 +1,58 @@
+import type { Knex } from 'knex';
+import type { Window } from '../window.js';
+
+/**
+ * Attribution runs (table attribution_runs, migration 005): which provider and conversion type attributed a
+ * window. send-to-api opens a row before its first request and closes it at the end, so a killed run stays
+ * 'running'; process-attribution reads the window's latest run and uses only that provider's answers.
+ */
+
+export type RunStatus = 'running' | 'complete' | 'incomplete';
+
+export interface AttributionRun {
+  readonly id: number;
+  readonly provider: string;
+  readonly convTypeId: string;
+  readonly status: RunStatus;
+  readonly window: Window;
+}
+
+export async function openRun(db: Knex, r: { runId: string; window: Window; provider: string; convTypeId: string; now: string }): Promise<number> {
+  const [row] = (await db('attribution_runs')
+    .insert({
+      run_id: r.runId,
+      window_start: r.window.start,
+      window_end: r.window.end,
+      provider: r.provider,
+      conv_type_id: r.convTypeId,
+      status: 'running',
+      started_at: r.now,
+    })
+    .returning('id')) as Array<{ id: number } | number>;
+  return typeof row === 'object' ? Number(row.id) : Number(row);
+}
+
+export async function closeRun(db: Knex, id: number, r: { status: RunStatus; journeys: number; failed: number; now: string }): Promise<void> {
+  await db('attribution_runs').where('id', id).update({ status: r.status, journeys: r.journeys, failed: r.failed, finished_at: r.now });
+}
+
+/**
+ * The latest run whose window covers `w`: a run for a wider window attributed this one too. Undefined when
+ * send-to-api never ran for it.
+ */
+export async function latestRun(db: Knex, w: Window): Promise<AttributionRun | undefined> {
+  const row = (await db('attribution_runs')
+    .select('id', 'provider', 'conv_type_id', 'status', 'window_start', 'window_end')
+    .where('window_start', '<=', w.start)
+    .andWhere('window_end', '>=', w.end)
+    .orderBy('id', 'desc')
+    .first()) as Record<string, unknown> | undefined;
+  if (row === undefined) return undefined;
+  return {
+    id: Number(row['id']),
+    provider: String(row['provider']),
+    convTypeId: String(row['conv_type_id']),
+    status: String(row['status']) as RunStatus,
+    window: { start: String(row['window_start']).slice(0, 10), end: String(row['window_end']).slice(0, 10) },
+  };
+}
