@@ -16,6 +16,8 @@ export type AppError =
   | { readonly _tag: 'DatabaseError'; readonly message: string }
   | { readonly _tag: 'ProviderError'; readonly message: string }
   | { readonly _tag: 'CheckFailed'; readonly message: string; readonly details?: readonly string[] }
+  /** an output could not be written (folder not writable, a file in its place, disk full); the tables are committed */
+  | { readonly _tag: 'OutputError'; readonly message: string; readonly path: string }
   | { readonly _tag: 'Internal'; readonly message: string };
 
 export const EXIT_CODES: Readonly<Record<AppError['_tag'], number>> = {
@@ -27,6 +29,7 @@ export const EXIT_CODES: Readonly<Record<AppError['_tag'], number>> = {
   DatabaseError: 6,
   ProviderError: 7,
   CheckFailed: 8,
+  OutputError: 9,
 };
 
 export const usageError = (message: string): AppError => ({ _tag: 'UsageError', message });
@@ -44,6 +47,7 @@ export const schemaError = (message: string, differences: readonly string[]): Ap
 export const providerError = (message: string): AppError => ({ _tag: 'ProviderError', message });
 export const checkFailed = (message: string, details?: readonly string[]): AppError =>
   details === undefined ? { _tag: 'CheckFailed', message } : { _tag: 'CheckFailed', message, details };
+export const outputError = (message: string, path: string): AppError => ({ _tag: 'OutputError', message, path });
 export const internal = (message: string): AppError => ({ _tag: 'Internal', message });
 
 /** Database drivers put SQL and sometimes connection strings in messages; keep the gist, drop credentials. */

@@ -1,5 +1,5 @@
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { ensureDir, writeFileAtomic } from '../files.js';
 import type { Knex } from 'knex';
 import type { Window } from '../window.js';
 import { JOURNEY_STATUS } from './build.js';
@@ -275,7 +275,7 @@ const csvField = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g
 
 /** Writes journey_insights.json and .csv into dir (created if needed); each file appears whole or not at all. */
 export async function writeInsights(dir: string, insights: JourneyInsights): Promise<{ readonly json: string; readonly csv: string }> {
-  await fs.mkdir(dir, { recursive: true });
+  await ensureDir(dir);
   const json = path.join(dir, INSIGHTS_FILES.json);
   const csv = path.join(dir, INSIGHTS_FILES.csv);
   const csvText = [INSIGHTS_CSV_HEADER, ...insightsCsvRows(insights)].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
@@ -283,9 +283,7 @@ export async function writeInsights(dir: string, insights: JourneyInsights): Pro
     [json, JSON.stringify(insights, null, 2) + '\n'],
     [csv, csvText],
   ] as const) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, text, 'utf8');
-    await fs.rename(tmp, file);
+    await writeFileAtomic(file, text);
   }
   return { json, csv };
 }

@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
-import { configError, databaseError, EXIT_CODES, messageOf, type AppError } from '../errors.js';
+import { databaseError, EXIT_CODES, internal, messageOf, type AppError } from '../errors.js';
+import { asOutputError } from '../files.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import { windowSlug, type Window } from '../window.js';
 import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
@@ -75,7 +76,7 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
           pipe(
             TE.tryCatch(
               () => writeInsights(dir, insights),
-              (e) => configError(`cannot write the insights to ${dir} (output.dir / OUTPUT_DIR): ${messageOf(e)}`),
+              asOutputError((e) => internal(`writing the insights to ${dir} failed: ${messageOf(e)}`)),
             ),
             TE.map((files) => ({ build, insights, files })),
           ),

@@ -1,6 +1,5 @@
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { createObjectCsvWriter } from 'csv-writer';
+import { ensureDir, removeOutput, writeCsvAtomic as writeCsv, type CsvRow } from '../files.js';
 import type { ChannelDay, ChannelSummary } from './channels.js';
 import { cell, euros, human, ratio, textTable, type Precision } from './format.js';
 import type { ModelComparison } from './models.js';
@@ -13,30 +12,12 @@ export const OUTPUT_FILES = {
   report: 'report.html',
 } as const;
 
-type Row = Record<string, string>;
+type Row = CsvRow;
 
 /** The attribution run behind the numbers, repeated on every row so that each CSV says who produced it. */
 export interface RunColumns {
   readonly provider: string;
   readonly conv_type_id: string;
-}
-
-/**
- * Written next to the target and renamed over it, so a reader (or a crash) never sees half a file.
- * Cells are preformatted strings: the precision is decided here, not by csv-writer's number printing.
- */
-async function writeCsv(file: string, header: readonly { id: string; title: string }[], rows: readonly Row[]): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await createObjectCsvWriter({ path: tmp, header: [...header] }).writeRecords([...rows]);
-  // csv-writer creates no file for an empty header-only write on some versions; make sure the header is there
-  await fs.access(tmp).catch(() => fs.writeFile(tmp, header.map((h) => h.title).join(',') + '\n'));
-  await fs.rename(tmp, file);
-}
-
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, text, 'utf8');
-  await fs.rename(tmp, file);
 }
 
 const cols = (...names: string[]) => names.map((n) => ({ id: n, title: n }));
@@ -94,7 +75,7 @@ export async function writeCsvs(
   data: { channelDays: readonly ChannelDay[]; summary: readonly ChannelSummary[]; comparison: ModelComparison | undefined; run: RunColumns },
   p: Precision,
 ): Promise<string[]> {
-  await fs.mkdir(dir, { recursive: true });
+  await ensureDir(dir);
   const files: string[] = [];
   const f1 = path.join(dir, OUTPUT_FILES.channelReporting);
   await writeCsv(f1, cols('channel_name', 'date', 'cost', 'ihc', 'ihc_revenue', 'CPO', 'ROAS', 'provider', 'conv_type_id'), channelReportingRows(data.channelDays, p, data.run));
@@ -108,7 +89,7 @@ export async function writeCsvs(
     files.push(f3);
   } else {
     // a comparison from an earlier run would not match this run's numbers
-    await fs.rm(f3, { force: true });
+    await removeOutput(f3);
   }
   return files;
 }

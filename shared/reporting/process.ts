@@ -14,7 +14,8 @@ import { dailyTotals, readChannelReporting, summarizeChannels, totalOf } from '.
 import { count, euros, type Precision } from './format.js';
 import { renderReport } from './html.js';
 import { compareModels, type ModelComparison } from './models.js';
-import { OUTPUT_FILES, summaryTable, writeCsvs, writeFileAtomic, type RunColumns } from './outputs.js';
+import { asOutputError, writeFileAtomic } from '../files.js';
+import { OUTPUT_FILES, summaryTable, writeCsvs, type RunColumns } from './outputs.js';
 import { readDataQuality } from './quality.js';
 
 export interface ProcessOptions {
@@ -60,7 +61,10 @@ export function describeReconciliation(w: Window, o: WindowOutcome, p: Precision
 }
 
 const step = <A>(what: string, f: () => Promise<A>): TE.TaskEither<AppError, A> =>
-  TE.tryCatch(f, (e) => (/SQLITE|relation|column|syntax|database/i.test(messageOf(e)) ? databaseError(what, e) : internal(`${what}: ${messageOf(e)}`)));
+  TE.tryCatch(
+    f,
+    asOutputError((e) => (/SQLITE|relation|column|syntax|database/i.test(messageOf(e)) ? databaseError(what, e) : internal(`${what}: ${messageOf(e)}`))),
+  );
 
 /**
  * process-attribution for one window: tables (one transaction, checked), then outputs in
