@@ -91,8 +91,10 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
 
   let db: Knex | undefined;
   let missing: MissingDatabase | undefined;
+  let opened: Promise<boolean> | undefined;
   const runId = randomUUID();
   const startedAt = new Date();
+  const run = { runId, task: spec.name, window: (decoded.right as { window?: Window }).window, startedAt };
   const caps: Capabilities = {
     config: cfg,
     logger,
@@ -109,6 +111,8 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
           throw missing;
         }
         db = makeDb(cfg.database, target, { log: (m) => logger.debug(redact(m)) });
+        // queued before the program's first query, so a killed run still leaves its 'running' row
+        opened = openRunRow(db, run);
       }
       return db;
     },
@@ -149,7 +153,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
   }
   (stream === 'stderr' ? err : out)(`${spec.name}: ${summary}`);
   if (db !== undefined) {
-    await recordRun(db, { runId, task: spec.name, window: (decoded.right as { window?: Window }).window, startedAt, summary, code });
+    await closeRunRow(db, { ...run, summary, code }, (await opened) === true);
     await db.destroy();
   }
   return code;
@@ -242,11 +246,41 @@ export function typedValue(argv: readonly string[], flag: string): string | unde
   return found;
 }
 
-async function recordRun(
-  db: Knex,
-  r: { runId: string; task: string; window: Window | undefined; startedAt: Date; summary: string; code: number },
-): Promise<void> {
+interface RunRow {
+  readonly runId: string;
+  readonly task: string;
+  readonly window: Window | undefined;
+  readonly startedAt: Date;
+}
+
+/** The run log is a convenience: a database that refuses it has already failed the task loudly, or will. */
+async function openRunRow(db: Knex, r: RunRow): Promise<boolean> {
   try {
+    if (!(await db.schema.hasTable('pipeline_runs'))) return false;
+    await db('pipeline_runs').insert({
+      run_id: r.runId,
+      task: r.task,
+      window_start: r.window?.start ?? null,
+      window_end: r.window?.end ?? null,
+      started_at: r.startedAt.toISOString(),
+      finished_at: null,
+      status: 'running',
+      summary: null,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Closes the row opened at the start, or writes it whole when it could not be opened (setup-db creates the table). */
+async function closeRunRow(db: Knex, r: RunRow & { summary: string; code: number }, wasOpened: boolean): Promise<void> {
+  const end = { finished_at: new Date().toISOString(), status: r.code === 0 ? 'succeeded' : 'failed', summary: r.summary.slice(0, 2000) };
+  try {
+    if (wasOpened) {
+      await db('pipeline_runs').where('run_id', r.runId).update(end);
+      return;
+    }
     if (!(await db.schema.hasTable('pipeline_runs'))) return;
     await db('pipeline_runs').insert({
       run_id: r.runId,
@@ -254,12 +288,10 @@ async function recordRun(
       window_start: r.window?.start ?? null,
       window_end: r.window?.end ?? null,
       started_at: r.startedAt.toISOString(),
-      finished_at: new Date().toISOString(),
-      status: r.code === 0 ? 'succeeded' : 'failed',
-      summary: r.summary.slice(0, 2000),
+      ...end,
     });
   } catch {
-    // the run log is a convenience; a database that refuses it has already failed the task loudly
+    // see openRunRow
   }
 }
 

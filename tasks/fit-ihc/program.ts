@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Knex } from 'knex';
 import { fitIhcParams, journeySamples } from '../../shared/attribution/fit.js';
 import { IhcParams } from '../../shared/attribution/params.js';
-import { configError, databaseError, inputError, type AppError } from '../../shared/errors.js';
+import { configError, databaseError, inputError, usageError, type AppError } from '../../shared/errors.js';
 import type { Capabilities, TaskResult } from '../../shared/task.js';
 import { toEpochSeconds, type Window } from '../../shared/window.js';
 import { writeTransaction } from '../../shared/db/connect.js';
@@ -59,7 +59,7 @@ async function collectSamples(db: Knex, w: Window, pageSize = 1000): Promise<Sam
       const s = byConv.get(h.conv_id);
       if (s === undefined || s.ts.length === 0) continue;
       const conv = toEpochSeconds(String(h.conv_date), String(h.conv_time));
-      const j = journeySamples(s.ts, s.closer, Number.isFinite(conv) ? conv : Math.max(...s.ts));
+      const j = journeySamples(s.ts, s.closer, Number.isFinite(conv) ? conv : s.ts.reduce((m, x) => (x > m ? x : m), -Infinity));
       out.journeys++;
       for (const g of j.gaps) out.gaps.push(g);
       for (const c of j.toConversion) out.toConversion.push(c);
@@ -77,6 +77,15 @@ export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEith
     const base = Object.prototype.hasOwnProperty.call(models.conversion_types, baseName) ? models.conversion_types[baseName] : undefined;
     if (base === undefined) {
       return E.left(configError(`unknown base conversion type "${baseName}"`, [`known: ${Object.keys(models.conversion_types).join(', ')}`]));
+    }
+    // readers take the config's set over a stored one of the same name, so saving it would change nothing
+    if (Object.prototype.hasOwnProperty.call(models.conversion_types, args.name)) {
+      return E.left(
+        usageError(
+          `--name ${args.name}: conversion type "${args.name}" is defined in the config (models.conversion_types), which always wins over a ` +
+            `fitted set of the same name; choose another name, e.g. --name ${args.name}_fitted`,
+        ),
+      );
     }
     const db = caps.db();
     try {
