@@ -1,5 +1,6 @@
 import type { ChannelCredit } from './models.js';
 import type { ModelName } from './types.js';
+import { maxOf } from '../numbers.js';
 
 /** Per-model, per-channel results as the attribute-paths command prints them. Pure formatting. */
 export type ModelResults = ReadonlyArray<readonly [ModelName, ReadonlyMap<string, ChannelCredit>]>;
@@ -32,7 +33,7 @@ export function resultsToTable(results: ModelResults): string {
       total > 0 ? `${((100 * v.conversions) / total).toFixed(1)}%` : '-',
     ]);
     const header = ['channel', 'conversions', 'value', 'share'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const widths = header.map((h, i) => maxOf(rows.map((r) => r[i]!.length), h.length));
     const line = (r: string[]): string => r.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
     blocks.push([`model: ${model}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
   }

@@ -151,7 +151,7 @@ export function answerRequest(raw: unknown, params: IhcParams, limits: RequestLi
     }
     const s = ContractSessionCodec.decode(item);
     if (E.isLeft(s)) {
-      j.problems.push(...describeErrors(s.left, `customer_journeys[${i}]`));
+      for (const p of describeErrors(s.left, `customer_journeys[${i}]`)) j.problems.push(p);
       continue;
     }
     j.sessions.push(s.right as ContractSession);

@@ -1,3 +1,4 @@
+import { maxOf } from '../numbers.js';
 /**
  * Numbers as they appear in CSVs and the report. One place decides rounding, so the CSV, the printed table and
  * the HTML report always show the same digits for the same value.
@@ -55,7 +56,7 @@ export function euros(value: number | undefined, decimals: number): string {
 
 /** A plain-text table for the terminal: numbers right-aligned, text left-aligned. */
 export function textTable(header: readonly string[], rows: readonly (readonly string[])[], numeric: readonly boolean[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = header.map((h, i) => maxOf(rows.map((r) => (r[i] ?? '').length), h.length));
   const line = (r: readonly string[]): string =>
     r
       .map((v, i) => (numeric[i] === true ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)))

@@ -7,6 +7,7 @@ import { formatSeconds, type JourneyInsights } from '../journeys/insights.js';
 import { MODEL_EXPLANATIONS, MODEL_LABELS, type ModelComparison } from './models.js';
 import type { DataQuality } from './quality.js';
 import { COLORS, PALETTE, esc, hbarChart, lineChart, vbarChart } from './svg.js';
+import { maxOf } from '../numbers.js';
 
 /**
  * The HTML report: one self-contained file (inline CSS, inline SVG, no script, no external asset), written for
@@ -236,7 +237,7 @@ function journeys(d: ReportData): string {
   ];
   const known = ttcRows.filter((r): r is [string, number] => typeof r[1] === 'number');
   // hours when most buyers decide within two days, else days
-  const unit = Math.max(0, ...known.map((r) => r[1])) < 2 * 86400 ? { secs: 3600, name: 'h' } : { secs: 86400, name: 'd' };
+  const unit = maxOf(known.map((r) => r[1]), 0) < 2 * 86400 ? { secs: 3600, name: 'h' } : { secs: 86400, name: 'd' };
   const times = hbarChart(
     known.map(([label, secs]) => ({ label, bars: [{ value: secs / unit.secs, color: PALETTE[2]!, text: `within ${formatSeconds(secs)}` }] })),
     { label: 'Time from first visit to order', width: 520, formatAxis: (v) => `${human(v, v < 10 && v % 1 !== 0 ? 1 : 0)} ${unit.name}` },

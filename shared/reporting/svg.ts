@@ -1,3 +1,4 @@
+import { maxOf } from '../numbers.js';
 /**
  * Small inline-SVG charts for the HTML report: no library, no network, every label escaped. Each function
  * returns one <svg> element sized by its viewBox so it scales with the page.
@@ -51,11 +52,11 @@ export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label
   // room above the bars for the reference line's label
   const top = opts.reference !== undefined ? 22 : 8;
   const axisH = 22;
-  const perGroup = Math.max(1, ...rows.map((r) => r.bars.length));
+  const perGroup = maxOf(rows.map((r) => r.bars.length), 1);
   const groupH = perGroup * barH + (perGroup - 1) * gap;
   const height = top + rows.length * (groupH + groupGap) + axisH;
   const plotW = width - labelW - textW;
-  const maxValue = Math.max(0, opts.reference?.value ?? 0, ...rows.flatMap((r) => r.bars.map((b) => b.value)));
+  const maxValue = maxOf(rows.flatMap((r) => r.bars.map((b) => b.value)), Math.max(0, opts.reference?.value ?? 0));
   const scale = niceScale(maxValue);
   const x = (v: number): number => labelW + (Math.max(0, v) / scale.max) * plotW;
   const parts: string[] = [];
@@ -98,7 +99,7 @@ export function lineChart(xLabels: readonly string[], series: readonly Series[],
   const m = { l: 70, r: 20, t: 34, b: 44 };
   const plotW = width - m.l - m.r;
   const plotH = height - m.t - m.b;
-  const maxValue = Math.max(0, ...series.flatMap((s) => s.values));
+  const maxValue = maxOf(series.flatMap((s) => s.values), 0);
   const scale = niceScale(maxValue);
   const n = xLabels.length;
   const x = (i: number): number => m.l + (n <= 1 ? plotW / 2 : (i / (n - 1)) * plotW);
@@ -133,7 +134,7 @@ export function vbarChart(items: readonly { label: string; value: number; text: 
   const m = { l: 16, r: 16, t: 22, b: opts.xTitle !== undefined ? 48 : 32 };
   const plotW = width - m.l - m.r;
   const plotH = height - m.t - m.b;
-  const maxValue = Math.max(1, ...items.map((i) => i.value));
+  const maxValue = maxOf(items.map((i) => i.value), 1);
   const slot = plotW / Math.max(1, items.length);
   const barW = Math.min(48, slot * 0.7);
   const parts: string[] = [`<line x1="${m.l}" x2="${width - m.r}" y1="${m.t + plotH}" y2="${m.t + plotH}" stroke="${COLORS.grid}"/>`];
