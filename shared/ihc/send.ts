@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
-import { databaseError, EXIT_CODES, inputError, providerError, schemaError, type AppError } from '../errors.js';
+import { databaseError, EXIT_CODES, providerError, schemaError, type AppError } from '../errors.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
