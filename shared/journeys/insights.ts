@@ -228,10 +228,16 @@ export const INSIGHTS_CSV_HEADER = ['section', 'key', 'metric', 'value'] as cons
  * One tidy CSV (section, key, metric, value) holds every number of the JSON, so a spreadsheet pivot or a
  * `grep` finds any of them without a second file format.
  */
-export function insightsCsvRows(i: JourneyInsights): Array<[string, string, string, string]> {
+export function insightsCsvRows(i: JourneyInsights, overflowed: string[] = []): Array<[string, string, string, string]> {
   const rows: Array<[string, string, string, string]> = [];
-  const add = (section: string, key: string, metric: string, value: number | string | null) =>
+  // a sum beyond the range of a number (about 1.8e308) is left empty, never written as Infinity or NaN
+  const add = (section: string, key: string, metric: string, value: number | string | null) => {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      overflowed.push(`${section}${key === '' ? '' : ` ${key}`} ${metric}`);
+      value = null;
+    }
     rows.push([section, key, metric, value === null ? '' : String(value)]);
+  };
   add('summary', '', 'window_start', i.window.start);
   add('summary', '', 'window_end', i.window.end);
   add('summary', '', 'conversions', i.conversions);
@@ -272,6 +278,21 @@ export function insightsCsvRows(i: JourneyInsights): Array<[string, string, stri
 }
 
 const csvField = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+/**
+ * The journeys whose revenue alone can overflow the window's sums (n values each below MAX_VALUE / n cannot),
+ * named so the warning about empty insight cells points at the rows to fix.
+ */
+export async function outsizedJourneyRevenues(db: Knex, w: Window, limit = 10): Promise<string[]> {
+  const n = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+  const rows = (await db('journeys')
+    .select('conv_id', 'revenue')
+    .whereBetween('conv_date', [w.start, w.end])
+    .andWhere((q) => q.whereNull('revenue').orWhereRaw('ABS(revenue) >= ?', [Number.MAX_VALUE / Math.max(1, Number(n?.n ?? 1))]))
+    .orderBy('conv_id')
+    .limit(limit)) as Array<{ conv_id: string; revenue: number | null }>;
+  return rows.map((r) => `${r.conv_id} (revenue ${r.revenue})`);
+}
 
 /** Writes journey_insights.json and .csv into dir (created if needed); each file appears whole or not at all. */
 export async function writeInsights(dir: string, insights: JourneyInsights): Promise<{ readonly json: string; readonly csv: string }> {

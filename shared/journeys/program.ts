@@ -7,7 +7,7 @@ import { asOutputError } from '../files.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import { windowSlug, type Window } from '../window.js';
 import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
-import { computeInsights, formatInsights, writeInsights, type JourneyInsights } from './insights.js';
+import { computeInsights, formatInsights, insightsCsvRows, outsizedJourneyRevenues, writeInsights, type JourneyInsights } from './insights.js';
 
 export interface BuildJourneysArgs {
   readonly window: Window;
@@ -71,6 +71,21 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
         TE.tryCatch(
           () => computeInsights(db, w),
           (e) => databaseError('computing journey insights failed (the journeys are built)', e),
+        ),
+        TE.chainFirst((insights) =>
+          TE.tryCatch(
+            async () => {
+              const overflowed: string[] = [];
+              insightsCsvRows(insights, overflowed);
+              if (overflowed.length === 0) return;
+              const culprits = await outsizedJourneyRevenues(db, w);
+              caps.logger.warn(
+                `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
+                  `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
+              );
+            },
+            (e) => databaseError('computing journey insights failed (the journeys are built)', e),
+          ),
         ),
         TE.chain((insights) =>
           pipe(

@@ -278,45 +278,144 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
     orphanCosts: { rows: num(orphans?.n), cost: num(orphans?.cost) },
   };
   const problems: string[] = [];
+  // NaN-safe: a comparison with NaN is false, so "not within" is the test, never "outside"
+  const within = (x: number, y: number, t: number): boolean => Math.abs(x - y) <= t;
   const unplaced = num(credited?.rows) - num(credited?.placed);
   if (unplaced > 0) {
-    problems.push(`${unplaced} credited session(s) of the window are missing from session_sources, so their revenue has no channel or date`);
+    problems.push(`${unplaced} credited session(s) of the window are missing from session_sources, so their revenue has no channel or date:`);
+    problems.push(...(await unplacedSessions(db, w)));
   }
-  // each conversion's credit may be off by sumTolerance, so its revenue by sumTolerance x revenue
-  const revenueTol = tol * Math.abs(r.attributedRevenue) + 1e-9 * Math.max(1, Math.abs(r.attributedRevenue));
-  if (Math.abs(r.creditedRevenue - r.attributedRevenue) > revenueTol) {
-    problems.push(`revenue: sum of ihc x revenue is ${r.creditedRevenue}, revenue of the attributed conversions is ${r.attributedRevenue}`);
-  }
-  if (Math.abs(r.reportedCost - r.sessionCost) > 1e-9 * Math.max(1, Math.abs(r.sessionCost))) {
-    problems.push(`cost: channel_reporting holds ${r.reportedCost} for the window's dates, session_costs ${r.sessionCost}`);
+  const sums = [r.creditedRevenue, r.attributedRevenue, r.sessionCost, r.reportedCost];
+  if (sums.some((x) => !Number.isFinite(x))) {
+    problems.push(`the window's sums exceed the range of a number (about 1.8e308); these conversions' revenue cannot be added up:`);
+    problems.push(...(await outsizedRevenues(db, w)));
+  } else {
+    // each conversion's credit may be off by sumTolerance, so its revenue by sumTolerance x revenue
+    const revenueTol = tol * Math.abs(r.attributedRevenue) + 1e-9 * Math.max(1, Math.abs(r.attributedRevenue));
+    if (!within(r.creditedRevenue, r.attributedRevenue, revenueTol)) {
+      problems.push(`revenue: sum of ihc x revenue is ${r.creditedRevenue}, revenue of the attributed conversions is ${r.attributedRevenue}:`);
+      problems.push(...(await revenueMismatches(db, w, tol)));
+    }
+    if (!within(r.reportedCost, r.sessionCost, 1e-9 * Math.max(1, Math.abs(r.sessionCost)))) {
+      problems.push(`cost: channel_reporting holds ${r.reportedCost} for the window's dates, session_costs ${r.sessionCost}:`);
+      problems.push(...(await cellMismatches(db, datesOf(w), chunkSize)));
+    }
   }
   // the rows just written must equal the credit and cost of their dates, whoever's conversions they belong to
-  for (const part of chunks(dates, chunkSize)) {
-    const inList = placeholders(part.length);
-    const [rep] = await selectRows<{ ihc: unknown; rev: unknown }>(
-      db,
-      `SELECT SUM(ihc) AS ihc, SUM(ihc_revenue) AS rev FROM channel_reporting WHERE date IN (${inList})`,
-      part,
-    );
-    const [src] = await selectRows<{ ihc: unknown; rev: unknown }>(
-      db,
-      `SELECT SUM(a.ihc) AS ihc, SUM(a.ihc * c.revenue) AS rev
-         FROM attribution_customer_journey a
-         JOIN session_sources s ON s.session_id = a.session_id
-         JOIN conversions c ON c.conv_id = a.conv_id
-        WHERE s.event_date IN (${inList})`,
-      part,
-    );
-    const close = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y));
-    if (!close(num(rep?.ihc), num(src?.ihc)) || !close(num(rep?.rev), num(src?.rev))) {
-      problems.push(
-        `channel_reporting for ${part[0]}..${part[part.length - 1]} holds ihc ${num(rep?.ihc)} / revenue ${num(rep?.rev)}, ` +
-          `attribution_customer_journey gives ${num(src?.ihc)} / ${num(src?.rev)}`,
+  if (problems.length === 0) {
+    for (const part of chunks(dates, chunkSize)) {
+      const inList = placeholders(part.length);
+      const [rep] = await selectRows<{ ihc: unknown; rev: unknown }>(
+        db,
+        `SELECT SUM(ihc) AS ihc, SUM(ihc_revenue) AS rev FROM channel_reporting WHERE date IN (${inList})`,
+        part,
       );
+      const [src] = await selectRows<{ ihc: unknown; rev: unknown }>(
+        db,
+        `SELECT SUM(a.ihc) AS ihc, SUM(a.ihc * c.revenue) AS rev
+           FROM attribution_customer_journey a
+           JOIN session_sources s ON s.session_id = a.session_id
+           JOIN conversions c ON c.conv_id = a.conv_id
+          WHERE s.event_date IN (${inList})`,
+        part,
+      );
+      const close = (x: number, y: number): boolean => within(x, y, 1e-9 * Math.max(1, Math.abs(y)));
+      if (!close(num(rep?.ihc), num(src?.ihc)) || !close(num(rep?.rev), num(src?.rev))) {
+        problems.push(
+          `channel_reporting for ${part[0]}..${part[part.length - 1]} holds ihc ${num(rep?.ihc)} / revenue ${num(rep?.rev)}, ` +
+            `attribution_customer_journey gives ${num(src?.ihc)} / ${num(src?.rev)}:`,
+        );
+        problems.push(...(await cellMismatches(db, part, chunkSize)));
+        if (![num(rep?.rev), num(src?.rev)].every(Number.isFinite)) problems.push(...(await outsizedRevenues(db, w)));
+      }
     }
   }
   if (problems.length > 0) throw new CheckFailure('the reconciliation failed; nothing was written:', problems);
   return r;
+}
+
+const NAMED = 10;
+const more = (shown: number, total: number): string[] => (total > shown ? [`  ... and ${total - shown} more`] : []);
+
+async function unplacedSessions(db: Knex, w: Window): Promise<string[]> {
+  const rows = await selectRows<{ conv_id: string; session_id: string; n: unknown }>(
+    db,
+    `SELECT a.conv_id AS conv_id, a.session_id AS session_id, COUNT(*) OVER () AS n
+       FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id
+      WHERE ${IN_WINDOW} AND NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = a.session_id)
+      ORDER BY a.conv_id, a.session_id LIMIT ${NAMED}`,
+    [w.start, w.end],
+  );
+  return [...rows.map((r) => `  conversion ${r.conv_id}, session ${r.session_id}`), ...more(rows.length, num(rows[0]?.n))];
+}
+
+/**
+ * Conversions whose revenue alone can overflow the window's sums: n values each below MAX_VALUE / n cannot,
+ * so the ones at or above it (or not finite) are the cause.
+ */
+async function outsizedRevenues(db: Knex, w: Window): Promise<string[]> {
+  const [c] = await selectRows<{ n: unknown }>(
+    db,
+    `SELECT COUNT(DISTINCT a.conv_id) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
+    [w.start, w.end],
+  );
+  const limit = Number.MAX_VALUE / Math.max(1, num(c?.n));
+  const rows = await selectRows<{ conv_id: string; revenue: unknown; n: unknown }>(
+    db,
+    `SELECT c.conv_id AS conv_id, c.revenue AS revenue, COUNT(*) OVER () AS n FROM conversions c
+      WHERE ${IN_WINDOW} AND (c.revenue IS NULL OR ABS(c.revenue) >= ?)
+        AND EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = c.conv_id)
+      ORDER BY c.conv_id LIMIT ${NAMED}`,
+    [w.start, w.end, limit],
+  );
+  return [...rows.map((r) => `  conversion ${r.conv_id}: revenue ${num(r.revenue)}; fix the conversions file and load it again`), ...more(rows.length, num(rows[0]?.n))];
+}
+
+/** Attributed conversions whose credited revenue differs from their revenue by more than the tolerance allows. */
+async function revenueMismatches(db: Knex, w: Window, tol: number): Promise<string[]> {
+  const rows = await selectRows<{ conv_id: string; revenue: unknown; credited: unknown }>(
+    db,
+    `SELECT a.conv_id AS conv_id, MAX(c.revenue) AS revenue, SUM(CASE WHEN s.session_id IS NULL THEN 0 ELSE a.ihc * c.revenue END) AS credited
+       FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id
+       LEFT JOIN session_sources s ON s.session_id = a.session_id
+      WHERE ${IN_WINDOW}
+      GROUP BY a.conv_id
+     HAVING ABS(SUM(CASE WHEN s.session_id IS NULL THEN 0 ELSE a.ihc * c.revenue END) - MAX(c.revenue)) > ? * ABS(MAX(c.revenue)) + 1e-9
+      ORDER BY a.conv_id LIMIT ${NAMED}`,
+    [w.start, w.end, tol],
+  );
+  return rows.map((r) => `  conversion ${r.conv_id}: revenue ${num(r.revenue)}, credited ${num(r.credited)}`);
+}
+
+/** The (channel, date) cells of channel_reporting that differ from what the tables give. */
+async function cellMismatches(db: Knex, dates: readonly string[], chunkSize: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const part of chunks(dates, chunkSize)) {
+    const inList = placeholders(part.length);
+    const rows = await selectRows<{ channel_name: string; date: string; cost: unknown; ihc: unknown; rev: unknown; want_cost: unknown; want_ihc: unknown; want_rev: unknown }>(
+      db,
+      `SELECT cr.channel_name AS channel_name, cr.date AS date, cr.cost AS cost, cr.ihc AS ihc, cr.ihc_revenue AS rev,
+              (SELECT SUM(sc.cost) FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
+                WHERE s.channel_name = cr.channel_name AND s.event_date = cr.date) AS want_cost,
+              (SELECT SUM(a.ihc) FROM attribution_customer_journey a JOIN session_sources s ON s.session_id = a.session_id
+                WHERE s.channel_name = cr.channel_name AND s.event_date = cr.date) AS want_ihc,
+              (SELECT SUM(a.ihc * c.revenue) FROM attribution_customer_journey a JOIN session_sources s ON s.session_id = a.session_id
+                 JOIN conversions c ON c.conv_id = a.conv_id
+                WHERE s.channel_name = cr.channel_name AND s.event_date = cr.date) AS want_rev
+         FROM channel_reporting cr WHERE cr.date IN (${inList}) ORDER BY cr.date, cr.channel_name`,
+      part,
+    );
+    const same = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y));
+    for (const r of rows) {
+      if (same(num(r.cost), num(r.want_cost)) && same(num(r.ihc), num(r.want_ihc)) && same(num(r.rev), num(r.want_rev))) continue;
+      if (out.length === NAMED) return [...out, '  ... and more'];
+      out.push(
+        `  channel ${r.channel_name}, ${String(r.date)}: cost ${num(r.cost)} / ihc ${num(r.ihc)} / revenue ${num(r.rev)}, ` +
+          `the tables give ${num(r.want_cost)} / ${num(r.want_ihc)} / ${num(r.want_rev)}`,
+      );
+    }
+  }
+  return out;
 }
 
 /** Steps 1-5 above in one transaction; a failed check gives CheckFailed and leaves every table unchanged. */
