@@ -4,7 +4,7 @@ import test from 'ava';
 import { OutputFailure, writeCsvAtomic, writeFileAtomic } from '../shared/files.js';
 import { EXIT_CODES } from '../shared/errors.js';
 import { seedConversions, seedJourneys, seedSessions } from './helpers/reporting-seed.js';
-import { freshDb, runCli, tempDir } from './helpers/env.js';
+import { freshDb, ROOT, runCli, tempDir } from './helpers/env.js';
 
 /** Issue 11 item 6: output errors get exit 9 and words; temporary files never stay behind. */
 
@@ -49,4 +49,15 @@ test('process-attribution CLI: a file in the place of the output folder is exit 
   const r = await runCli('process-attribution', ['--start-date', '2023-09-01', '--end-date', '2023-09-01', '--models', 'none'], { DATABASE_URL: env.url, OUTPUT_DIR: out });
   t.is(r.code, 9, r.stderr);
   t.regex(r.stderr, /cannot write .*out\/2023-09-01_2023-09-01: a file is in the place of a folder on the path; fix output.dir \(or OUTPUT_DIR\)/);
+});
+
+test('attribute-paths --output under a file: exit 9, and nothing left behind', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'blocker'), 'a file');
+  const example = path.join(ROOT, 'tasks/attribute-paths/example-paths.csv');
+  const r = await runCli('attribute-paths', ['--input', example, '--models', 'linear', '--output', path.join(dir, 'blocker', 'out.json')]);
+  t.is(r.code, 9, r.stderr);
+  t.regex(r.stderr, /cannot write .*blocker\/out\.json: a file is in the place of a folder on the path/);
+  t.deepEqual(fs.readdirSync(dir), ['blocker']);
 });

@@ -10,6 +10,7 @@ import { MODEL_NAMES } from '../../shared/attribution/types.js';
 import { inputError, messageOf, usageError, type AppError } from '../../shared/errors.js';
 import { readCsv } from '../../shared/ingest/csv.js';
 import type { Capabilities, TaskResult } from '../../shared/task.js';
+import { asOutputError, writeFileAtomic } from '../../shared/files.js';
 
 export interface AttributePathsArgs {
   readonly input: string;
@@ -84,9 +85,9 @@ export function attributePathsProgram(args: AttributePathsArgs, caps: Capabiliti
     const text = render(results, args.format);
     if (args.output !== undefined) {
       try {
-        fs.writeFileSync(args.output, text + '\n');
+        await writeFileAtomic(args.output, text + '\n');
       } catch (e) {
-        return E.left(inputError(`cannot write: ${messageOf(e)}`, { file: args.output }));
+        return E.left(asOutputError((x) => inputError(`cannot write: ${messageOf(x)}`, { file: args.output }))(e));
       }
     } else caps.stdout(text);
     const conversions = paths.right.reduce((a, p) => a + p.conversions, 0);
