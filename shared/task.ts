@@ -253,20 +253,19 @@ interface RunRow {
   readonly startedAt: Date;
 }
 
+const runRowOf = (r: RunRow) => ({
+  run_id: r.runId,
+  task: r.task,
+  window_start: r.window?.start ?? null,
+  window_end: r.window?.end ?? null,
+  started_at: r.startedAt.toISOString(),
+});
+
 /** The run log is a convenience: a database that refuses it has already failed the task loudly, or will. */
 async function openRunRow(db: Knex, r: RunRow): Promise<boolean> {
   try {
     if (!(await db.schema.hasTable('pipeline_runs'))) return false;
-    await db('pipeline_runs').insert({
-      run_id: r.runId,
-      task: r.task,
-      window_start: r.window?.start ?? null,
-      window_end: r.window?.end ?? null,
-      started_at: r.startedAt.toISOString(),
-      finished_at: null,
-      status: 'running',
-      summary: null,
-    });
+    await db('pipeline_runs').insert({ ...runRowOf(r), finished_at: null, status: 'running', summary: null });
     return true;
   } catch {
     return false;
@@ -282,14 +281,7 @@ async function closeRunRow(db: Knex, r: RunRow & { summary: string; code: number
       return;
     }
     if (!(await db.schema.hasTable('pipeline_runs'))) return;
-    await db('pipeline_runs').insert({
-      run_id: r.runId,
-      task: r.task,
-      window_start: r.window?.start ?? null,
-      window_end: r.window?.end ?? null,
-      started_at: r.startedAt.toISOString(),
-      ...end,
-    });
+    await db('pipeline_runs').insert({ ...runRowOf(r), ...end });
   } catch {
     // see openRunRow
   }

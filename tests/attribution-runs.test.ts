@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startScriptedServer } from './helpers/ihc-testkit.js';
-import { CONFIG_FILE, freshDb, runCli } from './helpers/env.js';
+import { configWithProvider, freshDb, runCli } from './helpers/env.js';
 
 /**
  * Issue 11 item 1 with real processes: a window attributed by one provider, then by an IHC-contract server on
@@ -13,18 +12,10 @@ import { CONFIG_FILE, freshDb, runCli } from './helpers/env.js';
 const W = ['--start-date', '2023-09-01', '--end-date', '2023-09-02'];
 const SLUG = '2023-09-01_2023-09-02';
 
-function configWith(dir: string, provider: Record<string, unknown>): string {
-  const raw = parseYaml(fs.readFileSync(CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
-  raw['provider'] = { ...raw['provider'], ...provider };
-  const file = path.join(dir, 'config.yaml');
-  fs.writeFileSync(file, toYaml(raw));
-  return file;
-}
-
 async function pipelineUpToJourneys(t: { teardown: (f: () => Promise<void>) => void }, build = true) {
   const env = await freshDb();
   t.teardown(env.cleanup);
-  const cfg = configWith(env.dir, { max_journeys_per_request: 5, max_retries: 0 });
+  const cfg = configWithProvider(env.dir, { max_journeys_per_request: 5, max_retries: 0 });
   const base = { ATTRIBUTION_CONFIG: cfg, DATABASE_URL: env.url, OUTPUT_DIR: path.join(env.dir, 'out'), LOG_LEVEL: 'warn' };
   const gen = await runCli('generate-data', ['--out', path.join(env.dir, 'csv'), '--scale', '0.1', '--load'], base);
   if (gen.code !== 0) throw new Error(gen.stderr);

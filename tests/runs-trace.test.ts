@@ -1,10 +1,8 @@
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { seedJourneys, startScriptedServer } from './helpers/ihc-testkit.js';
-import { CONFIG_FILE, driverUnderTest, freshDb, ROOT, runCli } from './helpers/env.js';
+import { configWithProvider, driverUnderTest, freshDb, ROOT, runCli } from './helpers/env.js';
 
 /** Rough edges of issue 11: killed runs leave a trace; fit-ihc refuses a name the config overrides. */
 
@@ -14,10 +12,7 @@ test('a send-to-api killed mid-run leaves pipeline_runs and attribution_runs row
   const env = await freshDb();
   t.teardown(env.cleanup);
   await seedJourneys(env.db, { journeys: 30 });
-  const raw = parseYaml(fs.readFileSync(CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
-  raw['provider'] = { ...raw['provider'], max_journeys_per_request: 5 };
-  const cfg = path.join(env.dir, 'config.yaml');
-  fs.writeFileSync(cfg, toYaml(raw));
+  const cfg = configWithProvider(env.dir, { max_journeys_per_request: 5 });
   const server = await startScriptedServer(() => ({ kind: 'hang' }));
   t.teardown(server.close);
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/send-to-api/main.js'), ...W, '--provider', server.url], {

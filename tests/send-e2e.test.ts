@@ -1,24 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
 import type { Knex } from 'knex';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { seedJourneys, startScriptedServer } from './helpers/ihc-testkit.js';
-import { CONFIG_FILE, driverUnderTest, freshDb, ROOT, runCli } from './helpers/env.js';
+import { configWithProvider, driverUnderTest, freshDb, ROOT, runCli } from './helpers/env.js';
 
 /** End to end with real processes: the attribution-api CLI on 127.0.0.1 and the send-to-api CLI against it. */
 
 const KEY = 'e2e-key-3b9f51c0aa';
 const WINDOW = ['--start-date', '2023-09-01', '--end-date', '2023-09-07'];
-
-function configWith(dir: string, provider: Record<string, unknown>): string {
-  const raw = parseYaml(fs.readFileSync(CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
-  raw['provider'] = { ...raw['provider'], ...provider };
-  const file = path.join(dir, 'config.yaml');
-  fs.writeFileSync(file, toYaml(raw));
-  return file;
-}
 
 type Row = { conv_id: string; session_id: string; initializer: number; holder: number; closer: number; ihc: number };
 async function snapshot(db: Knex): Promise<Map<string, Row>> {
@@ -47,7 +37,7 @@ test('send-to-api against the real attribution-api gives the local provider resu
   const env = await freshDb();
   t.teardown(env.cleanup);
   await seedJourneys(env.db, { journeys: 700, sessionsOf: (i) => (i % 97 === 0 ? 40 : 1 + (i % 11)) });
-  const cfg = configWith(env.dir, { max_journeys_per_request: 50, max_sessions_per_request: 400 });
+  const cfg = configWithProvider(env.dir, { max_journeys_per_request: 50, max_sessions_per_request: 400 });
   const base = { ATTRIBUTION_CONFIG: cfg, DATABASE_URL: env.url };
 
   const local = await runCli('send-to-api', [...WINDOW, '--provider', 'local'], base);
@@ -97,7 +87,7 @@ test('killed between batches, a re-run resumes: no batch answered twice, every j
   let resumed = false;
   const server = await startScriptedServer((n) => (resumed || n <= 3 ? { kind: 'answer', delayMs: 50 } : { kind: 'hang' }));
   t.teardown(server.close);
-  const cfg = configWith(env.dir, { max_journeys_per_request: 20, concurrency: 2 });
+  const cfg = configWithProvider(env.dir, { max_journeys_per_request: 20, concurrency: 2 });
   const childEnv = {
     PATH: process.env['PATH'],
     HOME: process.env['HOME'],

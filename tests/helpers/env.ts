@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { loadConfig, type Config, type SqliteClient } from '../../shared/config.js';
 import { makeDb } from '../../shared/db/connect.js';
 import { migrate } from '../../shared/db/migrate.js';
@@ -80,6 +81,15 @@ export interface CliResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+}
+
+/** A copy of the repository's config in `dir` with `provider:` keys overridden; returns its path (for ATTRIBUTION_CONFIG). */
+export function configWithProvider(dir: string, provider: Record<string, unknown>): string {
+  const raw = parseYaml(fs.readFileSync(CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
+  raw['provider'] = { ...raw['provider'], ...provider };
+  const file = path.join(dir, 'config.yaml');
+  fs.writeFileSync(file, toYaml(raw));
+  return file;
 }
 
 /** Runs a compiled task as a real child process, as a user or Airflow would. */
