@@ -42,7 +42,7 @@ setup: dist/.built ## Install dependencies, compile, and create or migrate the d
 	$(NODE) dist/tasks/setup-db/main.js
 
 demo: setup ## Fresh machine to results: demo data, loaded, then every pipeline step for 2023-08-29..2023-09-07
-	$(NODE) dist/tasks/generate-data/main.js --out data/demo --scale $(SCALE) --seed $(SEED) \
+	$(NODE) dist/tasks/generate-data/main.js --output data/demo --scale $(SCALE) --seed $(SEED) \
 	  --start-date $(DEMO_START) --end-date $(DEMO_END) --load
 	$(MAKE) --no-print-directory pipeline START_DATE=$(DEMO_START) END_DATE=$(DEMO_END)
 

@@ -5,11 +5,12 @@ import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Knex } from 'knex';
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type Options } from 'yargs';
 import { describeErrors } from './codecs/report.js';
 import { defaultConfigPath, loadConfig, type Config } from './config.js';
 import { describeTarget, makeDb, targetOf } from './db/connect.js';
 import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError } from './errors.js';
+import { helpWidth, renderHelp, type HelpOption } from './help.js';
 import { makeLogger, type Logger } from './log.js';
 import { makeProgress, type Progress, type ProgressOptions } from './progress.js';
 import { decodeWindow, type Window } from './window.js';
@@ -48,6 +49,8 @@ export interface TaskSpec<A> {
   /** decodes the parsed flags (yargs' camelCase keys) into the program's arguments */
   readonly args: t.Decoder<unknown, A>;
   readonly examples?: ReadonlyArray<readonly [string, string]>;
+  /** old flag name -> its name now: the old one keeps working (hidden from --help, with a warning) */
+  readonly renamed?: Readonly<Record<string, string>>;
   readonly program: (args: A & { readonly window: Window }, caps: Capabilities) => TE.TaskEither<AppError, TaskResult>;
 }
 
@@ -65,7 +68,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
   const err = opts.stderr ?? ((s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'));
   dotenv.config({ quiet: true } as dotenv.DotenvConfigOptions);
 
-  const parsed = parseArgv(spec, opts.argv, out);
+  const parsed = parseArgv(spec, opts.argv, out, err);
   if (parsed._tag === 'exit') return parsed.code;
   if (parsed._tag === 'error') {
     err(`${spec.name}: ${formatError(parsed.error)}`);
@@ -178,44 +181,107 @@ type Parsed =
   | { readonly _tag: 'exit'; readonly code: number }
   | { readonly _tag: 'error'; readonly error: AppError };
 
-function parseArgv<A>(spec: TaskSpec<A>, argv: readonly string[], out: (s: string) => void): Parsed {
+/** The package's version, for --version (package.json sits two folders above dist/shared/). */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The Argv handed to a spec's `options`, noting every `.option()` so that --help can be laid out from the same
+ * definitions (see help.ts). Every call that returns the instance returns the recorder, so chains keep recording.
+ */
+function recording(y: Argv, seen: HelpOption[]): Argv {
+  const proxy: Argv = new Proxy(y, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...a: unknown[]) => {
+        if (prop === 'option' && typeof a[0] === 'string') {
+          const o = (a[1] ?? {}) as Options;
+          if (o.hidden !== true) {
+            seen.push({
+              name: a[0],
+              ...(typeof o.alias === 'string' ? { alias: o.alias } : {}),
+              ...(o.describe !== undefined ? { describe: String(o.describe) } : {}),
+              ...(o.type !== undefined ? { type: o.type } : {}),
+              ...(o.choices !== undefined ? { choices: o.choices as unknown[] } : {}),
+              ...(o.default !== undefined ? { default: o.default } : {}),
+              ...(o.demandOption !== undefined && o.demandOption !== false ? { required: true } : {}),
+            });
+          }
+        }
+        const r: unknown = (v as (...x: unknown[]) => unknown).apply(target, a);
+        return r === target ? proxy : r;
+      };
+    },
+  });
+  return proxy;
+}
+
+function parseArgv<A>(spec: TaskSpec<A>, argv: readonly string[], out: (s: string) => void, err: (s: string) => void): Parsed {
   let failure: string | undefined;
-  let helped = false;
-  let y: Argv = yargs([...argv])
-    .scriptName(spec.name)
-    .usage(`$0 [options]\n\n${spec.description}`)
-    .option('config', { type: 'string', describe: 'configuration file (default: $ATTRIBUTION_CONFIG or config/config.yaml)' })
-    .strict()
-    .exitProcess(false)
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
-    .fail((msg, e) => {
-      failure = msg ?? (e !== undefined ? e.message : 'invalid arguments');
-    });
+  const seen: HelpOption[] = [];
+  let y: Argv = recording(
+    yargs([...argv])
+      .scriptName(spec.name)
+      .strict()
+      .exitProcess(false)
+      // help and version are answered below, before yargs' own output (whose layout breaks words)
+      .help(false)
+      .version(false)
+      .fail((msg, e) => {
+        failure = msg ?? (e !== undefined ? e.message : 'invalid arguments');
+      }),
+    seen,
+  )
+    .option('config', { type: 'string', describe: 'configuration file (default: $ATTRIBUTION_CONFIG or config/config.yaml)' });
   if (spec.windowed === true) {
     y = y
       .option('start-date', { type: 'string', describe: 'first day of the window, YYYY-MM-DD (UTC, inclusive; default: config window)' })
       .option('end-date', { type: 'string', describe: 'last day of the window, YYYY-MM-DD (UTC, inclusive; default: config window)' });
   }
   y = spec.options(y);
-  for (const [cmd, what] of spec.examples ?? []) y = y.example(cmd, what);
-  y = y.help().version(false);
+  for (const [old, now] of Object.entries(spec.renamed ?? {})) {
+    y = y.option(old, { type: 'string', hidden: true, describe: `deprecated name of --${now}` });
+  }
+  y = y
+    .option('help', { alias: 'h', type: 'boolean', describe: 'show this help and exit' })
+    .option('version', { type: 'boolean', describe: 'show the version and exit' });
+  // asked for help or the version: answer that, whatever else is on the line
+  const flagsBeforeValues = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : argv.length);
+  if (flagsBeforeValues.includes('--help') || flagsBeforeValues.includes('-h')) {
+    out(renderHelp({ name: spec.name, description: spec.description, options: seen, examples: spec.examples ?? [] }, helpWidth(process.stdout)));
+    return { _tag: 'exit', code: 0 };
+  }
+  if (flagsBeforeValues.includes('--version')) {
+    out(`${spec.name} ${packageVersion()}`);
+    return { _tag: 'exit', code: 0 };
+  }
   let flags: Record<string, unknown> = {};
-  const captured: string[] = [];
   try {
-    flags = y.parseSync([...argv], {}, (_e, _argv, output) => {
-      if (output !== '') captured.push(output);
-    }) as Record<string, unknown>;
+    flags = y.parseSync([...argv]) as Record<string, unknown>;
   } catch (e) {
     failure = failure ?? messageOf(e);
   }
-  if (argv.includes('--help') || argv.includes('-h')) helped = true;
-  if (helped) {
-    out(captured.join('\n'));
-    return { _tag: 'exit', code: 0 };
-  }
   if (failure !== undefined) return { _tag: 'error', error: usageError(failure) };
+  for (const [old, now] of Object.entries(spec.renamed ?? {})) {
+    if (flags[old] === undefined) continue;
+    if (argv.some((a) => a === `--${now}` || a.startsWith(`--${now}=`))) {
+      return { _tag: 'error', error: usageError(`--${old} and --${now} are the same option; give only --${now}`) };
+    }
+    err(`${spec.name}: --${old} is deprecated, use --${now} (it works the same)`);
+    flags[now] = flags[old];
+    flags[camelCase(now)] = flags[old];
+  }
   return { _tag: 'flags', flags };
 }
+
+const camelCase = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 function decodeArgs<A>(spec: TaskSpec<A>, flags: Record<string, unknown>, cfg: Config, argv: readonly string[]): E.Either<AppError, A & { window: Window }> {
   let window: Window = { start: cfg.window.start_date, end: cfg.window.end_date };

@@ -40,7 +40,7 @@ pgTest('the whole pipeline gives the same outputs on PostgreSQL as on SQLite', a
   }
   const dir = tempDir();
   const demo = path.join(dir, 'demo');
-  await must(runCli('generate-data', ['--out', demo, '--scale', '1', '--seed', '11', ...WINDOW]), 'generate-data');
+  await must(runCli('generate-data', ['--output', demo, '--scale', '1', '--seed', '11', ...WINDOW]), 'generate-data');
 
   const sqliteOut = path.join(dir, 'out-sqlite');
   const pgOut = path.join(dir, 'out-pg');

@@ -7,7 +7,7 @@ import { kindByName } from '../../shared/ingest/kinds.js';
 import { loadProgram } from '../../shared/ingest/program.js';
 import { runMain, type TaskSpec } from '../../shared/task.js';
 
-const Args = t.type({ out: t.string, scale: t.number, seed: t.number, load: t.boolean });
+const Args = t.type({ output: t.string, scale: t.number, seed: t.number, load: t.boolean });
 
 const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   name: 'generate-data',
@@ -16,14 +16,16 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   windowed: true,
   options: (y) =>
     y
-      .option('out', { type: 'string', default: 'data/demo', describe: 'folder for the three CSV files' })
+      .option('output', { type: 'string', default: 'data/demo', describe: 'folder for the three CSV files' })
       .option('scale', { type: 'number', default: 1, describe: 'size multiplier (1 = about 2,000 conversions over 10 days)' })
       .option('seed', { type: 'number', default: 42, describe: 'random seed; the same seed gives byte-identical files' })
       .option('load', { type: 'boolean', default: false, describe: 'load the files into the database afterwards' }),
+  // --output is the name every task uses for where results go; --out was this task's own name for it
+  renamed: { out: 'output' },
   args: Args,
   examples: [
     ['$0 --scale 1 --load', 'demo data for 2023-08-29..2023-09-07, loaded into data/attribution.db'],
-    ['$0 --scale 10 --seed 7 --out /tmp/big', 'ten times larger files, not loaded'],
+    ['$0 --scale 10 --seed 7 --output /tmp/big', 'ten times larger files, not loaded'],
   ],
   program: (args, caps) => {
     const progress = caps.progress({ label: 'generating demo users', unit: 'users' });
@@ -31,7 +33,7 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
     return pipe(
       TE.tryCatch(
         () =>
-          writeDemoCsvs(args.out, {
+          writeDemoCsvs(args.output, {
             scale: args.scale,
             seed: args.seed,
             startDate: args.window.start,
@@ -46,7 +48,7 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
       ),
       TE.chain((r) => {
         const { seconds } = progress.done();
-        const written = `wrote ${r.sessions.toLocaleString('en-US')} sessions, ${r.conversions.toLocaleString('en-US')} conversions and ${r.costs.toLocaleString('en-US')} costs of ${r.users.toLocaleString('en-US')} users to ${args.out} in ${seconds.toFixed(1)}s`;
+        const written = `wrote ${r.sessions.toLocaleString('en-US')} sessions, ${r.conversions.toLocaleString('en-US')} conversions and ${r.costs.toLocaleString('en-US')} costs of ${r.users.toLocaleString('en-US')} users to ${args.output} in ${seconds.toFixed(1)}s`;
         if (!args.load) return TE.right({ summary: written });
         caps.logger.info(written);
         const files = [
