@@ -12,7 +12,7 @@ import { describeTarget, makeDb, targetOf } from './db/connect.js';
 import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError } from './errors.js';
 import { helpWidth, renderHelp, type HelpOption } from './help.js';
 import { makeLogger, type Logger } from './log.js';
-import { makeProgress, type Progress, type ProgressOptions } from './progress.js';
+import { makePace, makeProgress, type Progress, type ProgressOptions } from './progress.js';
 import { decodeWindow, type Window } from './window.js';
 
 /** What a program may touch. Built once by the edge; tests build their own. */
@@ -61,6 +61,9 @@ export interface RunOptions {
   readonly stderr?: (text: string) => void;
 }
 
+/** When a non-terminal log gets its first progress line after the task started. */
+export const FIRST_PROGRESS_MS = 1500;
+
 /** The edge of every task: argv -> decoded args -> capabilities -> program -> exit code + summary. */
 export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<number> {
   const env = opts.env ?? process.env;
@@ -98,6 +101,10 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
   const runId = randomUUID();
   const startedAt = new Date();
   const run = { runId, task: spec.name, window: (decoded.right as { window?: Window }).window, startedAt };
+  // one schedule for the whole run: the first line early (a log that stays silent for a minute looks hung),
+  // then at the configured interval, however many files or steps the work is split into
+  const intervalMs = process.stderr.isTTY ? 200 : cfg.logging.progress_interval_seconds * 1000;
+  const pace = makePace(startedAt.getTime(), Math.min(FIRST_PROGRESS_MS, intervalMs), intervalMs);
   const caps: Capabilities = {
     config: cfg,
     logger,
@@ -119,12 +126,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
       }
       return db;
     },
-    progress: (p) =>
-      makeProgress({
-        ...p,
-        logger,
-        intervalMs: process.stderr.isTTY ? 200 : cfg.logging.progress_interval_seconds * 1000,
-      }),
+    progress: (p) => makeProgress({ ...p, logger, pace }),
     stdout: out,
     runId,
   };

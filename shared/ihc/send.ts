@@ -10,6 +10,8 @@ import { countJourneys, journeysNeverBuilt, streamJourneys } from './journeys.js
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from '../db/conversion-types.js';
+import { rateText } from '../progress.js';
+import { count } from '../reporting/format.js';
 import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';
 import { closeRun, openRun } from './runs.js';
 import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
@@ -108,7 +110,7 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
   };
   const opaque = provider.external && pcfg.opaque_ids;
   log.info(
-    `sending ${total} journeys of ${args.window.start}..${args.window.end} to ${provider.endpoint} (conv_type_id ${convTypeId}; ` +
+    `sending ${count(total)} journeys of ${args.window.start}..${args.window.end} to ${provider.endpoint} (conv_type_id ${convTypeId}; ` +
       `at most ${pcfg.max_journeys_per_request} journeys / ${pcfg.max_sessions_per_request} sessions per request, ${pcfg.concurrency} at a time` +
       `${opaque ? ', opaque ids' : ''}${args.force ? ', --force' : ''})`,
   );
@@ -278,12 +280,13 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
 }
 
 export function summarise(provider: Provider, convTypeId: string, w: Window, s: SendStats, seconds: number): string {
-  const sentJourneys = s.journeysAttributed + s.journeysNotAttributed;
+  const rate = rateText(s.journeysAttributed + s.journeysNotAttributed, seconds, 'journeys');
   return (
     `${w.start}..${w.end} via ${provider.name} (conv_type_id ${convTypeId}): ` +
-    `batches ${s.batchesSent} sent, ${s.batchesSkipped} already done, ${s.batchesRetried} retried (${s.retries} retries), ${s.batchesFailed} failed; ` +
-    `journeys ${s.journeysAttributed} attributed, ${s.journeysNotAttributed} not attributed` +
-    `${s.journeysTruncated > 0 ? `, ${s.journeysTruncated} truncated to the latest sessions` : ''} of ${s.journeysTotal}; ` +
-    `${seconds.toFixed(2)} s, ${Math.round(sentJourneys / seconds)} journeys/s`
+    `batches ${count(s.batchesSent)} sent, ${count(s.batchesSkipped)} already done, ${count(s.batchesRetried)} retried (${count(s.retries)} retries), ${count(s.batchesFailed)} failed; ` +
+    `journeys ${count(s.journeysAttributed)} attributed, ${count(s.journeysNotAttributed)} not attributed` +
+    `${s.journeysTruncated > 0 ? `, ${count(s.journeysTruncated)} truncated to the latest sessions` : ''} of ${count(s.journeysTotal)}; ` +
+    // a run that sent nothing has no speed: "0 sent" says it all
+    `${seconds.toFixed(2)} s${rate === undefined ? '' : `, ${rate}`}`
   );
 }

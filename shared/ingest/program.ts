@@ -2,6 +2,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
 import type { AppError } from '../errors.js';
+import { count } from '../reporting/format.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import { describeLoad, loadFiles, type FileStats, type LoadFile } from './load.js';
 
@@ -23,11 +24,11 @@ export function loadProgram(files: readonly LoadFile[], strict: boolean, caps: C
     TE.map((stats) => {
       for (const s of stats) {
         caps.logger.info(
-          `${s.file}: ${s.read} read, ${s.inserted} inserted, ${s.updated} updated, ${s.unchanged} unchanged, ${s.quarantined} quarantined`,
+          `${s.file}: ${count(s.read)} read, ${count(s.inserted)} inserted, ${count(s.updated)} updated, ${count(s.unchanged)} unchanged, ${count(s.quarantined)} quarantined`,
         );
       }
       const quarantined = stats.reduce((a, s) => a + s.quarantined, 0);
-      if (quarantined > 0) caps.logger.warn(`${quarantined} invalid row(s) are in table ingest_quarantine (run_id ${caps.runId}) with line, field and reason`);
+      if (quarantined > 0) caps.logger.warn(`${count(quarantined)} invalid row(s) are in table ingest_quarantine (run_id ${caps.runId}) with line, field and reason`);
       return { summary: describeLoad(stats), stats };
     }),
   );

@@ -74,10 +74,14 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
   const db = caps.db();
   const p = precisionOf(caps);
   const dir = path.join(caps.config.output.dir, windowSlug(w));
+  // the steps below are few but long (one transaction, the model comparison): the progress line's timer keeps a
+  // non-terminal log from going silent while one of them runs
+  const work = caps.progress({ label: 'process-attribution', unit: 'steps', total: 5 });
   const timed = async <A>(label: string, f: () => Promise<A>): Promise<A> => {
     const t0 = Date.now();
     const a = await f();
     caps.logger.info(`${label} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    work.tick();
     return a;
   };
   return pipe(
@@ -95,6 +99,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
         attributeWindow(db, w, { sumTolerance: caps.config.provider.sum_tolerance, allowPartial: opts.allowPartial === true }),
         TE.map((o) => {
           caps.logger.info(`attribution_customer_journey and channel_reporting written and checked in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+          work.tick();
           return o;
         }),
       );
@@ -116,7 +121,9 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
             }),
           );
         }
+        if (comparison === undefined) work.tick();
         const files = await writeCsvs(dir, { channelDays, summary, comparison, run: runColumns(outcome.run) }, p);
+        work.tick();
         const insights = await timed('journey insights', () => computeInsights(db, w));
         const quality = await readDataQuality(db, w);
         const html = renderReport({
@@ -136,10 +143,16 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
         });
         const report = path.join(dir, OUTPUT_FILES.report);
         await writeFileAtomic(report, html);
+        work.tick();
+        work.done();
         caps.stdout(`\nPer channel, ${w.start}..${w.end} (cost and credit on the day of the session)\n${summaryTable(summary, total, p)}`);
         return { outcome, dir, files: [...files, report], comparison };
       }),
     ),
+    TE.mapLeft((e) => {
+      work.done();
+      return e;
+    }),
   );
 }
 

@@ -7,6 +7,7 @@ import { configError, databaseError, inputError, usageError, type AppError } fro
 import type { Capabilities, TaskResult } from '../../shared/task.js';
 import { toEpochSeconds, type Window } from '../../shared/window.js';
 import { writeTransaction } from '../../shared/db/connect.js';
+import { count } from '../../shared/reporting/format.js';
 
 export interface FitIhcArgs {
   readonly name: string;
@@ -120,7 +121,7 @@ export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEith
       const ir = fit.params.initializer_ramp_hours;
       const cr = fit.params.closer_ramp_hours;
       return E.right({
-        summary: `saved conversion type "${args.name}" fitted on ${samples.journeys} journeys (${samples.gaps.length} gaps, ${samples.toConversion.length} closer sessions): initializer ramp ${ir.start}..${ir.end} h, closer ramp ${cr.full}..${cr.zero} h${fit.notes.length > 0 ? `; ${fit.notes.length} note(s) on stderr` : ''}`,
+        summary: `saved conversion type "${args.name}" fitted on ${count(samples.journeys)} journeys (${count(samples.gaps.length)} gaps, ${count(samples.toConversion.length)} closer sessions): initializer ramp ${ir.start}..${ir.end} h, closer ramp ${cr.full}..${cr.zero} h${fit.notes.length > 0 ? `; ${fit.notes.length} note(s) on stderr` : ''}`,
       });
     } catch (e) {
       return E.left(databaseError('fit-ihc', e));
