@@ -125,7 +125,7 @@ interface ParsedJourney {
  * transport. 400 names the field for a body that cannot be read at all (or whose every journey is invalid),
  * 206 lists journeys that cannot be parsed while answering the others, 200 answers everything.
  */
-export function answerRequest(raw: unknown, params: IhcParams, limits: RequestLimits): Reply {
+export function answerRequest(raw: unknown, params: IhcParams, limits: RequestLimits, conversionTimes?: ReadonlyMap<string, number>): Reply {
   const env = RequestEnvelope.decode(raw);
   if (E.isLeft(env)) return errorReply(400, `invalid request: ${describeErrors(env.left).slice(0, 5).join('; ')}`);
   const items = env.right.customer_journeys;
@@ -165,7 +165,7 @@ export function answerRequest(raw: unknown, params: IhcParams, limits: RequestLi
       failures.push({ conversion_id: id, error: problem });
       continue;
     }
-    parsed.push({ id, p: { journey: toEngineJourney(id, j.sessions), order: j.order } });
+    parsed.push({ id, p: { journey: toEngineJourney(id, j.sessions, conversionTimes?.get(id)), order: j.order } });
   }
   if (parsed.length === 0) {
     return errorReply(400, `invalid request: no journey could be parsed: ${failures.slice(0, 3).map((f) => `${f.conversion_id}: ${f.error}`).join(' | ')}`);
@@ -197,9 +197,15 @@ function journeyLevelProblem(sessions: readonly ContractSession[]): string | und
   return undefined;
 }
 
-export function toEngineJourney(conversionId: string, sessions: readonly ContractSession[]): Journey {
+/**
+ * `conversionTimestamp` (epoch seconds): the order's own time when the caller knows it (the in-process `local`
+ * provider reads it from the database); the contract carries none, so a server falls back to the converting
+ * session's time.
+ */
+export function toEngineJourney(conversionId: string, sessions: readonly ContractSession[], conversionTimestamp?: number): Journey {
   return {
     conversionId,
+    ...(conversionTimestamp !== undefined ? { conversionTimestamp } : {}),
     sessions: sessions.map((s) => ({
       sessionId: s.session_id,
       timestamp: epochOfContractTimestamp(s.timestamp),

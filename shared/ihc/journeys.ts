@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { inputError, type AppError } from '../errors.js';
-import type { Window } from '../window.js';
+import { toEpochSeconds, type Window } from '../window.js';
 import { contractTimestamp, type ContractJourney, type ContractSession } from './contract.js';
 
 /**
@@ -87,4 +87,23 @@ export async function* streamJourneys(db: Knex, w: Window, pageSize = 500): Asyn
     if (heads.length < pageSize) return;
     after = last;
   }
+}
+
+/** When each order was placed (epoch seconds, UTC), for the local engine's closer phase. */
+export async function conversionTimes(db: Knex, ids: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  // 500 ids per IN list: under SQLite's 999 bound values on old builds
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = (await db('conversions').select('conv_id', 'conv_date', 'conv_time').whereIn('conv_id', ids.slice(i, i + 500))) as Array<{
+      conv_id: string;
+      conv_date: unknown;
+      conv_time: unknown;
+    }>;
+    for (const r of rows) {
+      const t = toEpochSeconds(String(r.conv_date), String(r.conv_time));
+      // an unreadable time (build-journeys reports it) leaves the engine on the converting session's time
+      if (Number.isFinite(t)) out.set(String(r.conv_id), t);
+    }
+  }
+  return out;
 }

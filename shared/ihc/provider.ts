@@ -39,6 +39,12 @@ export interface ProviderChoice {
   /** `local`, `ihc` or a base URL; default config provider.name */
   readonly name?: string;
   readonly convTypeId: string;
+  /**
+   * The orders' own times (epoch seconds) by conversion id, for the `local` engine: the contract carries only
+   * session times, and the converting session's time is not when the order was placed. Without it the local
+   * engine answers exactly like a server would.
+   */
+  readonly conversionTimes?: (conversionIds: readonly string[]) => Promise<ReadonlyMap<string, number>>;
 }
 
 /** Resolves the configured provider; a missing key for `ihc` is an error here, before any work. */
@@ -51,11 +57,13 @@ export function resolveProvider(cfg: Config, env: NodeJS.ProcessEnv, choice: Pro
     const params = p.right;
     return E.right({
       name: 'local',
-      identity: `local:${sha256(JSON.stringify(params)).slice(0, 16)}`,
+      // answers computed from the order's time differ from the converting session's: a new identity re-sends them
+      identity: `local:${choice.conversionTimes !== undefined ? 'order-time:' : ''}${sha256(JSON.stringify(params)).slice(0, 16)}`,
       external: false,
       endpoint: 'the local engine (in-process)',
       prepare: (body) => async () => {
-        const reply = answerRequest(body, params, limits);
+        const times = await choice.conversionTimes?.([...new Set(body.customer_journeys.map((s) => s.conversion_id))]);
+        const reply = answerRequest(body, params, limits, times);
         return { kind: 'answer', status: reply.status, text: JSON.stringify(reply.body) };
       },
     });

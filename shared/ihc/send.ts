@@ -6,7 +6,7 @@ import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
 import { packBatches, type Batch, type BatchNotice } from './batching.js';
 import { bodyOf, type ValueItem } from './contract.js';
-import { countJourneys, journeysNeverBuilt, streamJourneys } from './journeys.js';
+import { conversionTimes, countJourneys, journeysNeverBuilt, streamJourneys } from './journeys.js';
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from '../db/conversion-types.js';
@@ -70,7 +70,7 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
     } catch (e) {
       return E.left(databaseError('send-to-api could not read table conversion_types', e));
     }
-    const resolved = resolveProvider(config, caps.env, { name: args.provider, convTypeId });
+    const resolved = resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(db, ids) });
     if (E.isLeft(resolved)) return resolved;
     const provider = resolved.right;
     try {

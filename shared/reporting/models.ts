@@ -23,7 +23,7 @@ import { writeTransaction } from '../db/connect.js';
  */
 
 export const MODEL_LABELS: Readonly<Record<ModelName, string>> = {
-  ihc: 'IHC-style',
+  ihc: 'IHC (pipeline)',
   first_touch: 'First touch',
   last_touch: 'Last touch',
   last_non_direct: 'Last non-direct',
@@ -36,7 +36,7 @@ export const MODEL_LABELS: Readonly<Record<ModelName, string>> = {
 
 /** One sentence per model, for the report. */
 export const MODEL_EXPLANATIONS: Readonly<Record<ModelName, string>> = {
-  ihc: 'Splits each order between the visits that started, kept up and closed the journey (our local approximation of IHC).',
+  ihc: 'What the pipeline attributed (the same numbers as the channel table): each order split between the visits that started, kept up and closed the journey.',
   first_touch: 'All credit to the first visit.',
   last_touch: 'All credit to the visit just before the order.',
   last_non_direct: 'All credit to the last visit that did not come in directly (falls back to the last visit).',
@@ -99,7 +99,9 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   p1?.done();
   const paths = agg.paths();
   const fitted: Fitted[] = [];
-  for (const m of models) {
+  // the IHC column is what the pipeline attributed (attribution_customer_journey, whatever the provider), not a
+  // second local estimate: one IHC number in every output
+  for (const m of models.filter((x) => x !== 'ihc')) {
     const f = fitModel(m, cfg, isGlobalModel(m) ? paths : []);
     if (E.isLeft(f)) throw new Error(`model ${m} cannot be fitted: ${describeAttributionError(f.left)}`);
     fitted.push(f.right);
@@ -148,6 +150,20 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
       GROUP BY m.model, js.channel_name`,
     [w.start, w.end],
   );
+  if (models.includes('ihc')) {
+    sums.push(
+      ...(await selectRows<{ model: string; channel_name: string; orders: unknown; revenue: unknown }>(
+        db,
+        `SELECT 'ihc' AS model, s.channel_name AS channel_name, SUM(a.ihc) AS orders, SUM(a.ihc * c.revenue) AS revenue
+           FROM attribution_customer_journey a
+           JOIN conversions c ON c.conv_id = a.conv_id
+           JOIN session_sources s ON s.session_id = a.session_id
+          WHERE c.conv_date >= ? AND c.conv_date <= ?
+          GROUP BY s.channel_name`,
+        [w.start, w.end],
+      )),
+    );
+  }
   const names = new Set<string>([...opts.costByChannel.keys(), ...sums.map((s) => String(s.channel_name))]);
   const channels: ModelChannel[] = [...names].sort(byText).map((channel) => {
     const cost = opts.costByChannel.get(channel) ?? 0;
