@@ -59,6 +59,10 @@ export const Config = strict(
       /** decimals of money columns in CSVs; ratios and credit use `ratio_decimals` */
       money_decimals: NonNegativeInt,
       ratio_decimals: NonNegativeInt,
+      /** ROAS under which the report marks a channel; null: break-even (1 / margin, or 1 without a margin) */
+      target_roas: t.union([t.null, PositiveNumber]),
+      /** gross margin on revenue, (0, 1]: profit = revenue x margin - cost; null: profit = revenue - cost */
+      margin: t.union([t.null, t.refinement(t.number, (n) => n > 0 && n <= 1, 'a number above 0 and at most 1')]),
     }),
     server: strict({
       host: t.string,

@@ -33,7 +33,7 @@ test('process-attribution CLI: writes the tables and the four outputs, prints re
   const lines = r.stdout.trim().split('\n');
   t.is(
     lines[lines.length - 1],
-    `process-attribution: 2023-09-01..2023-09-02: 1 conversions attributed (1 without journey, 0 failed), 3 channel-days recomputed, revenue reconciled; outputs in ${path.join(out, '2023-09-01_2023-09-02')}`,
+    `process-attribution: 2023-09-01..2023-09-02: 1 conversions attributed (1 without journey, 0 failed), 3 channel-days recomputed, revenue reconciled; outputs in ${path.join(out, '2023-09-01_2023-09-02')}, open ${path.join(out, '2023-09-01_2023-09-02', 'report.html')} first`,
   );
   t.regex(r.stdout, /revenue: +sum of ihc_revenue €80\.00 = revenue of the attributed conversions €80\.00/);
   t.regex(r.stdout, /Search +€4\.00 +0\.25 +€20\.00 +€16\.00 +5\.00/);

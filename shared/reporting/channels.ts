@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Window } from '../window.js';
+import { addDays, datesOf, type Window } from '../window.js';
 import { ratio } from './format.js';
 import { num, selectRows } from './sql.js';
 
@@ -86,4 +86,48 @@ export function dailyTotals(rows: readonly ChannelDay[], dates: readonly string[
     d.orders += r.ihc;
   }
   return [...by.values()];
+}
+
+/**
+ * What "losing money" means for this shop. With a margin, a euro of revenue earns `margin` euros, so break-even
+ * is ROAS 1 / margin and profit is revenue x margin - cost; without one, break-even is ROAS 1 and profit is
+ * revenue - cost. A target ROAS, when set, is the line the report marks channels against instead.
+ */
+export interface Targets {
+  readonly margin: number | undefined;
+  readonly breakEven: number;
+  /** channels with a ROAS under this are marked */
+  readonly target: number;
+  readonly targetIsBreakEven: boolean;
+}
+
+export function targetsOf(cfg: { readonly target_roas: number | null; readonly margin: number | null }): Targets {
+  const margin = cfg.margin ?? undefined;
+  const breakEven = margin === undefined ? 1 : 1 / margin;
+  return { margin, breakEven, target: cfg.target_roas ?? breakEven, targetIsBreakEven: cfg.target_roas === null };
+}
+
+/** Revenue x margin - cost (revenue - cost without a margin). */
+export const profitOf = (s: ChannelSummary, t: Targets): number => s.revenue * (t.margin ?? 1) - s.cost;
+
+/** A channel that was paid for and returns less than the target; a free channel (no cost) is never marked. */
+export const belowTarget = (s: ChannelSummary, t: Targets): boolean => s.roas !== undefined && s.roas < t.target;
+
+/** The window of the same length just before `w`. */
+export function previousWindow(w: Window): Window {
+  const n = datesOf(w).length;
+  return { start: addDays(w.start, -n), end: addDays(w.start, -1) };
+}
+
+/**
+ * The preceding window's per-channel figures, when the database holds them: channel_reporting rows on every one
+ * of its dates (a half-covered period would compare a part with a whole). undefined otherwise.
+ */
+export async function readPreviousPeriod(db: Knex, w: Window): Promise<{ window: Window; summary: ChannelSummary[]; total: ChannelSummary } | undefined> {
+  const prev = previousWindow(w);
+  const rows = await readChannelReporting(db, prev);
+  const covered = new Set(rows.map((r) => r.date));
+  if (datesOf(prev).some((d) => !covered.has(d))) return undefined;
+  const summary = summarizeChannels(rows);
+  return { window: prev, summary, total: totalOf(summary) };
 }

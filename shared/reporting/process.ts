@@ -10,7 +10,7 @@ import { computeInsights } from '../journeys/insights.js';
 import type { Capabilities, TaskResult } from '../task.js';
 import { datesOf, windowSlug, type Window } from '../window.js';
 import { attributeWindow, type WindowOutcome } from './attribute.js';
-import { dailyTotals, readChannelReporting, summarizeChannels, totalOf } from './channels.js';
+import { dailyTotals, readChannelReporting, readPreviousPeriod, summarizeChannels, targetsOf, totalOf } from './channels.js';
 import { count, euros, type Precision } from './format.js';
 import { renderReport } from './html.js';
 import { compareModels, type ModelComparison } from './models.js';
@@ -126,6 +126,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
         work.tick();
         const insights = await timed('journey insights', () => computeInsights(db, w));
         const quality = await readDataQuality(db, w);
+        const previous = await readPreviousPeriod(db, w);
         const html = renderReport({
           window: w,
           generatedAt: caps.clock().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
@@ -140,6 +141,8 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
           insights,
           quality,
           files: [...files, path.join(dir, OUTPUT_FILES.report)].map((f) => path.basename(f)),
+          targets: targetsOf(caps.config.output),
+          ...(previous !== undefined ? { previous } : {}),
         });
         const report = path.join(dir, OUTPUT_FILES.report);
         await writeFileAtomic(report, html);
@@ -187,7 +190,7 @@ export function summaryLine(w: Window, out: ProcessOutput): string {
   ];
   return (
     `${w.start}..${w.end}: ${count(c.attributed)} conversions attributed (${count(c.noJourney)} without journey, ${count(c.failed)} failed` +
-    `${extra.length > 0 ? `, ${extra.join(', ')}` : ''}), ${count(out.outcome.cells)} channel-days recomputed, revenue reconciled; outputs in ${out.dir}`
+    `${extra.length > 0 ? `, ${extra.join(', ')}` : ''}), ${count(out.outcome.cells)} channel-days recomputed, revenue reconciled; outputs in ${out.dir}, open ${path.join(out.dir, OUTPUT_FILES.report)} first`
   );
 }
 

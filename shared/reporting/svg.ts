@@ -42,10 +42,17 @@ export interface BarRow {
  * Horizontal bars, one group per row (several bars per group for a side-by-side comparison). An optional
  * reference line (e.g. ROAS 1 = break-even) is drawn and labelled.
  */
-export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label: string; reference?: { value: number; text: string }; formatAxis?: (v: number) => string }): string {
-  const width = opts.width ?? 720;
-  const labelW = 170;
-  const textW = 110;
+export function hbarChart(
+  rows: readonly BarRow[],
+  opts: { width?: number; label: string; reference?: { value: number; text: string }; formatAxis?: (v: number) => string; narrow?: boolean },
+): string {
+  // narrow (phones): the channel name goes above its bars, so the bars get the whole width and the text stays
+  // readable when the chart is drawn 360 px wide
+  const narrow = opts.narrow === true;
+  const width = opts.width ?? (narrow ? 360 : 720);
+  const labelW = narrow ? 4 : 170;
+  const textW = narrow ? 84 : 110;
+  const labelH = narrow ? 16 : 0;
   const barH = 14;
   const gap = 3;
   const groupGap = 12;
@@ -53,7 +60,7 @@ export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label
   const top = opts.reference !== undefined ? 22 : 8;
   const axisH = 22;
   const perGroup = maxOf(rows.map((r) => r.bars.length), 1);
-  const groupH = perGroup * barH + (perGroup - 1) * gap;
+  const groupH = labelH + perGroup * barH + (perGroup - 1) * gap;
   const height = top + rows.length * (groupH + groupGap) + axisH;
   const plotW = width - labelW - textW;
   const maxValue = maxOf(rows.flatMap((r) => r.bars.map((b) => b.value)), Math.max(0, opts.reference?.value ?? 0));
@@ -66,9 +73,10 @@ export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label
   }
   rows.forEach((r, i) => {
     const y0 = top + i * (groupH + groupGap);
-    parts.push(`<text x="${labelW - 8}" y="${f(y0 + groupH / 2 + 4)}" text-anchor="end" class="label">${esc(r.label)}</text>`);
+    if (narrow) parts.push(`<text x="${labelW}" y="${f(y0 + 12)}" class="label">${esc(r.label)}</text>`);
+    else parts.push(`<text x="${labelW - 8}" y="${f(y0 + groupH / 2 + 4)}" text-anchor="end" class="label">${esc(r.label)}</text>`);
     r.bars.forEach((b, k) => {
-      const y = y0 + k * (barH + gap);
+      const y = y0 + labelH + k * (barH + gap);
       const w = Math.max(x(b.value) - labelW, b.value > 0 ? 1 : 0);
       parts.push(
         `<rect x="${labelW}" y="${y}" width="${f(w)}" height="${barH}" rx="2" fill="${esc(b.color)}"><title>${esc(b.title ?? `${r.label}: ${b.text}`)}</title></rect>`,
@@ -84,6 +92,14 @@ export function hbarChart(rows: readonly BarRow[], opts: { width?: number; label
   return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(opts.label)}" class="chart">${parts.join('')}</svg>`;
 }
 
+/**
+ * The same chart twice, one laid out for a wide page and one for a phone; the page's CSS shows one of them
+ * (a 940-unit chart squeezed to 360 px would shrink its text to 5 px).
+ */
+export function responsive(wide: string, narrow: string): string {
+  return `<div class="wide-only">${wide}</div><div class="narrow-only">${narrow}</div>`;
+}
+
 export interface Series {
   readonly name: string;
   readonly color: string;
@@ -93,10 +109,16 @@ export interface Series {
 }
 
 /** Lines over evenly spaced x labels (dates), with a legend and a zero-based y axis. */
-export function lineChart(xLabels: readonly string[], series: readonly Series[], opts: { width?: number; height?: number; label: string; formatAxis: (v: number) => string }): string {
-  const width = opts.width ?? 900;
-  const height = opts.height ?? 280;
-  const m = { l: 70, r: 20, t: 34, b: 44 };
+export function lineChart(
+  xLabels: readonly string[],
+  series: readonly Series[],
+  opts: { width?: number; height?: number; label: string; formatAxis: (v: number) => string; narrow?: boolean },
+): string {
+  const narrow = opts.narrow === true;
+  const width = opts.width ?? (narrow ? 380 : 900);
+  const height = opts.height ?? (narrow ? 240 : 280);
+  const m = { l: narrow ? 58 : 70, r: narrow ? 12 : 20, t: 34, b: 44 };
+  const legendStep = narrow ? 130 : 190;
   const plotW = width - m.l - m.r;
   const plotH = height - m.t - m.b;
   const maxValue = maxOf(series.flatMap((s) => s.values), 0);
@@ -109,7 +131,7 @@ export function lineChart(xLabels: readonly string[], series: readonly Series[],
     parts.push(`<line x1="${m.l}" x2="${width - m.r}" y1="${f(y(t))}" y2="${f(y(t))}" stroke="${COLORS.grid}"/>`);
     parts.push(`<text x="${m.l - 8}" y="${f(y(t) + 4)}" text-anchor="end" class="axis">${esc(opts.formatAxis(t))}</text>`);
   }
-  const every = Math.max(1, Math.ceil(n / 10));
+  const every = Math.max(1, Math.ceil(n / (narrow ? 5 : 10)));
   xLabels.forEach((lab, i) => {
     if (i % every !== 0 && i !== n - 1) return;
     parts.push(`<text x="${f(x(i))}" y="${height - m.b + 18}" text-anchor="middle" class="axis">${esc(lab)}</text>`);
@@ -120,7 +142,7 @@ export function lineChart(xLabels: readonly string[], series: readonly Series[],
     s.values.forEach((v, i) => {
       parts.push(`<circle cx="${f(x(i))}" cy="${f(y(v))}" r="3.5" fill="${esc(s.color)}"><title>${esc(`${xLabels[i] ?? ''} ${s.name}: ${s.texts[i] ?? ''}`)}</title></circle>`);
     });
-    const lx = m.l + k * 190;
+    const lx = (narrow ? 8 : m.l) + k * legendStep;
     parts.push(`<rect x="${lx}" y="8" width="14" height="14" rx="2" fill="${esc(s.color)}"/>`);
     parts.push(`<text x="${lx + 20}" y="20" class="label">${esc(s.name)}</text>`);
   });
@@ -129,8 +151,9 @@ export function lineChart(xLabels: readonly string[], series: readonly Series[],
 
 /** Vertical bars over category labels (distributions). */
 export function vbarChart(items: readonly { label: string; value: number; text: string }[], opts: { width?: number; height?: number; label: string; color?: string; xTitle?: string }): string {
-  const width = opts.width ?? 440;
-  const height = opts.height ?? 220;
+  // 360 units wide: on a phone's 350 px the text keeps its size, on a wide page it grows a little
+  const width = opts.width ?? 360;
+  const height = opts.height ?? 200;
   const m = { l: 16, r: 16, t: 22, b: opts.xTitle !== undefined ? 48 : 32 };
   const plotW = width - m.l - m.r;
   const plotH = height - m.t - m.b;
