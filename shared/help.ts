@@ -85,7 +85,7 @@ export function renderHelp(h: HelpText, width: number): string {
   if (h.examples.length > 0) {
     lines.push('', 'Examples:');
     for (const [cmd, what] of h.examples) {
-      lines.push(...wrapWords(cmd.replace(/\$0/g, h.name), width - 2).map((l) => `  ${l}`));
+      lines.push(...wrapWords(cmd.replace(/\$0/g, h.name), width - 4).map((l, i) => `${i === 0 ? '  ' : '    '}${l}`));
       lines.push(...wrapWords(what, width - 6).map((l) => `      ${l}`));
     }
   }
