@@ -280,7 +280,8 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
 }
 
 export function summarise(provider: Provider, convTypeId: string, w: Window, s: SendStats, seconds: number): string {
-  const rate = rateText(s.journeysAttributed + s.journeysNotAttributed, seconds, 'journeys');
+  // journeys of batches already done count as attributed but were not sent now: no batch sent, no speed
+  const rate = s.batchesSent > 0 ? rateText(s.journeysAttributed + s.journeysNotAttributed, seconds, 'journeys') : undefined;
   return (
     `${w.start}..${w.end} via ${provider.name} (conv_type_id ${convTypeId}): ` +
     `batches ${count(s.batchesSent)} sent, ${count(s.batchesSkipped)} already done, ${count(s.batchesRetried)} retried (${count(s.retries)} retries), ${count(s.batchesFailed)} failed; ` +

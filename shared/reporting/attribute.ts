@@ -71,6 +71,8 @@ export interface AttributeOptions {
   readonly dateChunk?: number;
   /** use the run's answers although some journeys have none (failed batches, not sent yet) */
   readonly allowPartial?: boolean;
+  /** called between statements: better-sqlite3 blocks the event loop, so a progress timer cannot fire during one */
+  readonly onStep?: () => void;
 }
 
 /** Thrown inside the transaction when the run is incomplete; becomes a ProviderError (exit 7) outside. */
@@ -424,12 +426,14 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
   return TE.tryCatch(
     () =>
       writeTransaction(db, async (trx) => {
+        const step = opts.onStep ?? (() => {});
         const run = await latestRun(trx, w);
         const counts = await classifyConversions(trx, w, run);
         const missing = counts.unanswered + counts.pending + counts.stale;
         if (opts.allowPartial !== true && (missing > 0 || (run !== undefined && run.status !== 'complete'))) {
           throw new RunIncomplete(await describeIncomplete(trx, w, run, counts));
         }
+        step();
         const before = await creditedDates(trx, w);
 
         const [old] = await selectRows<{ n: unknown }>(
@@ -454,11 +458,14 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
           `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
           [w.start, w.end],
         );
+        step();
         await checkIhcSums(trx, w, opts.sumTolerance);
+        step();
 
         const after = await creditedDates(trx, w);
         const dates = [...new Set([...datesOf(w), ...before, ...after, ...(await journeyDates(trx, w))])].sort();
         const cells = await recomputeChannelReporting(trx, dates, chunkSize);
+        step();
         const reconciliation = await reconcile(trx, w, counts, dates, opts.sumTolerance, chunkSize);
         return { counts, reconciliation, acjRows: num(written?.n), acjRemoved: num(old?.n), dates, cells, run };
       }),

@@ -96,7 +96,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
     TE.chain(() => {
       const t0 = Date.now();
       return pipe(
-        attributeWindow(db, w, { sumTolerance: caps.config.provider.sum_tolerance, allowPartial: opts.allowPartial === true }),
+        attributeWindow(db, w, { sumTolerance: caps.config.provider.sum_tolerance, allowPartial: opts.allowPartial === true, onStep: () => work.tick(0) }),
         TE.map((o) => {
           caps.logger.info(`attribution_customer_journey and channel_reporting written and checked in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
           work.tick();
