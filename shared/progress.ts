@@ -89,12 +89,13 @@ export function makeProgress(opts: ProgressOptions): Progress {
 
 /**
  * One progress line: "loading sessions.csv: 120,000/290,204 rows, 41.4%, 60k rows/s, about 3s left".
- * Before the first row there is no rate to speak of: the line says how long the step has been running.
+ * Before the first row (or the first second) there is no rate to speak of: the line says how long the step has run.
  */
 export function progressLine(label: string, unit: string, count: number, total: number | undefined, seconds: number): string {
   const parts = [`${label}: ${human(count, 0)}${total !== undefined ? `/${human(total, 0)}` : ''} ${unit}`];
   if (total !== undefined && total > 0) parts.push(`${((100 * count) / total).toFixed(1)}%`);
-  if (count > 0 && seconds > 0) {
+  // under a second of work says nothing about the speed (one row in 0.1 s is not "1h30m left")
+  if (count > 0 && seconds >= 1) {
     const rate = count / seconds;
     parts.push(`${formatRate(rate)} ${unit}/s`);
     if (total !== undefined && count < total) parts.push(`about ${formatDuration((total - count) / rate)} left`);
