@@ -11,6 +11,9 @@ ARGS ?=
 SCALE ?= 1
 SEED ?= 42
 RELIABILITY_ITERATIONS ?= 10
+SCALES ?= 1 10
+BENCH_POSTGRES ?=
+BENCH_PORT ?= $(or $(TEST_POSTGRES_PORT),55449)
 AIRFLOW_VENV ?= .venv/airflow
 IMAGE_PREFIX ?= attribution
 IMAGE_TAG ?= latest
@@ -21,7 +24,7 @@ STEPS := setup-db load generate-data build-journeys send-to-api process-attribut
 CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
 
 .PHONY: help setup demo pipeline test test-unit test-db-drivers test-postgres test-browser test-dags test-containers test-deps \
-        test-reliability reliability bench lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
+        test-reliability reliability bench bench-ci lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
         $(addprefix task-,$(addsuffix -container,$(CONTAINER_STEPS)))
 
 help: ## List the targets
@@ -58,7 +61,7 @@ task-setup-db task-load task-attribution-api task-attribute-paths: dist/.built #
 task-generate-data task-build-journeys task-send-to-api task-process-attribution task-fit-ihc: dist/.built ## Run a windowed step: make task-<step> START_DATE=... END_DATE=... ARGS="..."
 	$(NODE) dist/tasks/$(patsubst task-%,%,$@)/main.js $(WINDOW) $(ARGS)
 
-test: test-deps test-unit test-db-drivers test-postgres test-reliability test-dags test-containers ## Every test: TypeScript (both SQLite drivers), PostgreSQL, browser, DAGs, containers
+test: test-deps test-unit test-db-drivers test-postgres test-reliability test-dags test-containers bench-ci ## Every test: TypeScript (both SQLite drivers), PostgreSQL, browser, DAGs, containers
 
 test-deps: node_modules/.package-lock.json ## Install what the tests need that npm does not bring (chromium, postgresql, buildah, Airflow venv)
 	bash scripts/test-deps.sh
@@ -88,8 +91,14 @@ test-dags: airflow-venv ## DAG tests: pytest against a real Airflow 3 in .venv/a
 test-containers: dist/.built airflow-venv ## Build every image with buildah and run the DAG's commands in them on demo data
 	E2E_STRICT=1 bash tests/containers/e2e.sh
 
-bench: dist/.built ## Benchmarks: engine sessions/s per model, ingest and pipeline throughput
-	$(NODE) dist/bench/attribution.bench.js
+# BENCH_POSTGRES=1 runs the whole bench inside a throwaway PostgreSQL server, which then is measured too.
+BENCH_RUN = $(if $(BENCH_POSTGRES),TEST_POSTGRES_PORT=$(BENCH_PORT) bash scripts/with-postgres.sh bash -c '$(NODE) dist/bench/pipeline.bench.js --postgres "$$TEST_POSTGRES_URL" $(1)',$(NODE) dist/bench/pipeline.bench.js $(1))
+
+bench: dist/.built ## Every step vs sqlite3 .import and bare SQL, at SCALES="1 10" (BENCH_POSTGRES=1: PostgreSQL too), plus the engine micro-benchmark
+	$(call BENCH_RUN,--scales "$(SCALES)")
+
+bench-ci: dist/.built ## The short bench that keeps `make bench` working: scale 1, SQLite, a small engine run
+	$(NODE) dist/bench/pipeline.bench.js --scales 1 --journeys 20000 --work $${TMPDIR:-/tmp}/attribution-bench-ci
 
 lint: node_modules/.package-lock.json ## ESLint over the TypeScript sources
 	npx eslint .

@@ -1,0 +1,298 @@
+/**
+ * `make bench`: the pipeline's speed, measured against bare-database baselines on the same files in the same run.
+ *
+ * For each scale it generates the demo data with generate-data, then for each backend (SQLite, and PostgreSQL
+ * with --postgres) runs every step as its own process on a fresh database, and the baselines in the database's
+ * own command-line client: `.import` / `\copy` of the same CSVs, then the bare SQL index + journey join + cost
+ * aggregate. Each process runs under /usr/bin/time for wall time, CPU time (user + system of that process: on a
+ * shared machine wall time also measures the neighbours) and peak RSS. Prints one table and writes the same as
+ * JSON to bench/results/. No goal is asserted here: the figures are for people; the run fails only when a step
+ * fails or when the pipeline's channel_reporting disagrees with the bare aggregate (a fast wrong answer is not
+ * a result).
+ *
+ *   node dist/bench/pipeline.bench.js [--scales "1 10"] [--postgres URL] [--sqlite false] [--journeys N] [--work DIR]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatTable, ratiosOf, type BenchRow } from './table.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIST = path.join(ROOT, 'dist');
+const START = '2023-08-29';
+const END = '2023-09-07';
+const WINDOW = ['--start-date', START, '--end-date', END];
+const TABLES = [
+  { table: 'session_sources', file: 'session_sources.csv' },
+  { table: 'conversions', file: 'conversions.csv' },
+  { table: 'session_costs', file: 'session_costs.csv' },
+] as const;
+
+interface Options {
+  readonly scales: number[];
+  readonly postgres: string | undefined;
+  readonly sqlite: boolean;
+  readonly journeys: number;
+  readonly work: string;
+  readonly out: string;
+  readonly seed: number;
+}
+
+function options(argv: readonly string[]): Options {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const scales = (get('scales') ?? '1 10').split(/[\s,]+/).filter((s) => s !== '').map(Number);
+  if (scales.length === 0 || scales.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`--scales: whole numbers >= 1, got "${get('scales')}"`);
+  return {
+    scales,
+    postgres: get('postgres'),
+    sqlite: get('sqlite') !== 'false',
+    journeys: Number(get('journeys') ?? 200_000),
+    work: path.resolve(get('work') ?? path.join(os.tmpdir(), 'attribution-bench')),
+    out: path.resolve(get('out') ?? path.join(ROOT, 'bench/results')),
+    seed: Number(get('seed') ?? 42),
+  };
+}
+
+interface Measured {
+  readonly seconds: number;
+  readonly cpu: number;
+  readonly rssMb: number;
+  readonly stdout: string;
+}
+
+/** Runs one process under /usr/bin/time; throws with its stderr when it fails. */
+function measure(label: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, input?: string): Measured {
+  const timeFile = path.join(os.tmpdir(), `attribution-bench-time-${process.pid}`);
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args], {
+    env: { ...process.env, ...env },
+    input,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    throw new Error(`${label} failed (exit ${r.status}):\n${(r.stderr ?? '').split('\n').slice(-15).join('\n')}`);
+  }
+  const [wall, user, sys, kb] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  fs.rmSync(timeFile, { force: true });
+  return { seconds: wall!, cpu: user! + sys!, rssMb: kb! / 1024, stdout: r.stdout };
+}
+
+/** What differs between the two databases: a fresh database, the CLI, the baseline SQL. */
+interface Backend {
+  readonly name: 'sqlite' | 'postgres';
+  readonly url: string;
+  fresh(): void;
+  /** one query's single value, through the database's own CLI */
+  scalar(sql: string): string;
+  /** a baseline step: a script run by the CLI on the baseline database */
+  baseline(label: string, script: string): Measured;
+  readonly importScript: (dir: string) => string;
+  readonly dropBaseline: () => void;
+}
+
+const CHALLENGE_SCHEMA = (date: string, time: string, real: string): string => `
+CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, event_date ${date} NOT NULL, event_time ${time} NOT NULL,
+  channel_name TEXT NOT NULL, holder_engagement INTEGER NOT NULL, closer_engagement INTEGER NOT NULL, impression_interaction INTEGER NOT NULL);
+CREATE TABLE conversions (conv_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, conv_date ${date} NOT NULL, conv_time ${time} NOT NULL, revenue ${real} NOT NULL);
+CREATE TABLE session_costs (session_id TEXT PRIMARY KEY, cost ${real});
+`;
+
+/**
+ * The bare work of the pipeline, written the shortest way: the journey index, every conversion of the window
+ * joined to its user's earlier sessions, and the channel-day aggregate of cost and (linear) credit.
+ */
+const BASELINE_INDEX = `CREATE INDEX b_user_ts ON session_sources (user_id, event_date, event_time);
+CREATE INDEX b_date ON session_sources (event_date, channel_name);
+CREATE INDEX b_conv_date ON conversions (conv_date);`;
+const BASELINE_JOIN = `CREATE TABLE b_journeys AS
+SELECT c.conv_id, c.revenue, s.session_id, s.channel_name, s.event_date
+  FROM conversions c JOIN session_sources s ON s.user_id = c.user_id
+   AND (s.event_date < c.conv_date OR (s.event_date = c.conv_date AND s.event_time < c.conv_time))
+ WHERE c.conv_date BETWEEN '${START}' AND '${END}';`;
+const BASELINE_AGGREGATE = `CREATE TABLE b_report AS
+SELECT channel_name, d, SUM(cost) AS cost, SUM(ihc) AS ihc, SUM(rev) AS ihc_revenue FROM (
+  SELECT s.channel_name, s.event_date AS d, COALESCE(k.cost, 0) AS cost, 0.0 AS ihc, 0.0 AS rev
+    FROM session_sources s JOIN session_costs k ON k.session_id = s.session_id
+   WHERE s.event_date BETWEEN '${START}' AND '${END}'
+  UNION ALL
+  SELECT channel_name, event_date, 0.0, 1.0 / n, revenue / n
+    FROM (SELECT j.*, COUNT(*) OVER (PARTITION BY conv_id) AS n FROM b_journeys j) x
+) u GROUP BY channel_name, d;`;
+
+function sqliteBackend(work: string): Backend {
+  const db = path.join(work, 'pipeline.db');
+  const base = path.join(work, 'baseline.db');
+  const rm = (f: string) => ['', '-wal', '-shm', '-journal'].forEach((x) => fs.rmSync(f + x, { force: true }));
+  return {
+    name: 'sqlite',
+    url: db,
+    fresh: () => rm(db),
+    scalar: (sql) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim(),
+    baseline: (label, script) => measure(label, 'sqlite3', [base], {}, `.bail on\n${script}\n`),
+    importScript: (dir) =>
+      CHALLENGE_SCHEMA('DATE', 'TIME', 'REAL') + TABLES.map((t) => `.import --csv --skip 1 '${path.join(dir, t.file)}' ${t.table}`).join('\n'),
+    dropBaseline: () => rm(base),
+  };
+}
+
+function postgresBackend(url: string): Backend {
+  // the baseline lives in its own schema of the same database, so both see the same server settings
+  const psql = (sql: string, extra: readonly string[] = []) =>
+    execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAt', ...extra, '-c', sql], { encoding: 'utf8' }).trim();
+  return {
+    name: 'postgres',
+    url,
+    fresh: () => psql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'),
+    scalar: (sql) => psql(sql),
+    baseline: (label, script) =>
+      measure(label, 'psql', [url, '-v', 'ON_ERROR_STOP=1', '-q'], {}, `SET search_path = bench_baseline;\n${script}\n`),
+    importScript: (dir) =>
+      CHALLENGE_SCHEMA('DATE', 'TIME', 'DOUBLE PRECISION') +
+      TABLES.map((t) => `\\copy ${t.table} FROM '${path.join(dir, t.file)}' WITH (FORMAT csv, HEADER true)`).join('\n'),
+    dropBaseline: () => psql('DROP SCHEMA IF EXISTS bench_baseline CASCADE; CREATE SCHEMA bench_baseline;'),
+  };
+}
+
+function csvRows(file: string): number {
+  const buf = fs.readFileSync(file);
+  let n = 0;
+  for (let i = 0; i < buf.length; i++) if (buf[i] === 10) n++;
+  return n - 1;
+}
+
+interface StepResult extends BenchRow {
+  readonly cpu: number;
+}
+
+function benchBackend(b: Backend, scale: number, dir: string): { rows: StepResult[]; check: string } {
+  const rows: StepResult[] = [];
+  const csv = TABLES.reduce((a, t) => a + csvRows(path.join(dir, t.file)), 0);
+  const add = (step: string, n: number, m: Measured, baseline?: string) =>
+    rows.push({ backend: b.name, scale, step, rows: n, seconds: m.seconds, cpu: m.cpu, rssMb: m.rssMb, ...(baseline !== undefined ? { baseline } : {}) });
+
+  // baselines first: the CLI's import, then the bare SQL on what it imported
+  b.dropBaseline();
+  const imp = b.baseline('baseline import', b.importScript(dir));
+  add(b.name === 'sqlite' ? 'baseline: sqlite3 .import' : 'baseline: psql \\copy', csv, imp);
+  const idx = b.baseline('baseline index', b.name === 'postgres' ? `${BASELINE_INDEX}\nANALYZE;` : BASELINE_INDEX);
+  add('baseline: index', csv, idx);
+  const join = b.baseline('baseline journey join', BASELINE_JOIN);
+  const baseScalar = (sql: string) =>
+    b.name === 'sqlite'
+      ? execFileSync('sqlite3', [path.join(path.dirname(b.url), 'baseline.db'), sql], { encoding: 'utf8' }).trim()
+      : b.scalar(sql.replace(/\bb_(journeys|report)\b/g, 'bench_baseline.b_$1'));
+  const joined = Number(baseScalar('SELECT COUNT(*) FROM b_journeys'));
+  add('baseline: journey join', joined, join);
+  const agg = b.baseline('baseline cost aggregate', BASELINE_AGGREGATE);
+  add('baseline: cost aggregate', joined, agg);
+  const baseCost = Number(baseScalar('SELECT SUM(cost) FROM b_report'));
+  const baseIhc = Number(baseScalar('SELECT SUM(ihc) FROM b_report'));
+
+  // the pipeline, one process per step, on a fresh database
+  b.fresh();
+  const env = { DATABASE_URL: b.url, OUTPUT_DIR: path.join(path.dirname(dir), `output-${b.name}`), ATTRIBUTION_PROVIDER: 'local', LOG_LEVEL: 'warn' };
+  const task = (name: string, ...args: string[]) => measure(name, process.execPath, [path.join(DIST, 'tasks', name, 'main.js'), ...args], env);
+  add('setup-db', 0, task('setup-db'));
+  add('load', csv, task('load', '--dir', dir), 'baseline: ' + (b.name === 'sqlite' ? 'sqlite3 .import' : 'psql \\copy'));
+  const bj = task('build-journeys', ...WINDOW);
+  const journeySessions = Number(b.scalar('SELECT COUNT(*) FROM journey_sessions'));
+  add('build-journeys', journeySessions, bj, 'baseline: journey join');
+  add('send-to-api (local)', journeySessions, task('send-to-api', ...WINDOW));
+  add('process-attribution', journeySessions, task('process-attribution', ...WINDOW), 'baseline: cost aggregate');
+
+  const cost = Number(b.scalar(`SELECT SUM(cost) FROM channel_reporting WHERE date BETWEEN '${START}' AND '${END}'`));
+  const ihc = Number(b.scalar('SELECT SUM(ihc) FROM channel_reporting'));
+  if (Math.abs(cost - baseCost) > 1e-6 * Math.max(1, Math.abs(baseCost))) {
+    throw new Error(`${b.name} scale ${scale}: channel_reporting cost ${cost} differs from the bare aggregate's ${baseCost}`);
+  }
+  b.dropBaseline();
+  const check = `${b.name} scale ${scale}: cost ${cost.toFixed(2)} = bare aggregate; credit ${ihc.toFixed(3)} (bare linear credit ${baseIhc.toFixed(3)})`;
+
+  const sum = (steps: readonly string[]) => {
+    const picked = rows.filter((r) => steps.includes(r.step));
+    return {
+      seconds: picked.reduce((a, r) => a + r.seconds, 0),
+      cpu: picked.reduce((a, r) => a + r.cpu, 0),
+      rssMb: Math.max(...picked.map((r) => r.rssMb)),
+    };
+  };
+  const bareSql = ['baseline: index', 'baseline: journey join', 'baseline: cost aggregate'];
+  const importName = rows[0]!.step;
+  const all = sum([importName, ...bareSql]);
+  const analysed = sum(bareSql);
+  rows.push({ backend: b.name, scale, step: 'baseline: CLI, CSV to report', rows: csv, ...all });
+  rows.push({ backend: b.name, scale, step: 'baseline: bare SQL, database to report', rows: csv, ...analysed });
+  rows.push({
+    backend: b.name,
+    scale,
+    step: 'pipeline: CSV to report',
+    rows: csv,
+    ...sum(['setup-db', 'load', 'build-journeys', 'send-to-api (local)', 'process-attribution']),
+    baseline: 'baseline: CLI, CSV to report',
+  });
+  rows.push({
+    backend: b.name,
+    scale,
+    step: 'pipeline: database to report',
+    rows: csv,
+    ...sum(['build-journeys', 'send-to-api (local)', 'process-attribution']),
+    baseline: 'baseline: bare SQL, database to report',
+  });
+  return { rows, check };
+}
+
+function main(): void {
+  const o = options(process.argv.slice(2));
+  const backends: Array<(work: string) => Backend> = [];
+  if (o.sqlite) backends.push(sqliteBackend);
+  if (o.postgres !== undefined) {
+    const url = o.postgres;
+    backends.push(() => postgresBackend(url));
+  }
+  fs.mkdirSync(o.work, { recursive: true });
+  const started = new Date();
+  const rows: StepResult[] = [];
+  const checks: string[] = [];
+  for (const scale of o.scales) {
+    const dir = path.join(o.work, `scale-${scale}`, 'csv');
+    const gen = measure('generate-data', process.execPath, [
+      path.join(DIST, 'tasks/generate-data/main.js'), '--out', dir, '--scale', String(scale), '--seed', String(o.seed), ...WINDOW,
+    ]);
+    const csv = TABLES.reduce((a, t) => a + csvRows(path.join(dir, t.file)), 0);
+    rows.push({ backend: '-', scale, step: 'generate-data', rows: csv, seconds: gen.seconds, cpu: gen.cpu, rssMb: gen.rssMb });
+    for (const make of backends) {
+      const b = make(path.dirname(dir));
+      process.stderr.write(`bench: ${b.name}, scale ${scale} (${csv.toLocaleString('en-US')} CSV rows)\n`);
+      const r = benchBackend(b, scale, dir);
+      rows.push(...r.rows);
+      checks.push(r.check);
+    }
+  }
+  const withRatio = rows.map((r) => ({ ...r, ...ratiosOf(r, rows) }));
+  const engine = measure('engine micro-benchmark', process.execPath, [path.join(DIST, 'bench/attribution.bench.js'), '--journeys', String(o.journeys)]);
+
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, node ${process.version}`;
+  console.log(`Pipeline vs bare database, ${START}..${END}; ${machine}`);
+  console.log(formatTable(withRatio));
+  console.log(
+    "ratio: seconds / the baseline's seconds in this run; cpu s: user + system seconds of the step's own process, " +
+      'so on PostgreSQL the server\'s work is only in the wall time',
+  );
+  for (const c of checks) console.log(`check: ${c}`);
+  console.log(`\nEngine micro-benchmark\n${engine.stdout.trimEnd()}`);
+
+  fs.mkdirSync(o.out, { recursive: true });
+  const file = path.join(o.out, `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ started: started.toISOString(), window: { start: START, end: END }, machine, scales: o.scales, rows: withRatio, checks, engine: engine.stdout.trimEnd().split('\n') }, null, 2) + '\n',
+  );
+  console.log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+}
+
+main();
