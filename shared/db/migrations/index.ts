@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as m001 from './001_challenge_tables.js';
 import * as m002 from './002_pipeline_tables.js';
 import * as m003 from './003_attribution_tables.js';
+import * as m004 from './004_covering_indexes.js';
 import * as m005 from './005_attribution_runs.js';
 
 export interface Migration {
@@ -14,7 +15,7 @@ export interface Migration {
  * Every migration, in order. A static list instead of a folder scan: it works the same from ts sources,
  * compiled JS and container images. Append new migrations here; never edit one that has shipped.
  */
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m005];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],
