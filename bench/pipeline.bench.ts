@@ -142,15 +142,17 @@ function sqliteBackend(work: string): Backend {
 
 function postgresBackend(url: string): Backend {
   // the baseline lives in its own schema of the same database, so both see the same server settings
-  const psql = (sql: string, extra: readonly string[] = []) =>
-    execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAt', ...extra, '-c', sql], { encoding: 'utf8' }).trim();
+  // NOTICEs ("drop cascades to ...") are not findings
+  const quiet = { PGOPTIONS: '-c client_min_messages=warning' };
+  const psql = (sql: string) =>
+    execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], { encoding: 'utf8', env: { ...process.env, ...quiet } }).trim();
   return {
     name: 'postgres',
     url,
     fresh: () => psql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'),
     scalar: (sql) => psql(sql),
     baseline: (label, script) =>
-      measure(label, 'psql', [url, '-v', 'ON_ERROR_STOP=1', '-q'], {}, `SET search_path = bench_baseline;\n${script}\n`),
+      measure(label, 'psql', [url, '-v', 'ON_ERROR_STOP=1', '-q'], quiet, `SET search_path = bench_baseline;\n${script}\n`),
     importScript: (dir) =>
       CHALLENGE_SCHEMA('DATE', 'TIME', 'DOUBLE PRECISION') +
       TABLES.map((t) => `\\copy ${t.table} FROM '${path.join(dir, t.file)}' WITH (FORMAT csv, HEADER true)`).join('\n'),

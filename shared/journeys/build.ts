@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import type { Window } from '../window.js';
-import { journeySql, type JourneySql } from './sql.js';
+import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
 
@@ -57,6 +57,7 @@ export async function buildJourneys(
 ): Promise<BuildResult> {
   const q = journeySql(db);
   return writeTransaction(db, async (trx) => {
+    await analyzeIfUnknown(trx, ['session_sources', 'conversions', 'session_costs', 'journeys', 'journey_sessions']);
     onStep('validate');
     const issues = await writeIssues(trx, w, q);
 

@@ -71,3 +71,29 @@ export function rowsOf<T>(result: unknown): T[] {
   }
   return [];
 }
+
+/**
+ * PostgreSQL plans the journey join and the window checks from table statistics. A table loaded moments ago
+ * (or a journeys table just refilled inside this transaction) has none yet, and autovacuum may come minutes
+ * later: the planner then guesses a few rows and picks nested loops over millions. ANALYZE samples a bounded
+ * number of rows (default 30,000) whatever the table's size, so this costs the same at any scale. Tables that
+ * autovacuum or an earlier run analysed are left alone unless `always`. SQLite needs nothing: its planner works
+ * from the indexes' shape.
+ */
+export async function analyzeIfUnknown(db: Knex | Knex.Transaction, tables: readonly string[], always = false): Promise<void> {
+  if (dialectOf(db as Knex) !== 'pg') return;
+  for (const table of tables) {
+    if (!always) {
+      const rows = rowsOf<{ analysed: unknown }>(
+        await db.raw(
+          `SELECT COALESCE(last_analyze, last_autoanalyze) IS NOT NULL AS analysed
+             FROM pg_stat_user_tables WHERE relname = ? AND schemaname = current_schema()`,
+          [table],
+        ),
+      );
+      if (rows[0]?.analysed === true) continue;
+    }
+    // a table name from this module's callers, never from input
+    await db.raw(`ANALYZE ${table}`);
+  }
+}
