@@ -174,8 +174,11 @@ interface StepResult extends BenchRow {
 function benchBackend(b: Backend, scale: number, dir: string): { rows: StepResult[]; check: string } {
   const rows: StepResult[] = [];
   const csv = TABLES.reduce((a, t) => a + csvRows(path.join(dir, t.file)), 0);
-  const add = (step: string, n: number, m: Measured, baseline?: string) =>
+  const add = (step: string, n: number, m: Measured, baseline?: string) => {
     rows.push({ backend: b.name, scale, step, rows: n, seconds: m.seconds, cpu: m.cpu, rssMb: m.rssMb, ...(baseline !== undefined ? { baseline } : {}) });
+    // a long run shows its progress, and a cut one leaves what it measured
+    process.stderr.write(`bench: ${b.name} scale ${scale} ${step}: ${m.seconds.toFixed(2)} s, cpu ${m.cpu.toFixed(2)} s, ${m.rssMb.toFixed(0)} MB\n`);
+  };
 
   // baselines first: the CLI's import, then the bare SQL on what it imported
   b.dropBaseline();
