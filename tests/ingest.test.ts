@@ -272,3 +272,22 @@ test('a 10 MB id is quarantined as field_too_long; the rows around it load', asy
     await cleanup();
   }
 });
+
+test('ids and channel names keep the whitespace a quoted field gives them: " x" and "x" are two sessions, never one', async (t) => {
+  const env = await freshDb();
+  t.teardown(() => env.cleanup());
+  const file = path.join(env.dir, 'session_sources.csv');
+  fs.writeFileSync(
+    file,
+    'session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction\n' +
+      'x,u1,2023-09-01,10:00:00,SEO,0,0,0\n' +
+      '" x",u1, 2023-09-01 ,10:00:01,"SEO\u00a0",0,0,0\n',
+  );
+  const r = await runCli('load', ['--sessions', file], { DATABASE_URL: env.url });
+  t.is(r.code, 0, r.stderr);
+  const rows = (await env.db('session_sources').select('session_id', 'event_date', 'channel_name').orderBy('session_id')) as Array<Record<string, string>>;
+  t.deepEqual(rows, [
+    { session_id: ' x', event_date: '2023-09-01', channel_name: 'SEO\u00a0' },
+    { session_id: 'x', event_date: '2023-09-01', channel_name: 'SEO' },
+  ]);
+});

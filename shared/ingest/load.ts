@@ -6,7 +6,7 @@ import { dialectOf, writeTransaction } from '../db/connect.js';
 import { databaseError, inputError, type AppError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { countDataLines, CsvSyntaxError, readCsvBatches, readHeader } from './csv.js';
-import { Bad, MAX_FIELD_BYTES, trimCell, type Reason } from './fields.js';
+import { Bad, Id, MAX_FIELD_BYTES, Text, trimCell, type Reason } from './fields.js';
 import { headerProblems, type Kind } from './kinds.js';
 import { makeStager } from './stage.js';
 
@@ -155,6 +155,10 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
   const { kind } = f;
   const cols = Object.keys(kind.columns);
   const checks = cols.map((c) => kind.columns[c]!);
+  // Ids and names are stored as given: trimming them would make " x" and "x" (or "x" with a trailing
+  // no-break space) one key, a silent collision. The reader already drops unquoted spaces around a field;
+  // dates, flags and amounts are trimmed because no two of their readings collide.
+  const trims = checks.map((c) => c !== Id && c !== Text);
   const file = path.basename(f.path);
   const sqlite = dialectOf(trx) === 'sqlite';
   await trx.raw(`DROP TABLE IF EXISTS ${STAGE}`);
@@ -229,7 +233,8 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
           row[0] = rec.line;
           let errors: { field: string; bad: Bad }[] | undefined;
           for (let j = 0; j < checks.length; j++) {
-            const v = checks[j]!(trimCell(fields[colIndex[j]!]!));
+            const raw = fields[colIndex[j]!]!;
+            const v = checks[j]!(trims[j] ? trimCell(raw) : raw);
             if (v instanceof Bad) (errors ??= []).push({ field: cols[j]!, bad: v });
             else row[j + 1] = v;
           }

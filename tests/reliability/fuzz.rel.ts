@@ -60,14 +60,14 @@ test('CSV ingest: every row ends loaded or quarantined, the counts add up, nothi
         if (loaded.length + quarantined !== input.length) {
           throw new Error(`${input.length} rows in, ${loaded.length} loaded + ${quarantined} quarantined`);
         }
-        // The loader trims whitespace around fields (csv-parse `trim`, and JS trim counts U+FEFF as whitespace):
-        // that one normalisation is tolerated here; any other change of a stored value is a failure.
-        const same = (stored: string, typed: string): boolean => stored === typed || stored === typed.trim();
-        const byId = new Map(input.map((x) => [x.id.trim(), x]));
+        // Ids and names are stored exactly as given (quoted whitespace included), so " x" and "x" stay two keys;
+        // only dates, times and amounts may lose surrounding whitespace, since no two of their readings collide.
+        const trimmed = (stored: string, typed: string): boolean => stored === typed || stored === typed.trim();
+        const byId = new Map(input.map((x) => [x.id, x]));
         for (const s of loaded) {
           const x = byId.get(s.conv_id);
-          if (x === undefined || !same(s.conv_id, x.id)) throw new Error(`stored conv_id ${JSON.stringify(s.conv_id)} is no input id (changed on the way)`);
-          if (!same(s.user_id, x.user) || !same(s.conv_date, x.date) || !same(s.conv_time, x.time)) {
+          if (x === undefined) throw new Error(`stored conv_id ${JSON.stringify(s.conv_id)} is no input id (changed on the way)`);
+          if (s.user_id !== x.user || !trimmed(s.conv_date, x.date) || !trimmed(s.conv_time, x.time)) {
             throw new Error(`stored ${JSON.stringify(s)} differs from input ${JSON.stringify(x)}`);
           }
           if (!Number.isFinite(s.revenue) || s.revenue !== Number(x.revenue)) throw new Error(`revenue ${s.revenue} stored for input ${JSON.stringify(x.revenue)}`);
