@@ -22,9 +22,22 @@ interface SessionRow {
 
 const bit = (n: unknown): 0 | 1 => (Number(n) === 1 ? 1 : 0);
 
-export async function countJourneys(db: Knex, w: Window): Promise<number> {
-  const r = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
-  return Number(r?.n ?? 0);
+/** `keep`: which conversions this process handles (send-to-api --shard); counting them reads their ids page by page. */
+export async function countJourneys(db: Knex, w: Window, keep?: (convId: string) => boolean): Promise<number> {
+  if (keep === undefined) {
+    const r = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+    return Number(r?.n ?? 0);
+  }
+  let n = 0;
+  let after: string | undefined;
+  for (;;) {
+    let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]);
+    if (after !== undefined) q = q.andWhere('conv_id', '>', after);
+    const ids = (await q.orderBy('conv_id').limit(10_000)) as Array<{ conv_id: string }>;
+    for (const r of ids) if (keep(r.conv_id)) n += 1;
+    if (ids.length < 10_000) return n;
+    after = ids[ids.length - 1]!.conv_id;
+  }
 }
 
 /**
@@ -44,7 +57,7 @@ export async function journeysNeverBuilt(db: Knex, w: Window): Promise<AppError 
   );
 }
 
-export async function* streamJourneys(db: Knex, w: Window, pageSize = 500): AsyncGenerator<ContractJourney> {
+export async function* streamJourneys(db: Knex, w: Window, pageSize = 500, keep: (convId: string) => boolean = () => true): AsyncGenerator<ContractJourney> {
   let after: string | undefined;
   for (;;) {
     let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]);
@@ -83,7 +96,7 @@ export async function* streamJourneys(db: Knex, w: Window, pageSize = 500): Asyn
         impression_interaction: bit(r.impression_interaction),
       });
     }
-    for (const h of heads) yield { conversionId: h.conv_id, sessions: byConv.get(h.conv_id) ?? [] };
+    for (const h of heads) if (keep(h.conv_id)) yield { conversionId: h.conv_id, sessions: byConv.get(h.conv_id) ?? [] };
     if (heads.length < pageSize) return;
     after = last;
   }

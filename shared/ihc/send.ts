@@ -14,6 +14,7 @@ import { rateText } from '../progress.js';
 import { count } from '../reporting/format.js';
 import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';
 import { closeRun, openRun } from './runs.js';
+import { describeShard, inShard, parseShard, type Shard } from './shard.js';
 import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
 
 export interface SendArgs {
@@ -24,6 +25,8 @@ export interface SendArgs {
   /** re-send batches already answered */
   readonly force: boolean;
   readonly window: Window;
+  /** `I/N`: only the journeys of shard I of N (see shard.ts) */
+  readonly shard?: string;
 }
 
 export interface SendStats {
@@ -73,13 +76,15 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
     const resolved = resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(db, ids) });
     if (E.isLeft(resolved)) return resolved;
     const provider = resolved.right;
+    const shard = args.shard === undefined ? E.right(undefined) : parseShard(args.shard);
+    if (E.isLeft(shard)) return shard;
     try {
       const missing: string[] = [];
       for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures', 'attribution_runs']) {
         if (!(await db.schema.hasTable(t))) missing.push(`table ${t} is missing`);
       }
       if (missing.length > 0) return E.left(schemaError('the database is not set up for send-to-api: run setup-db (and build-journeys) first', missing));
-      const result = await run(provider, convTypeId, args, caps, deps.timing ?? realTiming);
+      const result = await run(provider, convTypeId, args, shard.right, caps, deps.timing ?? realTiming);
       return result;
     } catch (e) {
       return E.left(databaseError('send-to-api could not read journeys or write the staging tables', e));
@@ -87,11 +92,19 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
   };
 }
 
-async function run(provider: Provider, convTypeId: string, args: SendArgs, caps: Capabilities, timing: Timing): Promise<E.Either<AppError, TaskResult>> {
+async function run(
+  provider: Provider,
+  convTypeId: string,
+  args: SendArgs,
+  shard: Shard | undefined,
+  caps: Capabilities,
+  timing: Timing,
+): Promise<E.Either<AppError, TaskResult>> {
   const pcfg = caps.config.provider;
   const db = caps.db();
   const log = caps.logger;
-  const total = await countJourneys(db, args.window);
+  const keep = shard === undefined ? undefined : (convId: string): boolean => inShard(convId, shard);
+  const total = await countJourneys(db, args.window, keep);
   if (total === 0) {
     const never = await journeysNeverBuilt(db, args.window);
     if (never !== undefined) return E.left(never);
@@ -110,7 +123,7 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
   };
   const opaque = provider.external && pcfg.opaque_ids;
   log.info(
-    `sending ${count(total)} journeys of ${args.window.start}..${args.window.end} to ${provider.endpoint} (conv_type_id ${convTypeId}; ` +
+    `sending ${count(total)} journeys of ${args.window.start}..${args.window.end}${describeShard(shard)} to ${provider.endpoint} (conv_type_id ${convTypeId}; ` +
       `at most ${pcfg.max_journeys_per_request} journeys / ${pcfg.max_sessions_per_request} sessions per request, ${pcfg.concurrency} at a time` +
       `${opaque ? ', opaque ids' : ''}${args.force ? ', --force' : ''})`,
   );
@@ -135,7 +148,7 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
     }
   };
   const batches = packBatches(
-    streamJourneys(db, args.window, PAGE),
+    streamJourneys(db, args.window, PAGE, keep),
     { maxJourneys: pcfg.max_journeys_per_request, maxSessions: pcfg.max_sessions_per_request, oversize: pcfg.oversize_journey },
     onNotice,
   );
@@ -268,7 +281,7 @@ async function run(provider: Provider, convTypeId: string, args: SendArgs, caps:
     now: caps.clock().toISOString(),
   });
   const seconds = Math.max((timing.now() - started) / 1000, prog.seconds, 1e-3);
-  const summary = summarise(provider, convTypeId, args.window, stats, seconds);
+  const summary = summarise(provider, convTypeId, args.window, stats, seconds) + describeShard(shard);
   if (refused !== undefined) return E.left(providerError(`${refused}. Check IHC_API_KEY. Nothing more was sent. ${summary}`));
   if (stats.batchesFailed > 0) {
     return E.right({

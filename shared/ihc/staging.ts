@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { lockForWrite } from '../db/locks.js';
 import { redact } from '../errors.js';
 import type { Window } from '../window.js';
 import type { FailedJourney } from './answer.js';
@@ -91,6 +92,7 @@ export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number)
   const responseLimit = 4_000_000;
   const response = r.response === null ? null : redact(r.response.length > responseLimit ? r.response.slice(0, responseLimit) : r.response);
   await writeTransaction(db, async (trx) => {
+    await lockForWrite(trx, 'staging');
     await trx('api_batches')
       .insert({
         batch_id: r.batchId,
@@ -133,6 +135,7 @@ export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number)
 export async function recordUnsent(db: Knex, failed: readonly FailedJourney[], now: string, insertChunk: number): Promise<void> {
   if (failed.length === 0) return;
   await writeTransaction(db, async (trx) => {
+    await lockForWrite(trx, 'staging');
     const ids = failed.map((f) => f.conversionId);
     for (const c of chunks(ids, IN_CHUNK)) {
       await trx('api_results').whereIn('conv_id', c).delete();

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
+import { lockForWrite } from '../db/locks.js';
 import type { Window } from '../window.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
@@ -57,6 +58,7 @@ export async function buildJourneys(
 ): Promise<BuildResult> {
   const q = journeySql(db);
   return writeTransaction(db, async (trx) => {
+    await lockForWrite(trx, 'journeys');
     await analyzeIfUnknown(trx, ['session_sources', 'conversions', 'session_costs', 'journeys', 'journey_sessions']);
     onStep('validate');
     const issues = await writeIssues(trx, w, q);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
+import { lockForWrite } from '../db/locks.js';
 import { checkFailed, databaseError, providerError, type AppError } from '../errors.js';
 import { latestRun, type AttributionRun } from '../ihc/runs.js';
 import { datesOf, type Window } from '../window.js';
@@ -426,6 +427,7 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
   return TE.tryCatch(
     () =>
       writeTransaction(db, async (trx) => {
+        await lockForWrite(trx, 'reporting');
         const step = opts.onStep ?? (() => {});
         const run = await latestRun(trx, w);
         const counts = await classifyConversions(trx, w, run);

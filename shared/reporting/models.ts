@@ -6,6 +6,7 @@ import type { ModelsConfig } from '../attribution/params.js';
 import { MODEL_NAMES, type Journey, type ModelName } from '../attribution/types.js';
 import { journeyProblem } from '../attribution/journey.js';
 import { PathAggregator, journeyChannels } from '../attribution/paths.js';
+import { lockForWrite } from '../db/locks.js';
 import type { Progress } from '../progress.js';
 import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
@@ -111,6 +112,7 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   let creditRows = 0;
   const p2 = opts.progress?.(total);
   await writeTransaction(db, async (trx) => {
+    await lockForWrite(trx, 'modelCredits');
     await trx.raw(
       `DELETE FROM model_credits WHERE conv_id IN (
          SELECT conv_id FROM journeys WHERE conv_date >= ? AND conv_date <= ?
