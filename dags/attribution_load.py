@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from airflow.sdk import DAG, Param  # noqa: E402
 
-from attribution_common import DATA_MOUNT, USER_DEFINED_MACROS, Settings, setup_db_operator, task_operator  # noqa: E402
+from attribution_common import (  # noqa: E402
+    USER_DEFINED_MACROS,
+    Settings,
+    dag_limits,
+    loaded_assets,
+    setup_db_operator,
+    task_operator,
+    window_params,
+)
 
 settings = Settings.from_env()
 
@@ -19,14 +28,18 @@ DOC_MD = f"""
 Validates and upserts one drop of the three CSV files into the database; bad rows go to the quarantine
 table with a reason, good rows are upserted, so loading the same drop twice changes nothing.
 
-Put the drop in a folder of the named volume `{settings.volume}` (mounted at `{DATA_MOUNT}`), holding
+Put the drop in a folder of the named volume `{settings.volume}` (mounted at `{settings.data_dir}`), holding
 `session_sources.csv`, `conversions.csv` and `session_costs.csv`, then trigger this DAG with
 `{{"dir": "{settings.incoming_dir}/<drop>"}}` (default `{settings.incoming_dir}`), e.g.
 
     airflow dags trigger attribution_load --conf '{{"dir": "{settings.incoming_dir}/2023-09-08"}}'
 
 and then `attribution_pipeline` for the days the drop covers (the next scheduled run picks up new rows of
-its own day by itself). Tasks: `setup_db >> load`; one run at a time, and the same pool as the pipeline.
+its own day by itself). The `load` task's outlets are the Assets `attribution.session_sources`,
+`attribution.conversions` and `attribution.session_costs`: with `ATTRIBUTION_SCHEDULE_ON=assets` (or
+`assets_or_time`) the pipeline runs by itself after each load, for the days given here as `start_date` /
+`end_date` (optional; without them, the last complete day). Tasks: `setup_db >> load`; on SQLite one run at
+a time, and the same one-slot pool as the pipeline.
 """
 
 with DAG(
@@ -36,20 +49,20 @@ with DAG(
     schedule=None,
     start_date=settings.start_date,
     catchup=False,
-    max_active_runs=1,
-    max_active_tasks=1,
+    **dag_limits(settings),
     params={
         "dir": Param(
             settings.incoming_dir,
             type="string",
             title="Drop folder",
             description=(
-                f"Folder inside the data volume ({DATA_MOUNT}/...) with session_sources.csv, "
+                f"Folder inside the data volume ({settings.data_dir}/...) with session_sources.csv, "
                 "conversions.csv and session_costs.csv."
             ),
             # Only paths inside the mounted volume exist in the container; no '..' escapes.
-            pattern=rf"^{DATA_MOUNT}(/(?!\.\.(/|$))[^/]+)*/?$",
+            pattern=rf"^{re.escape(settings.data_dir)}(/(?!\.\.(/|$))[^/]+)*/?$",
         ),
+        **window_params(),
     },
     user_defined_macros=USER_DEFINED_MACROS,
     tags=["attribution"],
@@ -61,7 +74,8 @@ with DAG(
         "load",
         ["--dir", "{{ params.dir }}"],
         settings,
-        doc_md="Validate and upsert the drop's rows; quarantine the bad ones.",
+        doc_md="Validate and upsert the drop's rows; quarantine the bad ones. Outlets: the three tables' Assets.",
+        outlets=loaded_assets(),
     )
 
     setup_db >> load

@@ -119,8 +119,12 @@ def manual_run(dag, conf: dict[str, Any] | None, run_after: dt.datetime | None =
     )
 
 
-def render_task(dag, task_id: str, dag_run):
-    """Render one task's template fields for ``dag_run``; returns the (copied) rendered operator."""
+def render_task(dag, task_id: str, dag_run, map_index: int = -1):
+    """Render one task's template fields for ``dag_run``; returns the (copied) rendered operator.
+
+    A mapped task (``.expand``) is rendered for ``map_index`` the way a worker does: the MappedOperator expands
+    its input for that index, unmaps itself into a plain operator and renders that one.
+    """
     from airflow.api_fastapi.execution_api.datamodels.taskinstance import TIRunContext
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
@@ -135,7 +139,7 @@ def render_task(dag, task_id: str, dag_run):
         dag_id=dag.dag_id,
         run_id=dag_run.run_id,
         try_number=1,
-        map_index=-1,
+        map_index=map_index,
         dag_version_id=uuid.uuid4(),
         task=task,
         _ti_context_from_server=TIRunContext(
@@ -144,7 +148,9 @@ def render_task(dag, task_id: str, dag_run):
     )
     context = ti.get_template_context()
     task.render_template_fields(context)
-    return task
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    return context["task"] if isinstance(task, MappedOperator) else task
 
 
 def plan(dag, dag_run) -> list[dict[str, Any]]:
