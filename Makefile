@@ -24,7 +24,7 @@ STEPS := setup-db load generate-data build-journeys send-to-api process-attribut
 CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
 
 .PHONY: help setup demo pipeline test test-unit test-db-drivers test-postgres test-browser test-dags test-containers test-deps \
-        test-reliability reliability bench bench-ci lint typecheck images airflow-venv clean $(addprefix task-,$(STEPS)) \
+        test-reliability reliability bench bench-ci lint typecheck images airflow-venv airflow-ui airflow-pool clean $(addprefix task-,$(STEPS)) \
         $(addprefix task-,$(addsuffix -container,$(CONTAINER_STEPS)))
 
 help: ## List the targets
@@ -84,6 +84,12 @@ reliability: dist/.built ## Reliability suite, long form: SIGKILLs, concurrent w
 
 airflow-venv:
 	bash scripts/ci-airflow-venv.sh
+
+airflow-ui: dist/.built airflow-venv ## The Airflow UI from the venv with these DAGs and the local runner; prints the admin login
+	AIRFLOW_VENV=$(AIRFLOW_VENV) bash scripts/airflow-ui.sh
+
+airflow-pool: airflow-venv ## Create or check the one-slot pool the DAGs need on SQLite (AIRFLOW_HOME's Airflow)
+	AIRFLOW_HOME="$${AIRFLOW_HOME:-$(CURDIR)/.airflow}" PATH="$(abspath $(AIRFLOW_VENV))/bin:$$PATH" bash scripts/airflow-pool.sh
 
 test-dags: airflow-venv ## DAG tests: pytest against a real Airflow 3 in .venv/airflow
 	$(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/dags

@@ -164,7 +164,9 @@ done
 
 VOL_B="$WORK/volume-api-provider"
 new_volume "$VOL_B"
-AIRFLOW_VAR_ATTRIBUTION_PROVIDER="http://127.0.0.1:$API_PORT" AIRFLOW_VAR_ATTRIBUTION_IHC_API_KEY="$API_KEY" \
+# the key as a deployment gives it: the ihc_api Connection (password), read when the task runs
+AIRFLOW_VAR_ATTRIBUTION_PROVIDER="http://127.0.0.1:$API_PORT" \
+  AIRFLOW_CONN_IHC_API="{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$API_PORT\", \"password\": \"$API_KEY\"}" \
   run_dags_in_containers "$VOL_B" api-provider
 grep -q "compute_ihc" "$WORK/api.log" || log "note: the server logged no compute_ihc request line"
 

@@ -154,7 +154,13 @@ def render_task(dag, task_id: str, dag_run, map_index: int = -1):
 
 
 def plan(dag, dag_run) -> list[dict[str, Any]]:
-    """Every task of the DAG in run order, rendered: what the DockerOperator would hand the Docker engine."""
+    """Every task of the DAG in run order, rendered: what the DockerOperator would hand the Docker engine.
+
+    The environment includes what the operator adds to the container's private environment when it runs (the
+    secrets from Connections, AIRFLOW_CONN_* here), as DockerOperator merges both into the container's.
+    """
+    from attribution_common import run_time_secrets
+
     out = []
     for task in dag.topological_sort():
         rendered = render_task(dag, task.task_id, dag_run)
@@ -163,7 +169,7 @@ def plan(dag, dag_run) -> list[dict[str, Any]]:
                 "task_id": rendered.task_id,
                 "image": rendered.image,
                 "command": rendered.format_command(rendered.command),
-                "environment": dict(rendered.environment),
+                "environment": {**rendered.environment, **run_time_secrets(rendered.settings, rendered.step)},
                 "mounts": [dict(m) for m in rendered.mounts],
                 "retries": rendered.retries,
             }
