@@ -600,7 +600,9 @@ def _kubernetes_operator_class():
             try:
                 result = super().execute(context)
             except Exception as e:
-                code = pod_exit_code(getattr(self, "pod", None), self.base_container_name)
+                # remote_pod: the pod as the API server last reported it (its container statuses)
+                pod = getattr(self, "remote_pod", None) or getattr(self, "pod", None)
+                code = pod_exit_code(pod, self.base_container_name)
                 if code is None or code == 0:
                     raise
                 fail_for_exit_code(self.task_id, code, f" ({e})")

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 REPO="$PWD"
 VENV="${AIRFLOW_VENV:-.venv/airflow}"
 [ -x "$VENV/bin/airflow" ] || { echo "airflow-ui: no Airflow in $VENV; run make airflow-venv" >&2; exit 1; }
+VENV="$(cd "$VENV" && pwd)"
 [ -f dist/tasks/setup-db/main.js ] || { echo "airflow-ui: dist/ is missing; run make setup" >&2; exit 1; }
 
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$REPO/.airflow}"
@@ -22,7 +23,7 @@ export AIRFLOW__API__PORT="${AIRFLOW_PORT:-8080}"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
 export ATTRIBUTION_RUNNER="${ATTRIBUTION_RUNNER:-local}"
 export ATTRIBUTION_LOCAL_DIR="${ATTRIBUTION_LOCAL_DIR:-$REPO}"
-export PATH="$REPO/$VENV/bin:$PATH"
+export PATH="$VENV/bin:$PATH"
 mkdir -p "$AIRFLOW_HOME"
 
 airflow db migrate >/dev/null

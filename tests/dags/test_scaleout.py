@@ -234,7 +234,7 @@ def test_kubernetes_runner_renders_the_same_image_and_arguments_to_a_pod(monkeyp
                     K8S_CPU="500m", K8S_MEMORY="1Gi")["attribution_pipeline"]
     run = ar.manual_run(pipeline, {"start_date": "2023-08-29", "end_date": "2023-09-07"}, run_after=utc(2024, 1, 1))
     send = ar.render_task(pipeline, "send_to_api", run)
-    pod = send.build_pod_request_obj({})
+    pod = send.build_pod_request_obj({}, dry_run=True)
     container = pod.spec.containers[0]
     assert pod.metadata.namespace == "analytics"
     assert container.image == "attribution-send-to-api:latest"
@@ -245,6 +245,22 @@ def test_kubernetes_runner_renders_the_same_image_and_arguments_to_a_pod(monkeyp
     assert [s.secret_ref.name for s in container.env_from] == ["attr-secrets"]
     assert container.resources.requests == {"cpu": "500m", "memory": "1Gi"}
     assert container.resources.limits == {"memory": "1Gi"}
+
+
+def test_the_pod_exit_code_decides_on_retries():
+    pytest.importorskip("airflow.providers.cncf.kubernetes")
+    from kubernetes.client import models as k8s
+
+    from attribution_common import pod_exit_code
+
+    def pod(code):
+        state = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(exit_code=code))
+        status = k8s.V1ContainerStatus(name="base", state=state, image="i", image_id="i", ready=False, restart_count=0)
+        return k8s.V1Pod(status=k8s.V1PodStatus(container_statuses=[status]))
+
+    assert pod_exit_code(pod(4), "base") == 4
+    assert pod_exit_code(pod(4), "sidecar") is None
+    assert pod_exit_code(k8s.V1Pod(status=k8s.V1PodStatus()), "base") is None
 
 
 # --- secrets --------------------------------------------------------------------------------------------
