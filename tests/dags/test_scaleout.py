@@ -93,7 +93,7 @@ def test_send_to_api_is_mapped_over_the_shards(monkeypatch):
     assert isinstance(send, MappedOperator)
     assert send.downstream_task_ids == {"process_attribution"}
     assert pipeline.get_task("process_attribution").upstream_task_ids == {"send_to_api"}
-    DagSerialization.to_dict(pipeline)  # the scheduler can store the mapping
+    DagSerialization.from_dict(DagSerialization.to_dict(pipeline))  # the scheduler can store and read the mapping
     run = ar.manual_run(pipeline, {"start_date": "2023-08-01", "end_date": "2023-08-31"}, run_after=utc(2023, 9, 1))
     commands = [ar.render_task(pipeline, "send_to_api", run, map_index=i).command for i in range(3)]
     assert commands == [
