@@ -20,6 +20,8 @@ export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__API__HOST="${AIRFLOW_HOST:-127.0.0.1}"
 export AIRFLOW__API__PORT="${AIRFLOW_PORT:-8080}"
+# task processes report to the API server's execution API: on this port, not the default 8080
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT/execution/"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW_ADMIN_USER:-admin}:admin"
 export ATTRIBUTION_RUNNER="${ATTRIBUTION_RUNNER:-local}"
 export ATTRIBUTION_LOCAL_DIR="${ATTRIBUTION_LOCAL_DIR:-$REPO}"

@@ -32,7 +32,8 @@ log "make pipeline on a copy"
 DATABASE_URL="$work/make.db" OUTPUT_DIR="$work/out-make" make --no-print-directory -o dist/.built pipeline START_DATE="$START" END_DATE="$END" >/dev/null
 
 log "airflow standalone on 127.0.0.1:$PORT (local runner)"
-AIRFLOW_HOME="$work/home" AIRFLOW_PORT="$PORT" AIRFLOW_VENV="$VENV" ATTRIBUTION_RUNNER=local \
+# no retries: a failing task shows at once instead of after the retry delay
+AIRFLOW_HOME="$work/home" AIRFLOW_PORT="$PORT" AIRFLOW_VENV="$VENV" ATTRIBUTION_RUNNER=local ATTRIBUTION_RETRIES=0 \
   ATTRIBUTION_DATABASE_URL="$work/airflow.db" ATTRIBUTION_OUTPUT_DIR="$work/out-airflow" \
   bash scripts/airflow-ui.sh >"$work/airflow.log" 2>&1 &
 ui_pid=$!
