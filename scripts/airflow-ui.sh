@@ -34,9 +34,10 @@ case "${ATTRIBUTION_DATABASE_URL:-}" in
   *) bash scripts/airflow-pool.sh ;;  # SQLite: the one-writer pool the DAGs refuse to run without
 esac
 
-airflow standalone &
+# its own process group: standalone's scheduler, API server and workers outlive a plain kill of standalone
+setsid airflow standalone &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT INT TERM
+trap 'kill -- -"$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT INT TERM
 passwords="$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
 for _ in $(seq 1 300); do
   [ -s "$passwords" ] && break

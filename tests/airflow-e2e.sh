@@ -45,8 +45,15 @@ for _ in $(seq 1 600); do
   sleep 1
 done
 password="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin"])' "$work/home/simple_auth_manager_passwords.json.generated")"
-token="$(curl -fsS -X POST "$API/auth/token" -H 'content-type: application/json' \
-  -d "{\"username\": \"admin\", \"password\": \"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+token=""
+for _ in $(seq 1 60); do  # the API server may answer health before its auth routes are ready
+  token="$(curl -fsS -X POST "$API/auth/token" -H 'content-type: application/json' \
+    -d "{\"username\": \"admin\", \"password\": \"$password\"}" 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' 2>/dev/null || true)"
+  [ -n "$token" ] && break
+  sleep 2
+done
+[ -n "$token" ] || { log "no token from $API/auth/token"; exit 1; }
 api() { curl -fsS -H "authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
 
 log "waiting for the DAG processor to load attribution_pipeline"
