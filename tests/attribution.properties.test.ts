@@ -183,11 +183,14 @@ test('single-session journeys get all the credit; one-channel journeys are linea
   t.pass();
 });
 
-test('over paths: every model but ihc attributes exactly the total conversions and value; zero-conversion paths attribute nothing', (t) => {
+test('over paths: every model but ihc attributes exactly the total conversions and value (incremental: with its baseline); zero-conversion paths attribute nothing', (t) => {
   fc.assert(
     fc.property(pathsArb, cfgArb, fc.constantFrom(...MODEL_NAMES.filter((m) => m !== 'ihc')), (paths, cfg, model) => {
       const r = attributePaths(model, cfg, paths);
       if (E.isLeft(r)) return false;
+      // the incremental model keeps apart what would have happened anyway: channels + baseline = total
+      const f = model === 'incremental' ? fitModel(model, cfg, paths) : undefined;
+      const base = f !== undefined && E.isRight(f) && f.right.model === 'incremental' ? f.right.fit : undefined;
       let conv = 0;
       let val = 0;
       for (const c of r.right.values()) {
@@ -195,6 +198,8 @@ test('over paths: every model but ihc attributes exactly the total conversions a
         conv += c.conversions;
         val += c.value;
       }
+      conv += base?.baselineConversions ?? 0;
+      val += base?.baselineValue ?? 0;
       const tc = paths.reduce((a, p) => a + p.conversions, 0);
       const tv = paths.reduce((a, p) => a + (p.conversions > 0 || model !== 'markov' ? p.value : p.value), 0);
       const convOk = Math.abs(conv - tc) <= 1e-9 * Math.max(1, tc);

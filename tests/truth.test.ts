@@ -63,7 +63,7 @@ test('generate-data truth: conversions.csv holds exactly the simulated orders an
   for (const c of conv) t.true(`${c['conv_date']} ${c['conv_time']}` > lastByUser.get(c['user_id']!)!);
 });
 
-test('retargeting scenario: the retargeting channel closes many orders but causes few', (t) => {
+test('retargeting scenario: the retargeting channel closes many orders but causes none', (t) => {
   const s = scenarioByName('retargeting')!;
   const users = Array.from({ length: 5000 }, (_, i) => simulateUser(s, 1, i));
   const truth = truthOf(s, users);

@@ -9,6 +9,8 @@ import { fitMarkov } from './markov.js';
 import type { IhcParams, ModelsConfig } from './params.js';
 import type { PathCount } from './paths.js';
 import { pathsFromJourneys } from './paths.js';
+import type { IncrementalFit } from './incremental.js';
+import { creditIncrementalPath, fitIncremental } from './incremental.js';
 import type { ShapleyFit } from './shapley.js';
 import { fitShapley } from './shapley.js';
 import type { Journey, ModelName } from './types.js';
@@ -27,7 +29,7 @@ import { MODEL_NAMES } from './types.js';
  * weight (all unknown to the fit, or all 0), the journey is credited linearly.
  */
 
-export type HeuristicModel = Exclude<ModelName, 'ihc' | 'markov' | 'shapley'>;
+export type HeuristicModel = Exclude<ModelName, 'ihc' | 'markov' | 'shapley' | 'incremental'>;
 
 export type Fitted =
   | { readonly model: 'ihc'; readonly params: IhcParams }
@@ -38,7 +40,8 @@ export type Fitted =
       readonly pathHalfLifeSteps: number;
     }
   | { readonly model: 'markov'; readonly fit: MarkovFit; readonly weights: ReadonlyMap<string, number> }
-  | { readonly model: 'shapley'; readonly fit: ShapleyFit; readonly weights: ReadonlyMap<string, number> };
+  | { readonly model: 'shapley'; readonly fit: ShapleyFit; readonly weights: ReadonlyMap<string, number> }
+  | { readonly model: 'incremental'; readonly fit: IncrementalFit; readonly maxChannels: number };
 
 export interface FitOptions {
   /** IHC parameter set to use (default: cfg.default_conversion_type) */
@@ -55,10 +58,10 @@ export interface ChannelCredit {
   value: number;
 }
 
-export const GLOBAL_MODELS: readonly ModelName[] = ['markov', 'shapley'];
+export const GLOBAL_MODELS: readonly ModelName[] = ['markov', 'shapley', 'incremental'];
 
 export function isGlobalModel(name: ModelName): boolean {
-  return name === 'markov' || name === 'shapley';
+  return name === 'markov' || name === 'shapley' || name === 'incremental';
 }
 
 export function parseModelName(s: string): E.Either<AttributionError, ModelName> {
@@ -90,6 +93,10 @@ export function fitModel(
     case 'shapley': {
       const fit = fitShapley(paths, { maxChannels: cfg.shapley.max_channels });
       return E.right({ model: 'shapley', fit, weights: fit.conversions });
+    }
+    case 'incremental': {
+      const fit = fitIncremental(paths, { l2: cfg.incremental.l2, maxChannels: cfg.shapley.max_channels });
+      return E.right({ model: 'incremental', fit, maxChannels: cfg.shapley.max_channels });
     }
     case 'first_touch':
     case 'last_touch':
@@ -146,6 +153,8 @@ export function creditPath(fitted: Fitted, channels: readonly string[], out = ne
     case 'markov':
     case 'shapley':
       return spread(channels, fitted.weights, out);
+    case 'incremental':
+      return creditIncrementalPath(fitted.fit, channels, fitted.maxChannels, out);
     case 'first_touch':
       return firstTouch(n, out);
     case 'last_touch':
@@ -225,6 +234,9 @@ export function creditJourney(fitted: Fitted, journey: Journey): Float64Array {
     case 'shapley':
       spread(channelsInOrder(sessions, order), fitted.weights, work);
       break;
+    case 'incremental':
+      creditIncrementalPath(fitted.fit, channelsInOrder(sessions, order), fitted.maxChannels, work);
+      break;
   }
   if (order !== null) for (let k = 0; k < n; k++) out[order[k]!] = work[k]!;
   return out;
@@ -281,7 +293,7 @@ export function attributePaths(
     }
     return E.right(out);
   }
-  if (f.model === 'shapley') {
+  if (f.model === 'shapley' || f.model === 'incremental') {
     for (const [c, v] of f.fit.conversions) slot(c).conversions = v;
     for (const [c, v] of f.fit.value) slot(c).value = v;
     return E.right(out);

@@ -57,6 +57,8 @@ export const ModelsConfig = t.exact(
     position_based: strict({ first: UnitInterval, middle: UnitInterval, last: UnitInterval }),
     markov: strict({ order: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 4, 'integer 1..4'), collapse_repeats: t.boolean }),
     shapley: strict({ max_channels: t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 20, 'integer 1..20') }),
+    /** the baseline-separating model: L2 penalty on the channel coefficients of its noisy-OR fit */
+    incremental: strict({ l2: NonNegative }),
   }),
 );
 export type ModelsConfig = t.TypeOf<typeof ModelsConfig>;
@@ -77,4 +79,5 @@ export const DEFAULT_MODELS_CONFIG: ModelsConfig = {
   position_based: { first: 0.4, middle: 0.2, last: 0.4 },
   markov: { order: 1, collapse_repeats: false },
   shapley: { max_channels: 12 },
+  incremental: { l2: 1 },
 };

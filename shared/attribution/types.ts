@@ -47,5 +47,6 @@ export const MODEL_NAMES = [
   'position_based',
   'markov',
   'shapley',
+  'incremental',
 ] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];

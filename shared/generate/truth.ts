@@ -9,9 +9,8 @@
  * (removal with the same random draws); its incremental revenue is their revenue. Orders with u < baseline
  * would have happened with no touch at all.
  *
- * Exposure may depend on u (a user who orders anyway is more likely to be retargeted, or to come back
- * directly): that is the trap some scenarios set, and it is allowed because the truth is computed from the
- * draws, not from what the paths look like.
+ * Exposure never depends on u: closers (retargeting, direct returns) follow the earlier touches, which is the
+ * trap for models that read the last touch as the cause.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -32,13 +31,18 @@ export interface ScenarioChannel {
   readonly cost?: number;
 }
 
-/** A channel appended as the last touch, more or less often depending on whether the user orders anyway. */
+/**
+ * A channel appended as the last touch, the more often the more the user has already visited (retargeting
+ * follows visitors, returning users come in directly): it closes many journeys of users whom earlier touches
+ * brought close to ordering. Exposure depends only on what the data shows (earlier touches), never on the
+ * hidden draw: no model can recover a confounder that leaves no trace in the data.
+ */
 export interface ScenarioCloser {
   readonly channel: string;
-  /** chance for a user who orders anyway (u < baseline) */
-  readonly ifBaseline: number;
-  /** chance for everyone else */
-  readonly otherwise: number;
+  /** chance with one earlier touch */
+  readonly chance: number;
+  /** added per further earlier touch (capped at 0.95 in all) */
+  readonly perTouch: number;
 }
 
 export interface Scenario {
@@ -62,7 +66,7 @@ const ch = (name: string, lift: number, weight: number, first?: number, cost = 0
 export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'direct_heavy',
-    description: 'Direct Traffic closes many journeys, mostly of users who order anyway, and adds nothing.',
+    description: 'Direct Traffic closes many journeys of returning users and adds nothing.',
     baseline: 0.04,
     users: 30000,
     touches: { min: 1, max: 4 },
@@ -72,12 +76,12 @@ export const SCENARIOS: readonly Scenario[] = [
       ch('Newsletter & Email', 0.04, 2, 0.5, 0.05),
       ch('FB & IG Ads', 0.01, 2),
     ],
-    closers: [{ channel: 'Direct Traffic', ifBaseline: 0.8, otherwise: 0.35 }],
+    closers: [{ channel: 'Direct Traffic', chance: 0.3, perTouch: 0.2 }],
     revenueMedian: 60,
   },
   {
     name: 'retargeting',
-    description: 'A paid retargeting channel shows up last for users who were ordering anyway; it adds nothing.',
+    description: 'A paid retargeting channel shows up last for users whom earlier touches brought close to ordering; it adds nothing.',
     baseline: 0.05,
     users: 30000,
     touches: { min: 1, max: 5 },
@@ -87,7 +91,7 @@ export const SCENARIOS: readonly Scenario[] = [
       ch('Organic Traffic', 0.015, 3, undefined, 0),
       ch('Newsletter & Email', 0.03, 2, 0.5, 0.05),
     ],
-    closers: [{ channel: 'Performance Max', ifBaseline: 0.85, otherwise: 0.15 }],
+    closers: [{ channel: 'Performance Max', chance: 0.2, perTouch: 0.2 }],
     revenueMedian: 80,
   },
   {
@@ -103,8 +107,8 @@ export const SCENARIOS: readonly Scenario[] = [
       ch('Organic Traffic', 0.005, 2, 1, 0),
     ],
     closers: [
-      { channel: 'Paid Search Brand', ifBaseline: 0.5, otherwise: 0.5 },
-      { channel: 'Direct Traffic', ifBaseline: 0.5, otherwise: 0.3 },
+      { channel: 'Paid Search Brand', chance: 0.3, perTouch: 0.15 },
+      { channel: 'Direct Traffic', chance: 0.2, perTouch: 0.15 },
     ],
     revenueMedian: 70,
   },
@@ -136,7 +140,7 @@ export const SCENARIOS: readonly Scenario[] = [
       ch('FB & IG Ads', 0, 2),
       ch('Newsletter & Email', 0, 1, 0.5, 0.05),
     ],
-    closers: [{ channel: 'Direct Traffic', ifBaseline: 0.6, otherwise: 0.3 }],
+    closers: [{ channel: 'Direct Traffic', chance: 0.3, perTouch: 0.15 }],
     revenueMedian: 60,
   },
   {
@@ -251,7 +255,7 @@ export function simulateUser(s: Scenario, seed: number, i: number): SimUser {
   const k = uniformInt(rng, s.touches.min, s.touches.max);
   const touches: string[] = [];
   for (let t = 0; t < k; t++) touches.push(s.channels[(t === 0 ? first : later).sample(rng)]!.name);
-  for (const c of s.closers) if (rng.next() < (u < s.baseline ? c.ifBaseline : c.otherwise)) touches.push(c.channel);
+  for (const c of s.closers) if (rng.next() < Math.min(0.95, c.chance + c.perTouch * (k - 1))) touches.push(c.channel);
   return { touches, u, revenue: round2(Math.max(1, logNormal(rng, s.revenueMedian, 0.6))) };
 }
 

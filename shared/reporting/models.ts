@@ -33,6 +33,7 @@ export const MODEL_LABELS: Readonly<Record<ModelName, string>> = {
   position_based: 'Position-based',
   markov: 'Markov chain',
   shapley: 'Shapley value',
+  incremental: 'Incremental (data-driven)',
 };
 
 /** One sentence per model, for the report. */
@@ -46,6 +47,8 @@ export const MODEL_EXPLANATIONS: Readonly<Record<ModelName, string>> = {
   position_based: 'Most credit to the first and last visits, the rest shared by the visits between.',
   markov: 'Credit by how many orders would be lost if a channel were removed from all journeys.',
   shapley: "Credit by each channel's average extra contribution across all combinations of channels.",
+  incremental:
+    'Fits the chance of an order from journeys with and without one, keeps apart the orders that would have happened anyway, and splits the rest by each channel\'s extra chance.',
 };
 
 export interface ModelChannel {

@@ -1,0 +1,53 @@
+import test from 'ava';
+import { fitIncremental, pathShapley } from '../shared/attribution/incremental.js';
+import type { PathCount } from '../shared/attribution/paths.js';
+
+/** paths whose conversion counts are exactly what a noisy-OR with these coefficients expects */
+function planted(b0: number, beta: Record<string, number>, sets: string[][], n: number): PathCount[] {
+  return sets.map((channels) => {
+    const eta = b0 + channels.reduce((a, c) => a + beta[c]!, 0);
+    const conv = n * -Math.expm1(-eta);
+    return { channels, conversions: conv, value: conv * 10, nulls: n - conv };
+  });
+}
+
+test('incremental: the fit recovers planted coefficients and splits by Shapley over the fitted function', (t) => {
+  const b0 = 0.05;
+  const beta = { a: 0.1, b: 0.02, c: 0 };
+  const paths = planted(b0, beta, [['a'], ['b'], ['c'], ['a', 'b'], ['b', 'c'], ['a', 'a', 'c'], ['c', 'b', 'a']], 10000);
+  const fit = fitIncremental(paths, { l2: 0, maxChannels: 12 });
+  t.true(fit.identified);
+  t.true(Math.abs(fit.intercept - b0) < 1e-6, `intercept ${fit.intercept}`);
+  for (const [c, v] of Object.entries(beta)) t.true(Math.abs(fit.coefficients.get(c)! - v) < 1e-6, `${c}: ${fit.coefficients.get(c)}`);
+  // a channel with no effect earns nothing; channels + baseline add up to every conversion
+  t.true(fit.conversions.get('c')! < 1e-6);
+  const total = paths.reduce((s, p) => s + p.conversions, 0);
+  const credited = [...fit.conversions.values()].reduce((s, x) => s + x, 0) + fit.baselineConversions;
+  t.true(Math.abs(credited - total) < 1e-6 * total);
+  // path {a}: the order chance with a is 1-exp(-0.15), without 1-exp(-0.05); a gets the whole difference
+  const pathA = paths[0]!;
+  const fA = -Math.expm1(-0.15);
+  const f0 = -Math.expm1(-0.05);
+  t.true(fit.baselineConversions > (pathA.conversions * f0) / fA);
+});
+
+test('incremental: Shapley over the fitted function, by hand for two channels', (t) => {
+  // f(T) = 1 - exp(-(b0 + sum of terms)); v(T) = f(T) - f(empty)
+  const b0 = 0.1;
+  const f = (x: number): number => -Math.expm1(-(b0 + x));
+  const [ta, tb] = [0.3, 0.1];
+  const phi = pathShapley(b0, Float64Array.from([ta, tb]), 12);
+  const va = f(ta) - f(0);
+  const vb = f(tb) - f(0);
+  const vab = f(ta + tb) - f(0);
+  t.true(Math.abs(phi[0]! - (va + (vab - vb)) / 2) < 1e-15);
+  t.true(Math.abs(phi[1]! - (vb + (vab - va)) / 2) < 1e-15);
+  t.true(Math.abs(phi[0]! + phi[1]! - vab) < 1e-15);
+});
+
+test('incremental: without non-converting paths the baseline cannot be told apart, and the fit says so', (t) => {
+  const fit = fitIncremental([{ channels: ['a', 'b'], conversions: 4, value: 40, nulls: 0 }], { l2: 1, maxChannels: 12 });
+  t.false(fit.identified);
+  t.is(fit.conversions.get('a'), 2);
+  t.is(fit.baselineConversions, 0);
+});
