@@ -34,6 +34,8 @@ export const Config = strict(
       lookback_days: Nullable(PositiveInt),
       max_sessions: Nullable(PositiveInt),
       include_same_second: t.boolean,
+      /** the paths that led to no order, for the data-driven models */
+      non_converting: strict({ build: t.boolean, close_after_days: PositiveInt }),
     }),
     provider: strict({
       /** `local`, `ihc`, or the base URL of any server that speaks the IHC contract */

@@ -75,7 +75,7 @@ test('Shapley (docs/design.md, the other models): {a} 4, {a,b} 6 -> a 7, b 3; a>
 });
 
 test('Shapley: exact computation and the closed-form fallback agree; above the cap the fallback is used', (t) => {
-  const paths = [P('a>b>c', 5, 0, 50), P('b>d', 3, 0, 9), P('a', 2, 0, 1), P('c>a>e>c', 7, 0, 70), P('e', 1, 4, 3)];
+  const paths = [P('a>b>c', 5, 0, 50), P('b>d', 3, 0, 9), P('a', 2, 0, 1), P('c>a>e>c', 7, 0, 70), P('e', 1, 0, 3)];
   const exact = fitShapley(paths, { maxChannels: 12 });
   const closed = fitShapley(paths, { maxChannels: 12, method: 'closed_form' });
   t.is(exact.method, 'exact');
@@ -83,6 +83,18 @@ test('Shapley: exact computation and the closed-form fallback agree; above the c
   for (const [c, v] of exact.conversions) t.true(close(v, closed.conversions.get(c)!));
   for (const [c, v] of exact.value) t.true(close(v, closed.value.get(c)!));
   t.is(fitShapley(paths, { maxChannels: 4 }).method, 'closed_form');
+});
+
+test('Shapley with non-converting paths: the conversion-rate game, by hand', (t) => {
+  // {a}: 1 conversion, 3 not; {a,b}: 3 and 1. v(a) = 1/4, v(b) = 0 (no path within {b}), v(ab) = 4/8.
+  // phi_a = (v(a) + v(ab) - v(b)) / 2 = 0.375, phi_b = (v(b) + v(ab) - v(a)) / 2 = 0.125: shares 3/4 and 1/4 of 4
+  const fit = fitShapley([P('a', 1, 3, 10), P('a>b', 3, 1, 30)], { maxChannels: 12 });
+  t.true(close(fit.conversions.get('a')!, 3));
+  t.true(close(fit.conversions.get('b')!, 1));
+  t.true(close(fit.value.get('a')!, 30));
+  // the count game (no non-converting path) gives a 1 + 3/2, b 3/2
+  const counts = fitShapley([P('a', 1, 0, 10), P('a>b', 3, 0, 30)], { maxChannels: 12 });
+  t.true(close(counts.conversions.get('a')!, 2.5));
 });
 
 test('heuristics (docs/design.md, the other models): direct 2, search>email 3, search>social>email 5', (t) => {

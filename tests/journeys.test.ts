@@ -11,7 +11,7 @@ import { freshDb, runCli, testCaps } from './helpers/env.js';
 import { writeTransaction } from '../shared/db/connect.js';
 
 const W = { start: '2023-09-01', end: '2023-09-03' };
-const DEFAULTS: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false };
+const DEFAULTS: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false, nonConverting: null };
 
 /** [session_id, user_id, date, time, channel, holder, closer, impression] */
 type S = [string, string, string, string, string?, number?, number?, number?];
@@ -562,7 +562,7 @@ test('the program prints the table, writes the files under <output>/<start>_<end
     t.regex(caps.printed.join('\n'), /journeys\s+1 \(1 sessions/);
     t.true(fs.existsSync(path.join(config.output.dir, '2023-09-01_2023-09-03', 'journey_insights.json')));
     // config options apply, flags override them
-    const capped = testCaps(db, { ...config, journeys: { lookback_days: null, max_sessions: 1, include_same_second: true } });
+    const capped = testCaps(db, { ...config, journeys: { ...config.journeys, lookback_days: null, max_sessions: 1, include_same_second: true } });
     await db('session_sources').insert({ session_id: 's2', user_id: 'u', event_date: '2023-09-01', event_time: '10:00:00', channel_name: 'SEO', holder_engagement: 0, closer_engagement: 0, impression_interaction: 0 });
     await buildJourneysProgram({ window: W, strict: false }, capped)();
     t.deepEqual(await idsOf(db, 'c1'), ['s2']);

@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
 import { inputError, type AppError } from '../errors.js';
+import { NON_CONVERTING_STATUS } from '../journeys/nonconverting.js';
 import { toEpochSeconds, type Window } from '../window.js';
 import { contractTimestamp, type ContractJourney, type ContractSession } from './contract.js';
 
 /**
  * The window's journeys (journeys.conv_date in the window), read page by page in conv_id order so memory stays
  * bounded whatever the window's size. Sessions come in `position` order, the converting session last.
+ * Non-converting paths (build-journeys' status non_converting) are never sent: they have no order to attribute.
  */
 
 interface SessionRow {
@@ -25,13 +27,13 @@ const bit = (n: unknown): 0 | 1 => (Number(n) === 1 ? 1 : 0);
 /** `keep`: which conversions this process handles (send-to-api --shard); counting them reads their ids page by page. */
 export async function countJourneys(db: Knex, w: Window, keep?: (convId: string) => boolean): Promise<number> {
   if (keep === undefined) {
-    const r = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).count({ n: '*' }).first()) as { n: number | string } | undefined;
+    const r = (await db('journeys').whereBetween('conv_date', [w.start, w.end]).whereNot('status', NON_CONVERTING_STATUS).count({ n: '*' }).first()) as { n: number | string } | undefined;
     return Number(r?.n ?? 0);
   }
   let n = 0;
   let after: string | undefined;
   for (;;) {
-    let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]);
+    let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]).whereNot('status', NON_CONVERTING_STATUS);
     if (after !== undefined) q = q.andWhere('conv_id', '>', after);
     const ids = (await q.orderBy('conv_id').limit(10_000)) as Array<{ conv_id: string }>;
     for (const r of ids) if (keep(r.conv_id)) n += 1;
@@ -60,7 +62,7 @@ export async function journeysNeverBuilt(db: Knex, w: Window): Promise<AppError 
 export async function* streamJourneys(db: Knex, w: Window, pageSize = 500, keep: (convId: string) => boolean = () => true): AsyncGenerator<ContractJourney> {
   let after: string | undefined;
   for (;;) {
-    let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]);
+    let q = db('journeys').select('conv_id').whereBetween('conv_date', [w.start, w.end]).whereNot('status', NON_CONVERTING_STATUS);
     if (after !== undefined) q = q.andWhere('conv_id', '>', after);
     const heads = (await q.orderBy('conv_id').limit(pageSize)) as Array<{ conv_id: string }>;
     if (heads.length === 0) return;

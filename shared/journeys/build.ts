@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { lockForWrite } from '../db/locks.js';
 import type { Window } from '../window.js';
+import { insertNonConverting, NON_CONVERTING_STATUS, type NonConvertingResult } from './nonconverting.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
@@ -13,10 +14,17 @@ export interface JourneyOptions {
   readonly maxSessions: number | null;
   /** a session starting in exactly the conversion's second counts as before it */
   readonly includeSameSecond: boolean;
+  /** build the paths that led to no order (null: do not); see nonconverting.ts */
+  readonly nonConverting: { readonly closeAfterDays: number } | null;
 }
 
 export function journeyOptionsOf(c: Config['journeys']): JourneyOptions {
-  return { lookbackDays: c.lookback_days, maxSessions: c.max_sessions, includeSameSecond: c.include_same_second };
+  return {
+    lookbackDays: c.lookback_days,
+    maxSessions: c.max_sessions,
+    includeSameSecond: c.include_same_second,
+    nonConverting: c.non_converting.build ? { closeAfterDays: c.non_converting.close_after_days } : null,
+  };
 }
 
 /** journeys.status values */
@@ -24,6 +32,7 @@ export const JOURNEY_STATUS = {
   ok: 'ok',
   noSessions: 'no_sessions',
   invalid: 'invalid',
+  nonConverting: NON_CONVERTING_STATUS,
 } as const;
 /** transient, only inside the build's transaction */
 const PENDING = 'pending';
@@ -40,10 +49,12 @@ export interface BuildResult {
   readonly withoutSessions: number;
   /** conversions excluded by validation (status invalid) */
   readonly invalid: number;
+  /** paths of sessions that led to no order (status non_converting), and their sessions */
+  readonly nonConverting: NonConvertingResult;
   readonly issues: readonly IssueCount[];
 }
 
-export type Step = 'validate' | 'replace' | 'journeys' | 'sessions' | 'count';
+export type Step = 'validate' | 'replace' | 'journeys' | 'sessions' | 'count' | 'non_converting';
 
 /**
  * Validates and builds the window's journeys in one transaction: data_issues, journeys and journey_sessions
@@ -116,15 +127,27 @@ export async function buildJourneys(
       `UPDATE journeys SET status = CASE WHEN session_count > 0 THEN ? ELSE ? END WHERE conv_date BETWEEN ? AND ? AND status = ?`,
       [JOURNEY_STATUS.ok, JOURNEY_STATUS.noSessions, w.start, w.end, PENDING],
     );
+    let nonConverting: NonConvertingResult = { paths: 0, sessions: 0 };
+    if (opts.nonConverting !== null) {
+      onStep('non_converting');
+      nonConverting = await insertNonConverting(trx, q, w, {
+        closeAfterDays: opts.nonConverting.closeAfterDays,
+        lookbackDays: opts.lookbackDays,
+        includeSameSecond: opts.includeSameSecond,
+        excludeDuplicates: excludedSessions,
+      });
+    }
     const counts = (await trx('journeys')
       .select('status')
       .count({ n: '*' })
       .sum({ s: 'session_count' })
       .whereBetween('conv_date', [w.start, w.end])
+      .whereNot('status', JOURNEY_STATUS.nonConverting)
       .groupBy('status')) as Array<{ status: string; n: number | string; s: number | string | null }>;
     const of = (status: string) => counts.find((c) => c.status === status);
     return {
       window: w,
+      nonConverting,
       conversions: counts.reduce((a, c) => a + Number(c.n), 0),
       journeys: Number(of(JOURNEY_STATUS.ok)?.n ?? 0),
       sessions: Number(of(JOURNEY_STATUS.ok)?.s ?? 0),

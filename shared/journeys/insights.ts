@@ -55,6 +55,8 @@ export interface JourneyInsights {
     /** excluded by validation */
     readonly invalid: number;
   };
+  /** paths of sessions that led to no order, whose last session is in the window (never attributed) */
+  readonly non_converting: { readonly paths: number; readonly sessions: number };
   readonly sessions_per_journey: Distribution & {
     readonly histogram: ReadonlyArray<{ readonly sessions: number; readonly journeys: number }>;
   };
@@ -191,7 +193,7 @@ export async function computeInsights(db: Knex, w: Window): Promise<JourneyInsig
   const sessionsPerJourney = distributionOfHistogram(histogram.map((h) => ({ value: h.sessions, count: h.journeys })));
   return {
     window: { start: w.start, end: w.end },
-    conversions: statusRows.reduce((a, r) => a + num(r.n), 0),
+    conversions: statusRows.filter((r) => r.status !== JOURNEY_STATUS.nonConverting).reduce((a, r) => a + num(r.n), 0),
     journeys,
     sessions: num(st(JOURNEY_STATUS.ok)?.s),
     revenue: round(num(st(JOURNEY_STATUS.ok)?.r), 2),
@@ -199,6 +201,7 @@ export async function computeInsights(db: Knex, w: Window): Promise<JourneyInsig
       no_sessions: num(st(JOURNEY_STATUS.noSessions)?.n),
       invalid: num(st(JOURNEY_STATUS.invalid)?.n),
     },
+    non_converting: { paths: num(st(JOURNEY_STATUS.nonConverting)?.n), sessions: num(st(JOURNEY_STATUS.nonConverting)?.s) },
     sessions_per_journey: { ...sessionsPerJourney, histogram },
     time_to_conversion_seconds: {
       count: nT,
@@ -246,6 +249,8 @@ export function insightsCsvRows(i: JourneyInsights, overflowed: string[] = []): 
   add('summary', '', 'revenue', i.revenue);
   add('summary', '', 'conversions_without_journey', i.conversions_without_journey.no_sessions);
   add('summary', '', 'invalid_conversions', i.conversions_without_journey.invalid);
+  add('summary', '', 'non_converting_paths', i.non_converting.paths);
+  add('summary', '', 'non_converting_sessions', i.non_converting.sessions);
   add('summary', '', 'distinct_paths', i.distinct_paths);
   for (const [section, d] of [
     ['sessions_per_journey', i.sessions_per_journey],
@@ -332,6 +337,7 @@ export function formatInsights(i: JourneyInsights, opts: { topPaths?: number; to
   kv('conversions', int(i.conversions));
   kv('journeys', `${int(i.journeys)} (${int(i.sessions)} sessions, revenue ${i.revenue.toFixed(2)})`);
   kv('without journey', `${int(i.conversions_without_journey.no_sessions)} no earlier session, ${int(i.conversions_without_journey.invalid)} invalid`);
+  kv('non-converting paths', `${int(i.non_converting.paths)} (${int(i.non_converting.sessions)} sessions)`);
   const s = i.sessions_per_journey;
   kv('sessions per journey', s.count === 0 ? '-' : `mean ${s.mean}, p50 ${s.percentiles['p50']}, p90 ${s.percentiles['p90']}, p99 ${s.percentiles['p99']}, max ${s.max}`);
   const t = i.time_to_conversion_seconds;

@@ -15,6 +15,8 @@ export interface BuildJourneysArgs {
   readonly lookbackDays?: number | null | undefined;
   readonly maxSessions?: number | null | undefined;
   readonly includeSameSecond?: boolean | undefined;
+  /** build the non-converting paths (undefined: config journeys.non_converting.build) */
+  readonly nonConverting?: boolean | undefined;
   /** exit 8 when validation excluded records */
   readonly strict?: boolean | undefined;
 }
@@ -31,6 +33,10 @@ export function effectiveOptions(args: BuildJourneysArgs, caps: Capabilities): J
     lookbackDays: args.lookbackDays !== undefined ? args.lookbackDays : base.lookbackDays,
     maxSessions: args.maxSessions !== undefined ? args.maxSessions : base.maxSessions,
     includeSameSecond: args.includeSameSecond ?? base.includeSameSecond,
+    nonConverting:
+      args.nonConverting === false
+        ? null
+        : (base.nonConverting ?? (args.nonConverting === true ? { closeAfterDays: caps.config.journeys.non_converting.close_after_days } : null)),
   };
 }
 
@@ -46,9 +52,9 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
       TE.tryCatch(
         () => {
           caps.logger.info(
-            `building journeys ${w.start}..${w.end} (lookback ${opts.lookbackDays ?? 'none'} days, max ${opts.maxSessions ?? 'no'} sessions, same second ${opts.includeSameSecond ? 'counts' : 'excluded'})`,
+            `building journeys ${w.start}..${w.end} (lookback ${opts.lookbackDays ?? 'none'} days, max ${opts.maxSessions ?? 'no'} sessions, same second ${opts.includeSameSecond ? 'counts' : 'excluded'}, non-converting paths ${opts.nonConverting === null ? 'not built' : `closed after ${opts.nonConverting.closeAfterDays} days`})`,
           );
-          const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: 5 });
+          const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: opts.nonConverting === null ? 5 : 6 });
           const started = Date.now();
           return buildJourneys(db, w, opts, (step) => {
             caps.logger.debug(`step ${step} at ${Date.now() - started} ms`);
@@ -108,6 +114,7 @@ export function summaryOf(b: BuildResult): string {
     `${b.window.start}..${b.window.end}: ${n(b.journeys)} journeys (${n(b.sessions)} sessions) from ${n(b.conversions)} conversions`,
     `${n(b.withoutSessions)} without earlier session`,
   ];
+  if (b.nonConverting.paths > 0) parts.push(`${n(b.nonConverting.paths)} non-converting paths (${n(b.nonConverting.sessions)} sessions)`);
   if (b.invalid > 0) parts.push(`${n(b.invalid)} invalid`);
   parts.push(`${n(issues)} data issue${issues === 1 ? '' : 's'}`);
   return parts.join('; ');

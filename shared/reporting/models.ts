@@ -11,6 +11,8 @@ import type { Progress } from '../progress.js';
 import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
 import { journeyPages } from './journeys.js';
+import { nonConvertingPaths } from '../journeys/nonconverting.js';
+import { journeySql } from '../journeys/sql.js';
 import { num, selectRows } from './sql.js';
 import { writeTransaction } from '../db/connect.js';
 
@@ -19,7 +21,7 @@ import { writeTransaction } from '../db/connect.js';
  * model_credits (the window's conversions replaced), then summed per channel with SQL.
  *
  * Two passes over journey_sessions, page by page: the first aggregates distinct paths (the global models,
- * Markov and Shapley, are fitted on them) and gathers the journey insights; the second credits each journey
+ * Markov, Shapley and incremental, are fitted on them, with the window's non-converting paths) and gathers the journey insights; the second credits each journey
  * under each model and writes the rows. Memory grows with distinct paths and one page, not with journeys.
  */
 
@@ -76,7 +78,7 @@ export interface CompareOptions {
 }
 
 async function countJourneys(db: Knex, w: Window): Promise<number> {
-  const [r] = await selectRows<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM journeys WHERE conv_date >= ? AND conv_date <= ?`, [w.start, w.end]);
+  const [r] = await selectRows<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM journeys WHERE conv_date >= ? AND conv_date <= ? AND status <> 'non_converting'`, [w.start, w.end]);
   return num(r?.n);
 }
 
@@ -101,6 +103,8 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
     p1?.tick(page.length);
   }
   p1?.done();
+  // the paths that led to no order: Markov's NULL state, Shapley's conversion rates, the incremental fit
+  for (const p of await nonConvertingPaths(db, journeySql(db), w)) agg.add(p.channels, 0, 0, p.nulls);
   const paths = agg.paths();
   const fitted: Fitted[] = [];
   // the IHC column is what the pipeline attributed (attribution_customer_journey, whatever the provider), not a

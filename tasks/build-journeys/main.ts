@@ -9,6 +9,7 @@ const Args = t.intersection([
     lookbackDays: t.union([t.undefined, PositiveInt]),
     maxSessions: t.union([t.undefined, PositiveInt]),
     includeSameSecond: t.union([t.undefined, t.boolean]),
+    nonConverting: t.union([t.undefined, t.boolean]),
   }),
 ]);
 
@@ -24,6 +25,7 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
       .option('lookback-days', { type: 'number', describe: 'only sessions at most N days before the conversion (default: config journeys.lookback_days)' })
       .option('max-sessions', { type: 'number', describe: 'keep the latest N sessions of a journey (default: config journeys.max_sessions)' })
       .option('include-same-second', { type: 'boolean', describe: "count a session starting in the conversion's second (default: config journeys.include_same_second)" })
+      .option('non-converting', { type: 'boolean', describe: 'also build the paths that led to no order (default: config journeys.non_converting.build)' })
       .option('strict', { type: 'boolean', default: false, describe: 'exit 8 when validation excluded sessions or conversions' }),
   args: Args,
   examples: [

@@ -1,0 +1,142 @@
+import test from 'ava';
+import type { Knex } from 'knex';
+import { fitMarkov } from '../shared/attribution/markov.js';
+import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
+import { computeInsights } from '../shared/journeys/insights.js';
+import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
+import { journeySql } from '../shared/journeys/sql.js';
+import { countJourneys, streamJourneys } from '../shared/ihc/journeys.js';
+import { freshDb, runCli } from './helpers/env.js';
+
+const W = { start: '2023-09-01', end: '2023-09-03' };
+const OPTS: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false, nonConverting: { closeAfterDays: 7 } };
+
+/** [session_id, user_id, date, time, channel] */
+type S = [string, string, string, string, string];
+
+async function seed(db: Knex, sessions: S[], conversions: Array<[string, string, string, string]>): Promise<void> {
+  await db('session_sources').insert(
+    sessions.map(([session_id, user_id, event_date, event_time, channel_name]) => ({
+      session_id,
+      user_id,
+      event_date,
+      event_time,
+      channel_name,
+      holder_engagement: 1,
+      closer_engagement: 0,
+      impression_interaction: 0,
+    })),
+  );
+  await db('session_costs').insert(sessions.map((s) => ({ session_id: s[0], cost: 1 })));
+  await db('conversions').insert(conversions.map(([conv_id, user_id, conv_date, conv_time]) => ({ conv_id, user_id, conv_date, conv_time, revenue: 10 })));
+}
+
+const SESSIONS: S[] = [
+  // u1 orders after a, b; then comes back twice without ordering: path d > e
+  ['a', 'u1', '2023-09-01', '10:00:00', 'SEO'],
+  ['b', 'u1', '2023-09-01', '12:00:00', 'Email'],
+  ['d', 'u1', '2023-09-02', '10:00:00', 'Social'],
+  ['e', 'u1', '2023-09-02', '11:00:00', 'SEO'],
+  // u2: a 13-day gap closes the first path (which ended before the window); g alone is the window's path
+  ['f', 'u2', '2023-08-20', '09:00:00', 'SEO'],
+  ['g', 'u2', '2023-09-02', '09:00:00', 'Email'],
+  // u3 orders after the window: h belongs to that order's journey, not to a failed path
+  ['h', 'u3', '2023-09-03', '09:00:00', 'Social'],
+  // u4 visits twice within a week without an order: one path i > j
+  ['i', 'u4', '2023-08-30', '09:00:00', 'SEO'],
+  ['j', 'u4', '2023-09-01', '09:00:00', 'SEO'],
+];
+const CONVERSIONS: Array<[string, string, string, string]> = [
+  ['c1', 'u1', '2023-09-01', '13:00:00'],
+  ['c3', 'u3', '2023-09-05', '10:00:00'],
+];
+
+async function pathsOf(db: Knex): Promise<Record<string, string[]>> {
+  const rows = (await db('journey_sessions as js')
+    .join('journeys as j', 'j.conv_id', 'js.conv_id')
+    .where('j.status', 'non_converting')
+    .select('js.conv_id', 'js.session_id', 'js.conversion')
+    .orderBy(['js.conv_id', 'js.position'])) as Array<{ conv_id: string; session_id: string; conversion: number }>;
+  const out: Record<string, string[]> = {};
+  for (const r of rows) (out[r.conv_id] ??= []).push(r.session_id);
+  return out;
+}
+
+/** sessions that are both in a non-converting path and in a converting journey of the same user */
+async function overlaps(db: Knex): Promise<unknown[]> {
+  return db('journey_sessions as a')
+    .join('journeys as ja', 'ja.conv_id', 'a.conv_id')
+    .join('session_sources as s', 's.session_id', 'a.session_id')
+    .join('conversions as c', 'c.user_id', 's.user_id')
+    .where('ja.status', 'non_converting')
+    .andWhereRaw("(s.event_date < c.conv_date OR (s.event_date = c.conv_date AND s.event_time < c.conv_time))")
+    .select('a.session_id', 'c.conv_id');
+}
+
+test('non-converting paths: cut where a converting journey begins, closed by a long gap, in the window of their last session', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  await seed(db, SESSIONS, CONVERSIONS);
+  const r = await buildJourneys(db, W, OPTS);
+  t.deepEqual(await pathsOf(db), { 'nc:u1:d': ['d', 'e'], 'nc:u2:g': ['g'], 'nc:u4:i': ['i', 'j'] });
+  t.deepEqual(r.nonConverting, { paths: 3, sessions: 5 });
+  t.is(r.conversions, 1); // c1 only: c3 is dated after the window, and paths are not conversions
+  const row = (await db('journeys').where({ conv_id: 'nc:u1:d' }).first()) as Record<string, unknown>;
+  t.like(row, { user_id: 'u1', conv_date: '2023-09-02', conv_time: '11:00:00', revenue: 0, session_count: 2, status: 'non_converting' });
+  t.deepEqual(await overlaps(db), []);
+  // no session of a path is flagged as converting
+  t.is(Number(((await db('journey_sessions').where('conv_id', 'like', 'nc:%').sum({ s: 'conversion' }).first()) as { s: unknown }).s), 0);
+  // a rebuild gives the same rows; with the option off, none
+  await buildJourneys(db, W, OPTS);
+  t.deepEqual(Object.keys(await pathsOf(db)).sort(), ['nc:u1:d', 'nc:u2:g', 'nc:u4:i']);
+  await buildJourneys(db, W, { ...OPTS, nonConverting: null });
+  t.deepEqual(await pathsOf(db), {});
+});
+
+test('non-converting paths with a lookback: sessions older than the lookback before an order form a path of their own', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  await seed(
+    db,
+    [
+      ['x', 'u', '2023-09-01', '08:00:00', 'SEO'],
+      ['y', 'u', '2023-09-03', '09:00:00', 'Email'],
+    ],
+    [['cx', 'u', '2023-09-03', '10:00:00']],
+  );
+  await buildJourneys(db, W, { ...OPTS, lookbackDays: 1 });
+  t.deepEqual(await pathsOf(db), { 'nc:u:x': ['x'] });
+  t.deepEqual((await db('journey_sessions').where({ conv_id: 'cx' }).select('session_id')).map((r: { session_id: string }) => r.session_id), ['y']);
+  // without a lookback, x belongs to the order's journey and no path is left
+  await buildJourneys(db, W, OPTS);
+  t.deepEqual(await pathsOf(db), {});
+});
+
+test('non-converting paths never reach a provider, count in the insights, and give Markov its NULL state', async (t) => {
+  const { db, url, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  await seed(db, SESSIONS, CONVERSIONS);
+  await buildJourneys(db, W, OPTS);
+  t.is(await countJourneys(db, W), 1);
+  const sent: string[] = [];
+  for await (const j of streamJourneys(db, W, 1)) sent.push(j.conversionId);
+  t.deepEqual(sent, ['c1']);
+
+  const insights = await computeInsights(db, W);
+  t.is(insights.conversions, 1);
+  t.deepEqual(insights.non_converting, { paths: 3, sessions: 5 });
+
+  const paths = await nonConvertingPaths(db, journeySql(db), W);
+  t.deepEqual(
+    paths.map((p) => [p.channels.join('>'), p.nulls]).sort(),
+    [['Email', 1], ['SEO>SEO', 1], ['Social>SEO', 1]],
+  );
+  const fit = fitMarkov([{ channels: ['SEO', 'Email'], conversions: 1, value: 10, nulls: 0 }, ...paths], { order: 1, collapseRepeats: false });
+  t.true(fit.conversionProbability < 1);
+
+  // the real send-to-api with the local provider: only the order's journey is answered
+  const r = await runCli('send-to-api', ['--start-date', W.start, '--end-date', W.end, '--provider', 'local'], { DATABASE_URL: url });
+  t.is(r.code, 0, r.stderr);
+  const answered = (await db('api_results').distinct('conv_id')) as Array<{ conv_id: string }>;
+  t.deepEqual(answered.map((x) => x.conv_id), ['c1']);
+});
