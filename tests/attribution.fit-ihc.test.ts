@@ -64,6 +64,38 @@ test('fit-ihc fits the ramps on stored journeys and saves a decodable conversion
   t.true(E.isLeft(empty) && /no stored journeys/.test(empty.left.message));
 });
 
+test('fit-ihc fits the phase weights against non-converting journeys: the phase that separates them gets the weight', async (t) => {
+  const { db, config, cleanup } = await seeded();
+  t.teardown(cleanup);
+  // 60 non-converting paths like the journeys but with no holder-engaged session: holding is what orders need
+  const base = Date.parse('2023-09-02T00:00:00Z') / 1000;
+  const journeys = [];
+  const sessions: Record<string, unknown>[] = [];
+  for (let j = 0; j < 60; j++) {
+    const end = base + j * 3600;
+    const ts = [end - (j % 40 + 3) * 3600 - 7200, end - (j % 40 + 3) * 3600, end - 3600];
+    const [cd, ct] = split(ts[2]!);
+    journeys.push({ conv_id: `nc:u${j}:n${pad(j)}s0`, user_id: `n${j}`, conv_date: cd, conv_time: ct, revenue: 0, session_count: 3, status: 'non_converting' });
+    ts.forEach((s, k) => {
+      const [ed, et] = split(s);
+      sessions.push({
+        conv_id: `nc:u${j}:n${pad(j)}s0`, session_id: `n${pad(j)}s${k}`, position: k, conv_date: cd, event_date: ed, event_time: et,
+        channel_name: 'x', holder_engagement: 0, closer_engagement: k === 0 ? 0 : 1, impression_interaction: 0, conversion: 0,
+      });
+    });
+  }
+  await db.batchInsert('journeys', journeys, 100);
+  await db.batchInsert('journey_sessions', sessions, 100);
+  const caps = testCaps(db, config);
+  const r = await fitIhcProgram({ name: 'phases', replace: false, minSamples: 30, window: { start: '2023-08-29', end: '2023-09-07' } }, caps)();
+  t.true(E.isRight(r), JSON.stringify(r));
+  if (E.isRight(r)) t.regex(r.right.summary, /fitted against 60 non-converting journeys/);
+  const row = (await db('conversion_types').where('name', 'phases').first()) as { params: string };
+  const w = (JSON.parse(row.params) as { weights: { initializer: number; holder: number; closer: number } }).weights;
+  t.true(w.holder > 0.9, JSON.stringify(w));
+  t.true(Math.abs(w.initializer + w.holder + w.closer - 1) < 1e-3);
+});
+
 test('fit-ihc as a command: prints the parameter set and a summary; bad names are usage errors', async (t) => {
   const { db, url, cleanup } = await seeded();
   t.teardown(cleanup);

@@ -1,3 +1,5 @@
+import { closerMembership, initializerMembership } from './ihc.js';
+import { fitNoisyOr, type FeatureRow } from './incremental.js';
 import type { IhcParams } from './params.js';
 import { DEFAULT_IHC_PARAMS } from './params.js';
 
@@ -12,8 +14,8 @@ import { DEFAULT_IHC_PARAMS } from './params.js';
  * - closer ramp, from the hours between each closer-engaged session and its conversion: `full` = 10th
  *   percentile, `zero` = 90th percentile: sessions as close to the conversion as the closest tenth are full
  *   closers, sessions further away than nine in ten are not closers.
- * - phase weights, channel weights and redistribution are kept from the base set: they would need outcome data
- *   (incrementality experiments) that journeys alone do not carry.
+ * - phase weights: from converting and non-converting journeys (fitPhaseWeights below), else kept from the base
+ *   set; channel weights and redistribution are kept from the base set.
  * - a distribution with fewer than `minSamples` usable values (default 30) keeps the base ramp, with a note.
  *
  * Quantiles come from a log-scale histogram (1000 bins per decade from 0.001 h to 10^6 h; smaller values count
@@ -132,4 +134,101 @@ export function journeySamples(
     if (closerEngaged[i] === 1) toConversion.push(Math.max(0, conversionTimestamp - timestamps[i]!) / 3600);
   });
   return { gaps, toConversion };
+}
+
+/**
+ * Phase weights from outcomes: each journey's raw phase memberships summed over its sessions (initializer:
+ * the first session and the ramp of each gap; holder: holder-engaged sessions; closer: the closer ramp of the
+ * hours from each closer-engaged session to the end, the order or, for a path without one, its last session)
+ * are the features of a penalised noisy-OR regression of "ordered or not" over converting and non-converting
+ * journeys (fitNoisyOr, the incremental model's fitter). A phase weight is its coefficient over their sum:
+ * how much one unit of that phase raises the chance of an order, relative to the others. Needs non-converting
+ * journeys (without them nothing separates a journey that ordered from one that did not); when there are
+ * fewer than the minimum, or every coefficient is 0, the base weights are kept with a note.
+ */
+export interface PhaseFeatures {
+  readonly initializer: number;
+  readonly holder: number;
+  readonly closer: number;
+}
+
+export function phaseFeatures(
+  timestamps: readonly number[],
+  holderEngaged: readonly (0 | 1)[],
+  closerEngaged: readonly (0 | 1)[],
+  endTimestamp: number,
+  params: Pick<IhcParams, 'initializer_ramp_hours' | 'closer_ramp_hours'>,
+): PhaseFeatures {
+  const order = timestamps.map((_, i) => i).sort((a, b) => timestamps[a]! - timestamps[b]!);
+  let initializer = 0;
+  let holder = 0;
+  let closer = 0;
+  order.forEach((i, k) => {
+    initializer += k === 0 ? 1 : initializerMembership((timestamps[i]! - timestamps[order[k - 1]!]!) / 3600, params.initializer_ramp_hours);
+    holder += holderEngaged[i] === 1 ? 1 : 0;
+    if (closerEngaged[i] === 1) closer += closerMembership(Math.max(0, endTimestamp - timestamps[i]!) / 3600, params.closer_ramp_hours);
+  });
+  return { initializer, holder, closer };
+}
+
+/** Outcomes per distinct (rounded) feature vector: memory grows with the variety of journeys, not their number. */
+export class PhaseSample {
+  private readonly rows = new Map<string, { features: PhaseFeatures; conversions: number; nulls: number }>();
+  converting = 0;
+  nonConverting = 0;
+
+  add(f: PhaseFeatures, converted: boolean): void {
+    const r = { initializer: round2(f.initializer), holder: round2(f.holder), closer: round2(f.closer) };
+    const key = `${r.initializer}|${r.holder}|${r.closer}`;
+    let slot = this.rows.get(key);
+    if (slot === undefined) this.rows.set(key, (slot = { features: r, conversions: 0, nulls: 0 }));
+    if (converted) {
+      slot.conversions++;
+      this.converting++;
+    } else {
+      slot.nulls++;
+      this.nonConverting++;
+    }
+  }
+
+  featureRows(): FeatureRow[] {
+    return [...this.rows.values()].map((r) => ({
+      features: new Map([
+        ['initializer', r.features.initializer],
+        ['holder', r.features.holder],
+        ['closer', r.features.closer],
+      ]),
+      conversions: r.conversions,
+      nulls: r.nulls,
+    }));
+  }
+}
+
+export interface PhaseWeightFit {
+  readonly weights: IhcParams['weights'];
+  /** the noisy-OR coefficients behind the weights (null when the base weights were kept) */
+  readonly coefficients: PhaseFeatures | null;
+  readonly notes: readonly string[];
+}
+
+export function fitPhaseWeights(sample: PhaseSample, base: IhcParams['weights'], opts: { minSamples: number; l2: number }): PhaseWeightFit {
+  if (sample.nonConverting < opts.minSamples || sample.converting < opts.minSamples) {
+    return {
+      weights: base,
+      coefficients: null,
+      notes: [
+        `phase weights kept from the base set: ${sample.converting} converting and ${sample.nonConverting} non-converting journeys (need ${opts.minSamples} of each; build-journeys builds non-converting paths when journeys.non_converting.build is on)`,
+      ],
+    };
+  }
+  const fit = fitNoisyOr(sample.featureRows(), opts.l2);
+  const c = {
+    initializer: fit.coefficients.get('initializer') ?? 0,
+    holder: fit.coefficients.get('holder') ?? 0,
+    closer: fit.coefficients.get('closer') ?? 0,
+  };
+  const sum = c.initializer + c.holder + c.closer;
+  if (!(sum > 0)) return { weights: base, coefficients: c, notes: ['no phase raises the chance of an order in these journeys; phase weights kept from the base set'] };
+  const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
+  return { weights: { initializer: r4(c.initializer / sum), holder: r4(c.holder / sum), closer: r4(c.closer / sum) }, coefficients: c, notes: [] };
 }

@@ -343,3 +343,39 @@ export function creditIncrementalPath(fit: IncrementalFit, channels: ArrayLike<s
   for (let i = 0; i < n; i++) out[i] = part.get(channels[i]!)!;
   return out;
 }
+
+export interface FeatureRow {
+  /** feature values >= 0 by name (missing: 0) */
+  readonly features: ReadonlyMap<string, number>;
+  readonly conversions: number;
+  readonly nulls: number;
+}
+
+/**
+ * The same penalised noisy-OR fit over any non-negative features (fit-ihc fits phase weights with it):
+ * P(order) = 1 - exp(-(b0 + sum_f b_f * x_f)), every b >= 0, L2 penalty `l2` on the b_f.
+ */
+export function fitNoisyOr(rows: Iterable<FeatureRow>, l2: number): { intercept: number; coefficients: Map<string, number>; iterations: number } {
+  const id = new Map<string, number>();
+  const names: string[] = [];
+  const internal: Row[] = [];
+  for (const r of rows) {
+    if (!(r.conversions + r.nulls > 0)) continue;
+    const ids: number[] = [];
+    const xs: number[] = [];
+    for (const [f, x] of r.features) {
+      if (!(x > 0) || !Number.isFinite(x)) continue;
+      let i = id.get(f);
+      if (i === undefined) {
+        i = names.length;
+        id.set(f, i);
+        names.push(f);
+      }
+      ids.push(i);
+      xs.push(x);
+    }
+    internal.push({ ids: Int32Array.from(ids), counts: Float64Array.from(xs), conv: r.conversions, nulls: r.nulls, value: 0 });
+  }
+  const { beta, iterations } = fitCoefficients(internal, names.length, l2);
+  return { intercept: beta[0]!, coefficients: new Map(names.map((n, i) => [n, beta[i + 1]!])), iterations };
+}

@@ -14,7 +14,7 @@ const Args = t.type({
 const spec: TaskSpec<Omit<FitIhcArgs, 'window'>> = {
   name: 'fit-ihc',
   description:
-    "Estimate an IHC-style parameter set from the window's stored journeys (initializer ramp from the gaps between sessions, closer ramp from the time to conversion; see docs/attribution-engine.md) and save it as a conversion type in table conversion_types.",
+    "Estimate an IHC-style parameter set from the window's stored journeys (initializer ramp from the gaps between sessions, closer ramp from the time to conversion, phase weights from converting vs non-converting journeys; see docs/attribution-engine.md) and save it as a conversion type in table conversion_types.",
   windowed: true,
   options: (y) =>
     y

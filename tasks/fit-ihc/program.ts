@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Knex } from 'knex';
-import { fitIhcParams, journeySamples } from '../../shared/attribution/fit.js';
+import { fitIhcParams, fitPhaseWeights, journeySamples, phaseFeatures, PhaseSample } from '../../shared/attribution/fit.js';
 import { IhcParams } from '../../shared/attribution/params.js';
 import { configError, databaseError, inputError, usageError, type AppError } from '../../shared/errors.js';
 import type { Capabilities, TaskResult } from '../../shared/task.js';
@@ -71,6 +71,51 @@ async function collectSamples(db: Knex, w: Window, pageSize = 1000): Promise<Sam
   return out;
 }
 
+/**
+ * Second pass: each journey's phase features under the fitted ramps, converting ('ok') and non-converting
+ * alike (the end of a non-converting path is its last session), folded into a PhaseSample.
+ */
+async function collectPhases(db: Knex, w: Window, params: IhcParams, pageSize = 1000): Promise<PhaseSample> {
+  const sample = new PhaseSample();
+  let after: string | undefined;
+  for (;;) {
+    let q = db('journeys')
+      .select('conv_id', 'conv_date', 'conv_time', 'status')
+      .whereIn('status', ['ok', 'non_converting'])
+      .whereBetween('conv_date', [w.start, w.end]);
+    if (after !== undefined) q = q.andWhere('conv_id', '>', after);
+    const heads = (await q.orderBy('conv_id').limit(pageSize)) as Array<{ conv_id: string; conv_date: string; conv_time: string; status: string }>;
+    if (heads.length === 0) break;
+    const rows = (await db('journey_sessions')
+      .select('conv_id', 'event_date', 'event_time', 'holder_engagement', 'closer_engagement')
+      .whereIn(
+        'conv_id',
+        heads.map((h) => h.conv_id),
+      )
+      .orderBy([{ column: 'conv_id' }, { column: 'position' }])) as Array<Record<string, unknown>>;
+    const byConv = new Map<string, { ts: number[]; holder: (0 | 1)[]; closer: (0 | 1)[] }>();
+    for (const r of rows) {
+      const id = String(r['conv_id']);
+      let s = byConv.get(id);
+      if (s === undefined) byConv.set(id, (s = { ts: [], holder: [], closer: [] }));
+      s.ts.push(toEpochSeconds(String(r['event_date']), String(r['event_time'])));
+      s.holder.push(Number(r['holder_engagement']) === 1 ? 1 : 0);
+      s.closer.push(Number(r['closer_engagement']) === 1 ? 1 : 0);
+    }
+    for (const h of heads) {
+      const s = byConv.get(h.conv_id);
+      if (s === undefined || s.ts.length === 0) continue;
+      const converted = h.status === 'ok';
+      const conv = toEpochSeconds(String(h.conv_date), String(h.conv_time));
+      const end = converted && Number.isFinite(conv) ? conv : Math.max(...s.ts);
+      sample.add(phaseFeatures(s.ts, s.holder, s.closer, end, params), converted);
+    }
+    if (heads.length < pageSize) break;
+    after = heads[heads.length - 1]!.conv_id;
+  }
+  return sample;
+}
+
 export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEither<AppError, TaskResult> {
   return async () => {
     const models = caps.config.models;
@@ -98,13 +143,19 @@ export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEith
       if (samples.journeys === 0) {
         return E.left(inputError(`no stored journeys with sessions in ${args.window.start}..${args.window.end}; run build-journeys for that window first`));
       }
-      const fit = fitIhcParams({ gapsHours: samples.gaps, hoursToConversion: samples.toConversion, base, minSamples: args.minSamples });
+      const ramps = fitIhcParams({ gapsHours: samples.gaps, hoursToConversion: samples.toConversion, base, minSamples: args.minSamples });
+      const phases = await collectPhases(db, args.window, ramps.params);
+      const weights = fitPhaseWeights(phases, base.weights, { minSamples: args.minSamples, l2: models.incremental.l2 });
+      const fit = { ...ramps, params: { ...ramps.params, weights: weights.weights }, notes: [...ramps.notes, ...weights.notes] };
       for (const n of fit.notes) caps.logger.warn(n);
       // the saved set must be one the config codec accepts, since readers decode it with the same codec
       const check = IhcParams.decode(fit.params);
       if (E.isLeft(check)) return E.left(inputError('the fitted parameter set does not decode as IhcParams (a bug)'));
       const source = JSON.stringify({
-        method: 'fit-ihc: initializer ramp = median..p90 of gaps; closer ramp = p10..p90 of hours to conversion',
+        method:
+          'fit-ihc: initializer ramp = median..p90 of gaps; closer ramp = p10..p90 of hours to conversion; phase weights = noisy-OR coefficients of converting vs non-converting journeys on their phase sums',
+        phase_coefficients: weights.coefficients,
+        non_converting_journeys: phases.nonConverting,
         window: args.window,
         journeys: samples.journeys,
         gaps: fit.gaps,
@@ -121,7 +172,7 @@ export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEith
       const ir = fit.params.initializer_ramp_hours;
       const cr = fit.params.closer_ramp_hours;
       return E.right({
-        summary: `saved conversion type "${args.name}" fitted on ${count(samples.journeys)} journeys (${count(samples.gaps.length)} gaps, ${count(samples.toConversion.length)} closer sessions): initializer ramp ${ir.start}..${ir.end} h, closer ramp ${cr.full}..${cr.zero} h${fit.notes.length > 0 ? `; ${fit.notes.length} note(s) on stderr` : ''}`,
+        summary: `saved conversion type "${args.name}" fitted on ${count(samples.journeys)} journeys (${count(samples.gaps.length)} gaps, ${count(samples.toConversion.length)} closer sessions): initializer ramp ${ir.start}..${ir.end} h, closer ramp ${cr.full}..${cr.zero} h, phase weights ${fit.params.weights.initializer}/${fit.params.weights.holder}/${fit.params.weights.closer}${weights.coefficients === null ? ' (kept)' : ` (fitted against ${count(phases.nonConverting)} non-converting journeys)`}${fit.notes.length > 0 ? `; ${fit.notes.length} note(s) on stderr` : ''}`,
       });
     } catch (e) {
       return E.left(databaseError('fit-ihc', e));

@@ -4,6 +4,7 @@ import * as m002 from './002_pipeline_tables.js';
 import * as m003 from './003_attribution_tables.js';
 import * as m004 from './004_covering_indexes.js';
 import * as m005 from './005_attribution_runs.js';
+import * as m006 from './006_conversions_user_index.js';
 
 export interface Migration {
   readonly name: string;
@@ -15,7 +16,7 @@ export interface Migration {
  * Every migration, in order. A static list instead of a folder scan: it works the same from ts sources,
  * compiled JS and container images. Append new migrations here; never edit one that has shipped.
  */
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

@@ -1,0 +1,215 @@
+/**
+ * `make accuracy`: every model against planted truth. For each scenario of shared/generate/truth.ts it runs
+ * the whole pipeline as a user would (generate-data --scenario, setup-db, load, build-journeys with the
+ * non-converting paths, send-to-api with the local provider, fit-ihc, process-attribution), each step a child
+ * process on a fresh SQLite file, then scores each model's channel credit against truth.csv:
+ *
+ *   - tvd: total variation distance between credited and true channel shares (0 = perfect, 1 = disjoint);
+ *     undefined (null) when no channel causes anything (scenario no_effect);
+ *   - tvd_orders: the same over all orders with a "would have happened anyway" bucket (channels' credited
+ *     orders / all orders, and the rest): the measure that stays defined when nothing works. A model that
+ *     credits every order to channels has an empty bucket;
+ *   - rho: Spearman's rank correlation of credited and true incremental orders per channel.
+ *
+ * Figures per model: the IHC-style model with the default weights is what the pipeline stored in
+ * channel_reporting (send-to-api, local provider); with the fitted parameters (fit-ihc) the same engine over
+ * the stored journeys; the global models (markov, shapley, incremental) their global figures (as
+ * attribute-paths prints them), fitted on the window's converting and non-converting paths; the heuristics
+ * their per-journey credit summed. Parameters are the documented defaults or come from fit-ihc: nothing is
+ * tuned to a scenario.
+ *
+ * Run: node dist/bench/accuracy.js [--scale N] [--seed N] [--keep DIR]. Writes bench/results/accuracy.json.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as E from 'fp-ts/lib/Either.js';
+import knex from 'knex';
+import { rankCorrelation, sharesOf, sharesWithBaseline, totalVariation } from '../shared/attribution/accuracy.js';
+import { attributePaths, creditJourney, fitModel, ihcParamsFor } from '../shared/attribution/models.js';
+import { DEFAULT_MODELS_CONFIG, IhcParams } from '../shared/attribution/params.js';
+import { journeyChannels, PathAggregator } from '../shared/attribution/paths.js';
+import { MODEL_NAMES, type ModelName } from '../shared/attribution/types.js';
+import type { Fitted } from '../shared/attribution/models.js';
+import { SCENARIOS, type Scenario } from '../shared/generate/truth.js';
+import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
+import { journeySql } from '../shared/journeys/sql.js';
+import { journeyPages } from '../shared/reporting/journeys.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WINDOW = { start: '2024-03-01', end: '2024-03-28' };
+const FITTED = 'accuracy_fitted';
+
+type Row = {
+  scenario: string;
+  model: string;
+  tvd: number | null;
+  tvd_orders: number;
+  rho: number | null;
+  credited_orders: Record<string, number>;
+};
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+function run(task: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks', task, 'main.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${task} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`))));
+  });
+}
+
+function readTruth(file: string): Map<string, number> {
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n').slice(1);
+  const out = new Map<string, number>();
+  for (const l of lines) {
+    // channel names of the scenarios hold no comma or quote
+    const [channel, orders] = l.split(',');
+    out.set(channel!, Number(orders));
+  }
+  return out;
+}
+
+async function scenarioRows(s: Scenario, dir: string, scale: number, seed: number): Promise<Row[]> {
+  const data = path.join(dir, 'data');
+  const env = { DATABASE_URL: path.join(dir, 'accuracy.db'), OUTPUT_DIR: path.join(dir, 'output'), LOG_LEVEL: 'warn' };
+  const w = ['--start-date', WINDOW.start, '--end-date', WINDOW.end];
+  await run('setup-db', [], env);
+  await run('generate-data', ['--scenario', s.name, '--out', data, '--scale', String(scale), '--seed', String(seed), ...w, '--load'], env);
+  await run('build-journeys', [...w, '--non-converting'], env);
+  await run('send-to-api', [...w, '--provider', 'local'], env);
+  await run('fit-ihc', [...w, '--name', FITTED, '--replace'], env);
+  await run('process-attribution', w, env);
+
+  const truth = readTruth(path.join(data, 'truth.csv'));
+  const db = knex({ client: 'better-sqlite3', connection: { filename: env.DATABASE_URL }, useNullAsDefault: true });
+  try {
+    const cfg = DEFAULT_MODELS_CONFIG;
+    const orders = Number(((await db('conversions').count({ n: '*' }).first()) as { n: unknown }).n);
+    const stored = (await db('conversion_types').where({ name: FITTED }).first()) as { params: string } | undefined;
+    const fittedParams = stored === undefined ? undefined : IhcParams.decode(JSON.parse(stored.params));
+    if (fittedParams === undefined || E.isLeft(fittedParams)) throw new Error('fit-ihc saved no readable parameter set');
+
+    // paths: converting journeys and the non-converting paths, as the pipeline's comparison fits them
+    const agg = new PathAggregator();
+    const byModel = new Map<string, Map<string, number>>();
+    const add = (m: string, c: string, x: number): void => {
+      let t = byModel.get(m);
+      if (t === undefined) byModel.set(m, (t = new Map()));
+      t.set(c, (t.get(c) ?? 0) + x);
+    };
+    const ihcFitted: Fitted = { model: 'ihc', params: fittedParams.right };
+    const heuristics = MODEL_NAMES.filter((m) => m !== 'ihc' && m !== 'markov' && m !== 'shapley' && m !== 'incremental');
+    const fittedHeuristics = heuristics.map((m) => {
+      const f = fitModel(m, cfg, []);
+      if (E.isLeft(f)) throw new Error(`cannot fit ${m}`);
+      return f.right;
+    });
+    for await (const page of journeyPages(db, WINDOW, 1000)) {
+      for (const j of page) {
+        agg.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
+        for (const f of [...fittedHeuristics, ihcFitted]) {
+          const credit = creditJourney(f, j);
+          const name = f === ihcFitted ? 'ihc_fitted' : f.model;
+          j.sessions.forEach((x, i) => add(name, x.channel, credit[i]!));
+        }
+      }
+    }
+    for (const p of await nonConvertingPaths(db, journeySql(db), WINDOW)) agg.add(p.channels, 0, 0, p.nulls);
+    const paths = agg.paths();
+    for (const m of ['markov', 'shapley', 'incremental'] as ModelName[]) {
+      const r = attributePaths(m, cfg, paths);
+      if (E.isLeft(r)) throw new Error(`cannot attribute ${m}`);
+      for (const [c, v] of r.right) add(m, c, v.conversions);
+    }
+    // the IHC-style model as the pipeline stored it (send-to-api, local provider, default parameters)
+    const reported = (await db('channel_reporting').select('channel_name').sum({ ihc: 'ihc' }).groupBy('channel_name')) as Array<{ channel_name: string; ihc: unknown }>;
+    for (const r of reported) add('ihc', r.channel_name, Number(r.ihc));
+    if (E.isLeft(ihcParamsFor(cfg))) throw new Error('no default IHC parameters');
+
+    const channels = [...truth.keys()].sort();
+    const trueShares = sharesOf(truth, channels);
+    const trueIncremental = [...truth.values()].reduce((a, b) => a + b, 0);
+    const trueOrders = sharesWithBaseline(truth, channels, orders);
+    const models = ['ihc', 'ihc_fitted', ...heuristics, 'markov', 'shapley', 'incremental'];
+    return models.map((m) => {
+      const credited = byModel.get(m) ?? new Map<string, number>();
+      const shares = sharesOf(credited, channels);
+      return {
+        scenario: s.name,
+        model: m,
+        tvd: trueIncremental > 0 ? round(totalVariation(shares, trueShares)) : null,
+        tvd_orders: round(totalVariation(sharesWithBaseline(credited, channels, orders), trueOrders)),
+        rho: trueIncremental > 0 ? roundOrNull(rankCorrelation(channels.map((c) => credited.get(c) ?? 0), channels.map((c) => truth.get(c)!))) : null,
+        credited_orders: Object.fromEntries(channels.map((c) => [c, round(credited.get(c) ?? 0)])),
+      };
+    });
+  } finally {
+    await db.destroy();
+  }
+}
+
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+const roundOrNull = (x: number | null): number | null => (x === null ? null : round(x));
+
+function table(rows: readonly Row[], scenarios: readonly string[]): string {
+  const models = [...new Set(rows.map((r) => r.model))];
+  const cell = (r: Row | undefined): string => (r === undefined ? '-' : r.tvd === null ? `(${r.tvd_orders.toFixed(3)})` : r.tvd.toFixed(3));
+  const head = ['model'.padEnd(16), ...scenarios.map((s) => s.padStart(14)), 'worst'.padStart(8)].join(' ');
+  const lines = [head];
+  for (const m of models) {
+    const rs = scenarios.map((s) => rows.find((r) => r.scenario === s && r.model === m));
+    const worst = Math.max(...rs.map((r) => (r === undefined ? 1 : (r.tvd ?? r.tvd_orders))));
+    lines.push([m.padEnd(16), ...rs.map((r) => cell(r).padStart(14)), worst.toFixed(3).padStart(8)].join(' '));
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const scale = Number(arg('scale', '1'));
+  const seed = Number(arg('seed', '42'));
+  const keep = arg('keep', '');
+  const started = Date.now();
+  const scenarios = SCENARIOS.filter((s) => s.name !== 'tiny');
+  const rows: Row[] = [];
+  for (const s of scenarios) {
+    const dir = keep !== '' ? path.join(keep, s.name) : fs.mkdtempSync(path.join(os.tmpdir(), `accuracy-${s.name}-`));
+    fs.mkdirSync(dir, { recursive: true });
+    const t0 = Date.now();
+    try {
+      rows.push(...(await scenarioRows(s, dir, scale, seed)));
+    } finally {
+      if (keep === '') fs.rmSync(dir, { recursive: true, force: true });
+    }
+    process.stderr.write(`accuracy: ${s.name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  const names = scenarios.map((s) => s.name);
+  const out = path.join(ROOT, 'bench/results/accuracy.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(
+    out,
+    JSON.stringify({ window: WINDOW, scale, seed, measures: 'tvd: channel shares vs truth; tvd_orders: with the would-happen-anyway bucket; rho: Spearman', rows }, null, 1) + '\n',
+  );
+  process.stdout.write(
+    `TVD between credited and true channel shares (0 = perfect); in parentheses, for no_effect, the TVD over all orders with the would-happen-anyway bucket\n${table(rows, names)}\n` +
+      `wrote ${path.relative(ROOT, out)} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`accuracy: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
