@@ -24,7 +24,7 @@ STEPS := setup-db load generate-data build-journeys send-to-api process-attribut
 CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
 
 .PHONY: help setup demo pipeline test test-unit test-db-drivers test-postgres test-browser test-dags test-containers test-deps \
-        test-reliability reliability bench bench-ci lint typecheck images airflow-venv airflow-ui airflow-pool clean $(addprefix task-,$(STEPS)) \
+        test-reliability reliability bench bench-ci accuracy lint typecheck images airflow-venv airflow-ui airflow-pool clean $(addprefix task-,$(STEPS)) \
         $(addprefix task-,$(addsuffix -container,$(CONTAINER_STEPS)))
 
 help: ## List the targets
@@ -105,6 +105,9 @@ bench: dist/.built ## Every step vs sqlite3 .import and bare SQL, at SCALES="1 1
 
 bench-ci: dist/.built ## The short bench that keeps `make bench` working: scale 1, SQLite, a small engine run
 	$(NODE) dist/bench/pipeline.bench.js --scales 1 --journeys 20000 --work $${TMPDIR:-/tmp}/attribution-bench-ci
+
+accuracy: dist/.built ## Every model against planted truth on every scenario (TVD, rank correlation); JSON in bench/results/
+	$(NODE) dist/bench/accuracy.js
 
 lint: node_modules/.package-lock.json ## ESLint over the TypeScript sources
 	npx eslint .

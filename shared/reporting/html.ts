@@ -8,6 +8,7 @@ import { MODEL_EXPLANATIONS, MODEL_LABELS, type ModelComparison } from './models
 import type { DataQuality } from './quality.js';
 import { COLORS, PALETTE, esc, hbarChart, lineChart, responsive, vbarChart } from './svg.js';
 import { maxOf } from '../numbers.js';
+import { trustSection } from './trust.js';
 
 /**
  * The HTML report: one self-contained file (inline CSS, inline SVG, no script, no external asset), written for
@@ -428,6 +429,7 @@ ${costRevenue(d)}
 ${ratios(d)}
 ${trend(d)}
 ${comparison(d)}
+${trustSection(d.comparison)}
 ${journeys(d)}
 ${quality(d)}
 <footer>Made by process-attribution. Files in this folder: ${d.files.map((f) => `<code>${esc(f)}</code>`).join(', ')}. Money in euros (${d.precision.money} decimals in the CSVs), orders and ratios with ${d.precision.ratio} decimals.</footer>
