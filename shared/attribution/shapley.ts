@@ -82,23 +82,9 @@ export function fitShapley(paths: Iterable<PathCount>, opts: ShapleyOptions): Sh
       vc[mask] = vc[mask]! + s.conv;
       vv[mask] = vv[mask]! + s.value;
     }
-    // subset-sum (zeta) transform: v[S] = sum over T subset of S
-    for (let b = 0; b < n; b++) {
-      const bit = 1 << b;
-      for (let m = 0; m < size; m++) {
-        if (m & bit) {
-          vc[m] = vc[m]! + vc[m ^ bit]!;
-          vv[m] = vv[m]! + vv[m ^ bit]!;
-        }
-      }
-    }
-    // weight of a coalition of size s not containing i: s! (n-s-1)! / n!
-    const w = new Float64Array(n);
-    for (let s = 0; s < n; s++) {
-      let c = 1; // C(n-1, s)
-      for (let j = 1; j <= s; j++) c = (c * (n - s - 1 + j)) / j;
-      w[s] = 1 / (n * c);
-    }
+    subsetSums(vc, n);
+    subsetSums(vv, n);
+    const w = coalitionWeights(n);
     for (let m = 0; m < size; m++) {
       const ws = w[popcount(m)];
       for (let i = 0; i < n; i++) {
@@ -137,6 +123,15 @@ export function fitShapley(paths: Iterable<PathCount>, opts: ShapleyOptions): Sh
   return { conversions, value, shares, method: exact ? 'exact' : 'closed_form', channels: n };
 }
 
+/** subset-sum (zeta) transform in place: v[S] = sum over T subset of S */
+function subsetSums(v: Float64Array, n: number): void {
+  const size = 1 << n;
+  for (let b = 0; b < n; b++) {
+    const bit = 1 << b;
+    for (let m = 0; m < size; m++) if (m & bit) v[m] = v[m]! + v[m ^ bit]!;
+  }
+}
+
 /** weight of a coalition of size s not containing a given player, among n players: s! (n-s-1)! / n! */
 function coalitionWeights(n: number): Float64Array {
   const w = new Float64Array(n);
@@ -168,15 +163,8 @@ function rateShapley(
     totalConv += s.conv;
     totalVal += s.value;
   }
-  for (let b = 0; b < n; b++) {
-    const bit = 1 << b;
-    for (let m = 0; m < size; m++) {
-      if (m & bit) {
-        c[m] = c[m]! + c[m ^ bit]!;
-        all[m] = all[m]! + all[m ^ bit]!;
-      }
-    }
-  }
+  subsetSums(c, n);
+  subsetSums(all, n);
   const v = new Float64Array(size);
   for (let m = 0; m < size; m++) v[m] = all[m]! > 0 ? c[m]! / all[m]! : 0;
   const w = coalitionWeights(n);
