@@ -88,7 +88,7 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
   const env = { DATABASE_URL: path.join(dir, 'accuracy.db'), OUTPUT_DIR: path.join(dir, 'output'), LOG_LEVEL: 'warn' };
   const w = ['--start-date', WINDOW.start, '--end-date', WINDOW.end];
   await run('setup-db', [], env);
-  await run('generate-data', ['--scenario', s.name, '--out', data, '--scale', String(scale), '--seed', String(seed), ...w, '--load'], env);
+  await run('generate-data', ['--scenario', s.name, '--output', data, '--scale', String(scale), '--seed', String(seed), ...w, '--load'], env);
   await run('build-journeys', [...w, '--non-converting'], env);
   await run('send-to-api', [...w, '--provider', 'local'], env);
   await run('fit-ihc', [...w, '--name', FITTED, '--replace'], env);
