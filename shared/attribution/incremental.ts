@@ -257,7 +257,15 @@ export function pathShapley(b0: number, terms: Float64Array, maxChannels: number
 export function fitIncremental(paths: Iterable<PathCount>, opts: IncrementalOptions): IncrementalFit {
   const channelId = new Map<string, number>();
   const names: string[] = [];
-  const rows = rowsOf(paths, channelId, names);
+  // a fixed order (paths arrive in whatever order the database pages them), so that the float sums, and the
+  // figures to the last cent, are the same on every database
+  const keyed = [...paths].map((p) => ({ key: p.channels.join('\u001f'), p }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const rows = rowsOf(
+    keyed.map((x) => x.p),
+    channelId,
+    names,
+  );
   const identified = rows.some((r) => r.nulls > 0);
   const { beta, iterations } = identified ? fitCoefficients(rows, names.length, opts.l2) : { beta: new Float64Array(names.length + 1), iterations: 0 };
   const conv = new Float64Array(names.length);

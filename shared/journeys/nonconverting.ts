@@ -155,5 +155,9 @@ export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Pr
       [NON_CONVERTING_STATUS, w.start, w.end],
     ),
   );
-  return rows.map((r) => ({ channels: String(r.path).split(sep), conversions: 0, value: 0, nulls: Number(r.n) }));
+  // one order on every database (GROUP BY and collations differ), so that the fits sum in the same order and
+  // SQLite and PostgreSQL give the same figures to the last cent
+  const paths = rows.map((r) => ({ key: String(r.path), nulls: Number(r.n) }));
+  paths.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return paths.map((p) => ({ channels: p.key.split(sep), conversions: 0, value: 0, nulls: p.nulls }));
 }
