@@ -6,6 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Knex } from 'knex';
 import yargs, { type Argv, type Options } from 'yargs';
+import type { Capabilities, TaskResult } from './capabilities.js';
 import { describeErrors } from './codecs/report.js';
 import { defaultConfigPath, loadConfig, type Config } from './config.js';
 import { describeTarget, makeDb, targetOf } from './db/connect.js';
@@ -15,28 +16,7 @@ import { makeLogger, type Logger } from './log.js';
 import { makePace, makeProgress, type Progress, type ProgressOptions } from './progress.js';
 import { decodeWindow, type Window } from './window.js';
 
-/** What a program may touch. Built once by the edge; tests build their own. */
-export interface Capabilities {
-  readonly config: Config;
-  readonly logger: Logger;
-  readonly clock: () => Date;
-  readonly env: NodeJS.ProcessEnv;
-  /** opened on first use, closed by the edge */
-  readonly db: () => Knex;
-  readonly progress: (opts: Omit<ProgressOptions, 'logger'>) => Progress;
-  /** what the user asked to see (tables, JSON); logs go to the logger */
-  readonly stdout: (text: string) => void;
-  readonly runId: string;
-}
-
-export interface TaskResult {
-  /** the one line that says what the task did */
-  readonly summary: string;
-  /** a non-zero code for "done, but with problems the caller must see" (e.g. --strict with quarantined rows) */
-  readonly exitCode?: number;
-  /** stderr when stdout carries machine-readable output (JSON) that the summary line would spoil */
-  readonly summaryStream?: 'stdout' | 'stderr';
-}
+export type { Capabilities, TaskResult } from './capabilities.js';
 
 export interface TaskSpec<A> {
   readonly name: string;

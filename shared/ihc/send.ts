@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
 import { databaseError, EXIT_CODES, providerError, schemaError, type AppError } from '../errors.js';
-import type { Capabilities, TaskResult } from '../task.js';
+import type { Capabilities, TaskResult } from '../capabilities.js';
 import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
 import { packBatches, type Batch, type BatchNotice } from './batching.js';
@@ -9,7 +9,7 @@ import { bodyOf, type ValueItem } from './contract.js';
 import { conversionTimes, countJourneys, journeysNeverBuilt, streamJourneys } from './journeys.js';
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
-import { withStoredConversionType } from '../db/conversion-types.js';
+import { withStoredConversionType } from './conversion-types.js';
 import { rateText } from '../progress.js';
 import { count } from '../reporting/format.js';
 import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';

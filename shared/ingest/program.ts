@@ -3,7 +3,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
 import type { AppError } from '../errors.js';
 import { count } from '../reporting/format.js';
-import type { Capabilities, TaskResult } from '../task.js';
+import type { Capabilities, TaskResult } from '../capabilities.js';
 import { describeLoad, loadFiles, type FileStats, type LoadFile } from './load.js';
 
 /** The load program, shared by `load` and `generate-data --load` so the demo takes the real ingest path. */

@@ -28,9 +28,10 @@ async function connectionOf<C>(trx: Knex.Transaction): Promise<C> {
 
 export async function makeStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number): Promise<Stager> {
   if (dialectOf(trx) === 'pg') return pgCopyStager(await connectionOf<PgConnection>(trx), table, names);
-  const conn = await connectionOf<BetterSqliteConnection | object>(trx);
-  if ('prepare' in conn && typeof conn.prepare === 'function') return preparedStager(conn, table, names);
-  return jsonStager(trx, table, names, chunkRows);
+  // by the client's name, not by duck typing: node-sqlite3's Database has a `prepare` too, but an asynchronous
+  // one whose errors arrive as events after the row was counted as staged
+  if ((trx.client as { driverName?: string }).driverName !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows);
+  return preparedStager(await connectionOf<BetterSqliteConnection>(trx), table, names);
 }
 
 /** better-sqlite3: one prepared INSERT reused for the whole file, each row a synchronous step, no parsing of SQL or JSON. */

@@ -4,7 +4,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
 import { databaseError, EXIT_CODES, internal, messageOf, type AppError } from '../errors.js';
 import { asOutputError } from '../files.js';
-import type { Capabilities, TaskResult } from '../task.js';
+import type { Capabilities, TaskResult } from '../capabilities.js';
 import { windowSlug, type Window } from '../window.js';
 import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
 import { computeInsights, formatInsights, insightsCsvRows, outsizedJourneyRevenues, writeInsights, type JourneyInsights } from './insights.js';

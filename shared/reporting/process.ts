@@ -7,7 +7,7 @@ import { databaseError, internal, messageOf, type AppError } from '../errors.js'
 import { journeysNeverBuilt } from '../ihc/journeys.js';
 import type { AttributionRun } from '../ihc/runs.js';
 import { computeInsights } from '../journeys/insights.js';
-import type { Capabilities, TaskResult } from '../task.js';
+import type { Capabilities, TaskResult } from '../capabilities.js';
 import { datesOf, windowSlug, type Window } from '../window.js';
 import { attributeWindow, type WindowOutcome } from './attribute.js';
 import { dailyTotals, readChannelReporting, readPreviousPeriod, summarizeChannels, targetsOf, totalOf } from './channels.js';

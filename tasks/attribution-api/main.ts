@@ -1,4 +1,4 @@
-import { readStoredConversionType } from '../../shared/db/conversion-types.js';
+import { readStoredConversionType } from '../../shared/ihc/conversion-types.js';
 import * as fs from 'node:fs';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
