@@ -17,4 +17,25 @@ export default tseslint.config(
     },
   },
   { files: ['shared/db/connect.ts'], rules: { 'no-restricted-syntax': 'off' } },
+  // The layers of docs/design.md: the engine is pure, the database layer knows no model, and no program in
+  // shared/ imports the runner (task.ts pulls in yargs and dotenv); programs get their types from capabilities.ts.
+  {
+    files: ['shared/attribution/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../codecs', '!../codecs/*', '!../numbers.js'], message: 'the engine imports only codecs (and numbers.js): it stays pure' }] }],
+    },
+  },
+  {
+    files: ['shared/db/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/attribution/*', '**/ihc/*', '**/ingest/*', '**/journeys/*', '**/reporting/*', '**/generate/*'], message: 'shared/db knows no domain module' }] }],
+    },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    ignores: ['shared/task.ts', 'shared/attribution/**/*.ts', 'shared/db/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/task.js'], message: 'import Capabilities/TaskResult from shared/capabilities.ts; only tasks/ use the runner' }] }],
+    },
+  },
 );

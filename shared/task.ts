@@ -12,8 +12,8 @@ import { defaultConfigPath, loadConfig, type Config } from './config.js';
 import { describeTarget, makeDb, targetOf } from './db/connect.js';
 import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError } from './errors.js';
 import { helpWidth, renderHelp, type HelpOption } from './help.js';
-import { makeLogger, type Logger } from './log.js';
-import { makePace, makeProgress, type Progress, type ProgressOptions } from './progress.js';
+import { makeLogger } from './log.js';
+import { makePace, makeProgress } from './progress.js';
 import { decodeWindow, type Window } from './window.js';
 
 export type { Capabilities, TaskResult } from './capabilities.js';
