@@ -58,7 +58,8 @@ async function pathsOf(db: Knex): Promise<Record<string, string[]>> {
     .select('js.conv_id', 'js.session_id', 'js.conversion')
     .orderBy(['js.conv_id', 'js.position'])) as Array<{ conv_id: string; session_id: string; conversion: number }>;
   const out: Record<string, string[]> = {};
-  for (const r of rows) (out[r.conv_id] ??= []).push(r.session_id);
+  // a path's id ends with its last day (nc:<user>:<first session>:<YYYY-MM-DD>); keyed here without it
+  for (const r of rows) (out[r.conv_id.replace(/:\d{4}-\d{2}-\d{2}$/, '')] ??= []).push(r.session_id);
   return out;
 }
 
@@ -81,7 +82,7 @@ test('non-converting paths: cut where a converting journey begins, closed by a l
   t.deepEqual(await pathsOf(db), { 'nc:u1:d': ['d', 'e'], 'nc:u2:g': ['g'], 'nc:u4:i': ['i', 'j'] });
   t.deepEqual(r.nonConverting, { paths: 3, sessions: 5 });
   t.is(r.conversions, 1); // c1 only: c3 is dated after the window, and paths are not conversions
-  const row = (await db('journeys').where({ conv_id: 'nc:u1:d' }).first()) as Record<string, unknown>;
+  const row = (await db('journeys').where({ conv_id: 'nc:u1:d:2023-09-02' }).first()) as Record<string, unknown>;
   t.like(row, { user_id: 'u1', conv_date: '2023-09-02', conv_time: '11:00:00', revenue: 0, session_count: 2, status: 'non_converting' });
   t.deepEqual(await overlaps(db), []);
   // no session of a path is flagged as converting
@@ -139,4 +140,26 @@ test('non-converting paths never reach a provider, count in the insights, and gi
   t.is(r.code, 0, r.stderr);
   const answered = (await db('api_results').distinct('conv_id')) as Array<{ conv_id: string }>;
   t.deepEqual(answered.map((x) => x.conv_id), ['c1']);
+});
+
+test('consecutive and overlapping windows: a path that grows past a window is stored once, by the window of its last day', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  // one user, no order: a path from 09-01 to 09-05 (gaps shorter than close_after_days)
+  await seed(
+    db,
+    [
+      ['p1', 'u9', '2023-09-01', '08:00:00', 'SEO'],
+      ['p2', 'u9', '2023-09-03', '09:00:00', 'Email'],
+      ['p3', 'u9', '2023-09-05', '10:00:00', 'Direct'],
+    ],
+    [['c0', 'u0', '2023-09-02', '10:00:00']],
+  );
+  const A = { start: '2023-09-01', end: '2023-09-03' };
+  const B = { start: '2023-09-04', end: '2023-09-06' };
+  const C = { start: '2023-09-02', end: '2023-09-05' };
+  for (const w of [A, B, C, A, B]) await buildJourneys(db, w, OPTS);
+  t.deepEqual(await pathsOf(db), { 'nc:u9:p1': ['p1', 'p2', 'p3'] });
+  const [only] = (await db('journeys').where('status', 'non_converting').select('conv_id', 'conv_date')) as Array<{ conv_id: string; conv_date: string }>;
+  t.deepEqual(only, { conv_id: 'nc:u9:p1:2023-09-05', conv_date: '2023-09-05' });
 });

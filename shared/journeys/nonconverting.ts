@@ -50,8 +50,11 @@ function pathSessions(q: JourneySql, w: Window, o: NonConvertingOptions): { sql:
     const cut = q.minusDays('c.conv_date', o.lookbackDays);
     claim.push(`(s.event_date > ${cut} OR (s.event_date = ${cut} AND s.event_time >= c.conv_time))`);
   }
-  const conds = ['s.event_date <= ?', q.validDate('s.event_date'), q.validTime('s.event_time')];
-  const bindings: Knex.RawBinding[] = [w.end];
+  // A path is read over all the user's sessions, not cut at the window's end: cut there, the same path (same
+  // first session) would be one path in this window and a longer one in the next, and the next window's insert
+  // would collide with this one's rows. Read whole, a path has one shape and belongs to the window of its last day.
+  const conds = [q.validDate('s.event_date'), q.validTime('s.event_time')];
+  const bindings: Knex.RawBinding[] = [];
   if (o.lookbackDays !== null) {
     conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
     bindings.push(w.start);
@@ -97,7 +100,7 @@ function pathSessions(q: JourneySql, w: Window, o: NonConvertingOptions): { sql:
              ROW_NUMBER() OVER (PARTITION BY s2.user_id, s2.path_no ORDER BY ${order}) - 1 AS position
         FROM numbered s2
     )
-    SELECT '${NON_CONVERTING_PREFIX}' || p.user_id || ':' || p.first_session AS conv_id, p.session_id, p.position,
+    SELECT '${NON_CONVERTING_PREFIX}' || p.user_id || ':' || p.first_session || ':' || p.last_date AS conv_id, p.session_id, p.position,
            p.last_date AS conv_date, p.event_date, p.event_time, p.channel_name, p.holder_engagement,
            p.closer_engagement, p.impression_interaction, 0 AS conversion
       FROM paths p
