@@ -203,9 +203,25 @@ run_local build-journeys --start-date "$START_DATE" --end-date "$END_DATE"
 run_local send-to-api --start-date "$START_DATE" --end-date "$END_DATE" --provider local
 run_local process-attribution --start-date "$START_DATE" --end-date "$END_DATE"
 
+# The same journeys through the attribution server on the host: the reference for the api-provider volume. The
+# IHC contract carries no order time, so a server attributes with the converting session's time while the local
+# provider uses the order's own time; each provider is compared with its own kind on the host.
+LOCAL_API_DB="$WORK/local/attribution-api.db"
+for ext in "" -wal -shm; do [ ! -f "$LOCAL_DB$ext" ] || cp "$LOCAL_DB$ext" "$LOCAL_API_DB$ext"; done
+HOST_API_PORT="${E2E_HOST_API_PORT:-18766}"
+PORT="$HOST_API_PORT" ATTRIBUTION_API_KEYS="$API_KEY" node dist/tasks/attribution-api/main.js >"$WORK/host-api.log" 2>&1 &
+host_api_pid=$!
+for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$HOST_API_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+run_local_api() { DATABASE_URL="$LOCAL_API_DB" OUTPUT_DIR="$WORK/local/output-api" IHC_API_KEY="$API_KEY" node "dist/tasks/$1/main.js" "${@:2}" \
+  >>"$WORK/local.log" 2>&1 || { tail -n 40 "$WORK/local.log" >&2; kill "$host_api_pid" 2>/dev/null; die "local $1 (attribution server) failed"; }; }
+run_local_api send-to-api --start-date "$START_DATE" --end-date "$END_DATE" --provider "http://127.0.0.1:$HOST_API_PORT"
+run_local_api process-attribution --start-date "$START_DATE" --end-date "$END_DATE"
+kill -TERM "$host_api_pid" 2>/dev/null || true
+wait "$host_api_pid" 2>/dev/null || true
+
 compare_reporting() {
-  log "comparing channel_reporting: $1 vs the local run"
-  python3 - "$2" "$LOCAL_DB" <<'PY' || die "channel_reporting of $1 differs from the local run"
+  log "comparing channel_reporting: $1 vs the same provider on the host"
+  python3 - "$2" "${3:-$LOCAL_DB}" <<'PY' || die "channel_reporting of $1 differs from the run on the host"
 import sqlite3, sys
 
 def rows(path):
@@ -232,6 +248,6 @@ sys.exit(1 if diff or len(containers) != len(local) else 0)
 PY
 }
 compare_reporting "containers, local provider" "$VOL_A/attribution.db"
-compare_reporting "containers, attribution-api image as provider" "$VOL_B/attribution.db"
+compare_reporting "containers, attribution-api image as provider" "$VOL_B/attribution.db" "$LOCAL_API_DB"
 
 log "PASSED: the DAGs' commands in the task images reproduce the local channel_reporting ($(( $(date +%s) - t0 ))s in all)"
