@@ -1,4 +1,5 @@
 import type { PathCount } from './paths.js';
+import { internId } from './intern.js';
 
 /**
  * The data-driven model that separates the baseline (`incremental`): it fits the chance of an order from
@@ -66,12 +67,7 @@ function rowsOf(paths: Iterable<PathCount>, channelId: Map<string, number>, name
     if (p.channels.length === 0 || !(p.conversions + p.nulls > 0)) continue;
     const count = new Map<number, number>();
     for (const c of p.channels) {
-      let id = channelId.get(c);
-      if (id === undefined) {
-        id = names.length;
-        channelId.set(c, id);
-        names.push(c);
-      }
+      const id = internId(channelId, names, c);
       count.set(id, (count.get(id) ?? 0) + 1);
     }
     rows.push({
@@ -373,13 +369,7 @@ export function fitNoisyOr(rows: Iterable<FeatureRow>, l2: number): { intercept:
     const xs: number[] = [];
     for (const [f, x] of r.features) {
       if (!(x > 0) || !Number.isFinite(x)) continue;
-      let i = id.get(f);
-      if (i === undefined) {
-        i = names.length;
-        id.set(f, i);
-        names.push(f);
-      }
-      ids.push(i);
+      ids.push(internId(id, names, f));
       xs.push(x);
     }
     internal.push({ ids: Int32Array.from(ids), counts: Float64Array.from(xs), conv: r.conversions, nulls: r.nulls, value: 0 });

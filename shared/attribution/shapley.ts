@@ -1,4 +1,5 @@
 import type { PathCount } from './paths.js';
+import { internId } from './intern.js';
 
 /**
  * Shapley value over channels, with the characteristic function of the "simplified Shapley" attribution
@@ -46,15 +47,7 @@ export function fitShapley(paths: Iterable<PathCount>, opts: ShapleyOptions): Sh
   for (const p of all) {
     if (!(p.conversions > 0) && !(p.value > 0) && !(anyNulls && p.nulls > 0)) continue;
     const ids: number[] = [];
-    for (const c of new Set(p.channels)) {
-      let id = channelId.get(c);
-      if (id === undefined) {
-        id = names.length;
-        channelId.set(c, id);
-        names.push(c);
-      }
-      ids.push(id);
-    }
+    for (const c of new Set(p.channels)) ids.push(internId(channelId, names, c));
     if (ids.length === 0) continue;
     ids.sort((a, b) => a - b);
     const key = ids.join(',');
