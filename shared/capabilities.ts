@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Config } from './config.js';
+import type { Files } from './files.js';
 import type { Logger } from './log.js';
 import type { Progress, ProgressOptions } from './progress.js';
 
@@ -16,6 +17,8 @@ export interface Capabilities {
   readonly env: NodeJS.ProcessEnv;
   /** opened on first use, closed by the edge */
   readonly db: () => Knex;
+  /** every output file goes through here: atomic, and a failure is an OutputError (exit 9) */
+  readonly files: Files;
   readonly progress: (opts: Omit<ProgressOptions, 'logger'>) => Progress;
   /** what the user asked to see (tables, JSON); logs go to the logger */
   readonly stdout: (text: string) => void;

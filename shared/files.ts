@@ -1,6 +1,9 @@
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as TE from 'fp-ts/lib/TaskEither.js';
 import { createObjectCsvWriter } from 'csv-writer';
-import { outputError, type AppError } from './errors.js';
+import { internal, messageOf, outputError, type AppError } from './errors.js';
 
 /**
  * The one place outputs are written. Every file goes to a temporary name beside its target and is renamed over
@@ -70,6 +73,89 @@ export async function writeCsvAtomic(file: string, header: readonly { id: string
   });
 }
 
+/** One file of `writeLinesAtomic`: lines are collected and written on `flush`, so a caller decides the batch size. */
+export interface LineOut {
+  /** appends text as is; the caller ends each line with \n */
+  readonly line: (text: string) => void;
+  /** writes what was collected, waiting while the disk is behind (memory stays flat) */
+  readonly flush: () => Promise<void>;
+}
+
+class BufferedOut implements LineOut {
+  private chunk: string;
+  private failure: unknown;
+  readonly tmp: string;
+  readonly stream: WriteStream;
+
+  constructor(
+    readonly file: string,
+    header: string,
+  ) {
+    this.tmp = tmpOf(file);
+    this.stream = createWriteStream(this.tmp);
+    this.stream.on('error', (e) => {
+      this.failure = e;
+    });
+    this.chunk = `${header}\n`;
+  }
+
+  line = (text: string): void => {
+    this.chunk += text;
+  };
+
+  flush = async (): Promise<void> => {
+    this.check();
+    if (this.chunk === '') return;
+    const ok = this.stream.write(this.chunk);
+    this.chunk = '';
+    if (!ok) await this.wait('drain');
+  };
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.stream.end();
+    if (!this.stream.writableFinished) await this.wait('finish');
+    this.check();
+  }
+
+  private check(): void {
+    if (this.failure !== undefined) throw new OutputFailure(describeOutputFailure(this.file, this.failure));
+  }
+
+  private async wait(event: string): Promise<void> {
+    try {
+      await once(this.stream, event);
+    } catch (e) {
+      throw new OutputFailure(describeOutputFailure(this.file, e));
+    }
+  }
+}
+
+/**
+ * Files too large to hold in memory (generated data: millions of rows), written together: each goes to its
+ * temporary name, and all are renamed into place only when `write` has finished; on any failure none is.
+ */
+export async function writeLinesAtomic<A>(
+  targets: readonly { readonly file: string; readonly header: string }[],
+  write: (outs: readonly LineOut[]) => Promise<A>,
+): Promise<A> {
+  const outs = targets.map((t) => new BufferedOut(t.file, t.header));
+  try {
+    const a = await write(outs);
+    await Promise.all(outs.map((o) => o.close()));
+    for (const o of outs) {
+      await fs.rename(o.tmp, o.file).catch((e: unknown) => {
+        throw new OutputFailure(describeOutputFailure(o.file, e));
+      });
+    }
+    return a;
+  } catch (e) {
+    for (const o of outs) o.stream.destroy();
+    await Promise.all(outs.map((o) => fs.rm(o.tmp, { force: true }).catch(() => undefined)));
+    throw e;
+  }
+}
+
 /** Removes an output that would no longer match the run (e.g. a comparison that was switched off). */
 export async function removeOutput(file: string): Promise<void> {
   try {
@@ -84,3 +170,32 @@ export const asOutputError =
   (other: (e: unknown) => AppError) =>
   (e: unknown): AppError =>
     e instanceof OutputFailure ? e.error : other(e);
+
+/**
+ * The outputs capability: the writers above as values, so that "cannot write the output" is one OutputError
+ * (exit 9) in every step. The runner hands programs `localFiles`; a test may hand a failing one.
+ */
+export interface Files {
+  /** creates the folder and its parents */
+  readonly ensureDir: (dir: string) => TE.TaskEither<AppError, void>;
+  readonly writeText: (file: string, text: string) => TE.TaskEither<AppError, void>;
+  readonly writeCsv: (file: string, header: readonly { id: string; title: string }[], rows: readonly CsvRow[]) => TE.TaskEither<AppError, void>;
+  /** see writeLinesAtomic; an error `write` throws itself is a bug (Internal), not an output failure */
+  readonly writeLines: <A>(
+    targets: readonly { readonly file: string; readonly header: string }[],
+    write: (outs: readonly LineOut[]) => Promise<A>,
+  ) => TE.TaskEither<AppError, A>;
+  /** removes an output that would no longer match the run; a missing file is fine */
+  readonly remove: (file: string) => TE.TaskEither<AppError, void>;
+}
+
+/** Anything but an OutputFailure thrown while writing is a bug in the caller, not a full disk. */
+const asFilesError = asOutputError((e) => internal(`writing an output failed unexpectedly: ${messageOf(e)}`));
+
+export const localFiles: Files = {
+  ensureDir: (dir) => TE.tryCatch(() => ensureDir(dir), asFilesError),
+  writeText: (file, text) => TE.tryCatch(() => writeFileAtomic(file, text), asFilesError),
+  writeCsv: (file, header, rows) => TE.tryCatch(() => writeCsvAtomic(file, header, rows), asFilesError),
+  writeLines: (targets, write) => TE.tryCatch(() => writeLinesAtomic(targets, write), asFilesError),
+  remove: (file) => TE.tryCatch(() => removeOutput(file), asFilesError),
+};

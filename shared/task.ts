@@ -10,6 +10,7 @@ import type { Capabilities, TaskResult } from './capabilities.js';
 import { describeErrors } from './codecs/report.js';
 import { defaultConfigPath, loadConfig, type Config } from './config.js';
 import { describeTarget, makeDb, targetOf } from './db/connect.js';
+import { localFiles } from './files.js';
 import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError } from './errors.js';
 import { helpWidth, renderHelp, type HelpOption } from './help.js';
 import { makeLogger } from './log.js';
@@ -106,6 +107,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
       }
       return db;
     },
+    files: localFiles,
     progress: (p) => makeProgress({ ...p, logger, pace }),
     stdout: out,
     runId,

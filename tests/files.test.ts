@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import { OutputFailure, writeCsvAtomic, writeFileAtomic } from '../shared/files.js';
-import { EXIT_CODES } from '../shared/errors.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { localFiles, OutputFailure, writeCsvAtomic, writeFileAtomic } from '../shared/files.js';
+import { EXIT_CODES, type AppError } from '../shared/errors.js';
 import { seedConversions, seedJourneys, seedSessions } from './helpers/reporting-seed.js';
 import { freshDb, ROOT, runCli, tempDir } from './helpers/env.js';
 
@@ -36,6 +37,44 @@ test('a full disk: OutputError naming the file, and the temporary file is remove
   }));
   t.regex(c.error.message, /y\.csv: the disk is full/);
   t.deepEqual(fs.readdirSync(dir), ['x.csv']);
+});
+
+test('the files capability: a write under a file is a Left OutputError, streamed files appear all or none', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'blocker'), 'a file');
+  const results: E.Either<AppError, unknown>[] = [
+    await localFiles.writeText(path.join(dir, 'blocker', 'a.txt'), 'x')(),
+    await localFiles.writeCsv(path.join(dir, 'blocker', 'a.csv'), [{ id: 'a', title: 'a' }], [{ a: '1' }])(),
+    await localFiles.ensureDir(path.join(dir, 'blocker', 'sub'))(),
+    await localFiles.writeLines([{ file: path.join(dir, 'blocker', 'a.csv'), header: 'a' }], async () => 1)(),
+  ];
+  for (const r of results) {
+    if (E.isRight(r)) return t.fail('the write did not fail');
+    t.is(r.left._tag, 'OutputError');
+    t.regex(r.left.message, /blocker.*: a file is in the place of a folder on the path/);
+  }
+  // the second target cannot be written: the first, complete, must not appear either
+  const ok = path.join(dir, 'ok.csv');
+  const r = await localFiles.writeLines([{ file: ok, header: 'a' }, { file: path.join(dir, 'blocker', 'b.csv'), header: 'b' }], async ([a, b]) => {
+    a!.line('1\n');
+    b!.line('2\n');
+    await Promise.all([a!.flush(), b!.flush()]);
+    return 'written';
+  })();
+  t.true(E.isLeft(r) && r.left._tag === 'OutputError', JSON.stringify(r));
+  t.deepEqual(fs.readdirSync(dir), ['blocker']);
+  const good = await localFiles.writeLines([{ file: ok, header: 'a,b' }], async ([a]) => {
+    for (let i = 0; i < 3; i++) a!.line(`${i},${i * 2}\n`);
+    await a!.flush();
+    a!.line('9,9\n');
+    return 4;
+  })();
+  t.deepEqual(good, E.right(4));
+  t.is(fs.readFileSync(ok, 'utf8'), 'a,b\n0,0\n1,2\n2,4\n9,9\n', 'lines collected after the last flush are written on close');
+  const bug = await localFiles.writeLines([{ file: path.join(dir, 'bug.csv'), header: 'a' }], () => Promise.reject(new RangeError('a bug')))();
+  t.true(E.isLeft(bug) && bug.left._tag === 'Internal');
+  t.false(fs.existsSync(path.join(dir, 'bug.csv')));
 });
 
 test('process-attribution CLI: a file in the place of the output folder is exit 9 with the path, not exit 1', async (t) => {

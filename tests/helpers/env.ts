@@ -9,6 +9,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { loadConfig, type Config, type SqliteClient } from '../../shared/config.js';
 import { makeDb } from '../../shared/db/connect.js';
 import { migrate } from '../../shared/db/migrate.js';
+import { localFiles } from '../../shared/files.js';
 import { silentLogger } from '../../shared/log.js';
 import { makeProgress } from '../../shared/progress.js';
 import type { Capabilities } from '../../shared/task.js';
@@ -69,6 +70,7 @@ export function testCaps(db: Knex, config: Config, overrides: Partial<Capabiliti
     clock: () => new Date('2026-01-01T00:00:00Z'),
     env: {},
     db: () => db,
+    files: localFiles,
     progress: (p) => makeProgress({ ...p, logger: silentLogger, isTTY: false, intervalMs: 1e9 }),
     stdout: (s) => printed.push(s),
     runId: 'test-run',
