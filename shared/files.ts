@@ -64,6 +64,9 @@ export async function writeFileAtomic(file: string, text: string): Promise<void>
 
 export type CsvRow = Record<string, string>;
 
+/** RFC 4180, for CSV lines built by hand where rows are too many for csv-writer's records: quote only what needs it. */
+export const csvField = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
 /** A CSV of preformatted string cells (precision is the caller's decision, not csv-writer's number printing). */
 export async function writeCsvAtomic(file: string, header: readonly { id: string; title: string }[], rows: readonly CsvRow[]): Promise<void> {
   await viaTemp(file, async (tmp) => {

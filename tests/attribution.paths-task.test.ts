@@ -4,6 +4,7 @@ import test from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import { attributePaths } from '../shared/attribution/models.js';
 import { DEFAULT_MODELS_CONFIG } from '../shared/attribution/params.js';
+import { PATH_MODELS } from '../shared/attribution-paths/program.js';
 import { ROOT, runCli, tempDir } from './helpers/env.js';
 
 const EXAMPLE = path.join(ROOT, 'tasks/attribute-paths/example-paths.csv');
@@ -69,4 +70,13 @@ test('library view of the example file: heuristics conserve conversions and valu
   let v = 0;
   for (const c of r.right.values()) v += c.value;
   t.true(Math.abs(v - 930.75) < 1e-9);
+});
+
+test('--models all is every path model, as in process-attribution; none runs nothing', async (t) => {
+  const all = await runCli('attribute-paths', ['--input', EXAMPLE, '--models', 'all', '--format', 'json']);
+  t.is(all.code, 0, all.stderr);
+  t.deepEqual(Object.keys(JSON.parse(all.stdout) as Record<string, unknown>).sort(), [...PATH_MODELS].sort());
+  const none = await runCli('attribute-paths', ['--input', EXAMPLE, '--models', 'none']);
+  t.is(none.code, 0, none.stderr);
+  t.regex(none.stdout, /0 model\(s\) over/);
 });

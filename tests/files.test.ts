@@ -100,3 +100,13 @@ test('attribute-paths --output under a file: exit 9, and nothing left behind', a
   t.regex(r.stderr, /cannot write .*blocker\/out\.json: a file is in the place of a folder on the path/);
   t.deepEqual(fs.readdirSync(dir), ['blocker']);
 });
+
+test('generate-data --output under a file: exit 9 naming the folder, not a usage error', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'blocker'), 'a file');
+  const r = await runCli('generate-data', ['--scale', '0.01', '--output', path.join(dir, 'blocker', 'demo')]);
+  t.is(r.code, 9, r.stderr);
+  t.regex(r.stderr, /cannot write .*blocker\/demo: a file is in the place of a folder on the path/);
+  t.deepEqual(fs.readdirSync(dir), ['blocker']);
+});

@@ -1,9 +1,12 @@
 import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { forEachDemoRow, writeDemoCsvs } from '../shared/generate/demo.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { forEachDemoRow, writeDemoCsvs, type DemoProgressOptions } from '../shared/generate/demo.js';
+import { localFiles } from '../shared/files.js';
 
 // Reference figures from ../shared/reference/challenge-shape.md, restated here on purpose: the test
 // compares the generator with the published data, not with the generator's own shape table.
@@ -46,11 +49,18 @@ interface Data {
   costs: Row[];
 }
 
+/** The writer through the real files capability; its Left thrown as an Error so that failures read as before. */
+async function demo(dir: string, opts: DemoProgressOptions) {
+  const r = await writeDemoCsvs(dir, opts, localFiles)();
+  if (E.isLeft(r)) throw new Error(`${r.left._tag}: ${r.left.message}`);
+  return r.right;
+}
+
 const dirs: string[] = [];
 async function generate(scale: number, seed: number, startDate = REF.start, endDate = REF.end) {
   const dir = await mkdtemp(path.join(tmpdir(), 'gen-test-'));
   dirs.push(dir);
-  const summary = await writeDemoCsvs(dir, { scale, seed, startDate, endDate });
+  const summary = await demo(dir, { scale, seed, startDate, endDate });
   return { dir, summary };
 }
 test.after.always(async () => {
@@ -114,7 +124,7 @@ function journeys(d: Data): Session[][] {
 }
 
 // one scale-1 data set shared by the shape tests (generation is the slow part)
-let base: Promise<{ dir: string; data: Data; summary: Awaited<ReturnType<typeof writeDemoCsvs>> }> | undefined;
+let base: Promise<{ dir: string; data: Data; summary: Awaited<ReturnType<typeof demo>> }> | undefined;
 const scaleOne = () =>
   (base ??= generate(1, 42).then(async ({ dir, summary }) => ({ dir, summary, data: await read(dir) })));
 
@@ -252,7 +262,7 @@ test('the callback form yields the rows the files hold, and progress reaches the
   const dir = await mkdtemp(path.join(tmpdir(), 'gen-test-'));
   dirs.push(dir);
   const seen: [number, number][] = [];
-  const summary = await writeDemoCsvs(dir, { ...opts, onProgress: (done, total) => seen.push([done, total]) });
+  const summary = await demo(dir, { ...opts, onProgress: (done, total) => seen.push([done, total]) });
   t.deepEqual(seen[seen.length - 1], [summary.users, summary.users]);
   t.true(seen.every(([done], i) => i === 0 || done > (seen[i - 1] as [number, number])[0]));
 
@@ -272,8 +282,9 @@ test('the callback form yields the rows the files hold, and progress reaches the
 test('invalid options are refused with a message that names the option', async (t) => {
   const dir = path.join(tmpdir(), 'gen-test-never-created');
   const ok = { scale: 1, seed: 1, startDate: REF.start, endDate: REF.end };
-  await t.throwsAsync(writeDemoCsvs(dir, { ...ok, scale: 0 }), { message: /scale/ });
-  await t.throwsAsync(writeDemoCsvs(dir, { ...ok, seed: 1.5 }), { message: /seed/ });
-  await t.throwsAsync(writeDemoCsvs(dir, { ...ok, startDate: '2023-02-30' }), { message: /startDate/ });
-  await t.throwsAsync(writeDemoCsvs(dir, { ...ok, startDate: '2023-09-08' }), { message: /after/ });
+  await t.throwsAsync(demo(dir, { ...ok, scale: 0 }), { message: /UsageError: .*scale/ });
+  await t.throwsAsync(demo(dir, { ...ok, seed: 1.5 }), { message: /UsageError: .*seed/ });
+  await t.throwsAsync(demo(dir, { ...ok, startDate: '2023-02-30' }), { message: /UsageError: .*startDate/ });
+  await t.throwsAsync(demo(dir, { ...ok, startDate: '2023-09-08' }), { message: /UsageError: .*after/ });
+  t.false(existsSync(dir), 'nothing was created');
 });

@@ -3,6 +3,7 @@ import test from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
 import { writeDemoCsvs } from '../shared/generate/demo.js';
+import { localFiles } from '../shared/files.js';
 import { runBuildJourneys } from '../shared/journeys/program.js';
 import { freshDb, runCli, testCaps } from './helpers/env.js';
 
@@ -27,7 +28,7 @@ test('scale 1 demo data: journeys, rows and conversions without journey match an
   const { db, config, dir, url, cleanup } = await freshDb();
   try {
     const csvDir = path.join(dir, 'csv');
-    await writeDemoCsvs(csvDir, { scale: 1, seed: 7, startDate: W.start, endDate: W.end });
+    t.true(E.isRight(await writeDemoCsvs(csvDir, { scale: 1, seed: 7, startDate: W.start, endDate: W.end }, localFiles)()));
     const load = await runCli('load', ['--dir', csvDir], { DATABASE_URL: url, LOG_LEVEL: 'warn' }, { timeoutMs: 170_000 });
     t.is(load.code, 0, load.stderr);
 

@@ -6,10 +6,11 @@
  * reference to the cent). Both passes replay the same keyed random streams, so memory stays flat at any
  * scale: one user's rows, one batch of formatted text and a (channel x day) table.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { once } from 'node:events';
 import path from 'node:path';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { messageOf, usageError, type AppError } from '../errors.js';
+import { csvField, type Files, type LineOut } from '../files.js';
 import { uniqueHexId } from './random.js';
 import { CHANNELS, type Channel } from './shape.js';
 import { DemoModel, makePlan, type DemoOptions, type DemoPlan, type RawSession, type RawUser } from './model.js';
@@ -219,98 +220,61 @@ function eur(x: number): string {
   return x.toFixed(2);
 }
 
-/** RFC 4180: quote only what needs it (no channel name does today, but names are data) */
-function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-class CsvOut {
-  private chunk = '';
-  private failure: Error | undefined;
-  readonly stream: WriteStream;
-
-  constructor(readonly tmpPath: string, header: string) {
-    this.stream = createWriteStream(tmpPath);
-    this.stream.on('error', (e) => {
-      this.failure = e;
-    });
-    this.chunk = `${header}\n`;
-  }
-
-  line(s: string): void {
-    this.chunk += s;
-  }
-
-  async flush(): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (this.chunk === '') return;
-    const ok = this.stream.write(this.chunk);
-    this.chunk = '';
-    if (!ok) await once(this.stream, 'drain');
-  }
-
-  async close(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    if (!this.stream.writableFinished) await once(this.stream, 'finish');
-    if (this.failure) throw this.failure;
-  }
-}
-
 /**
  * Writes session_sources.csv, conversions.csv and session_costs.csv into `dir` (created if missing).
- * Files appear complete or not at all: rows go to temporary files renamed at the end.
- * Throws RangeError for invalid options (scale <= 0, a date that is not YYYY-MM-DD, start after end).
+ * Files appear complete or not at all (see Files.writeLines). Invalid options (scale <= 0, a date that is not
+ * YYYY-MM-DD, start after end) are a UsageError; a folder or disk that refuses the files an OutputError.
  */
-export async function writeDemoCsvs(
+export function writeDemoCsvs(
   dir: string,
   opts: DemoProgressOptions,
-): Promise<DemoCounts & { readonly files: DemoFiles }> {
-  const plan = makePlan(opts);
-  await mkdir(dir, { recursive: true });
+  out: Files,
+): TE.TaskEither<AppError, DemoCounts & { readonly files: DemoFiles }> {
+  let plan: DemoPlan;
+  try {
+    plan = makePlan(opts);
+  } catch (e) {
+    return TE.left(usageError(messageOf(e)));
+  }
   const files: DemoFiles = {
     sessions: path.join(dir, DEMO_FILE_NAMES.sessions),
     conversions: path.join(dir, DEMO_FILE_NAMES.conversions),
     costs: path.join(dir, DEMO_FILE_NAMES.costs),
   };
-  const tmp = (f: string): string => `${f}.tmp-${process.pid}`;
-  const out = {
-    sessions: new CsvOut(tmp(files.sessions), DEMO_HEADERS.sessions),
-    conversions: new CsvOut(tmp(files.conversions), DEMO_HEADERS.conversions),
-    costs: new CsvOut(tmp(files.costs), DEMO_HEADERS.costs),
-  };
-  const all = [out.sessions, out.conversions, out.costs];
-  try {
-    const maker = new RowMaker(plan);
-    const channelCsv = CHANNELS.map(csvField);
-    const sink: DemoRowSink = {
-      session: (r) =>
-        out.sessions.line(
-          `${r.session_id},${r.user_id},${r.event_date},${r.event_time},${channelCsv[CHANNELS.indexOf(r.channel_name)]},${r.holder_engagement},${r.closer_engagement},${r.impression_interaction}\n`,
-        ),
-      cost: (r) => out.costs.line(`${r.session_id},${r.cost === null ? '' : eur(r.cost)}\n`),
-      conversion: (r) => out.conversions.line(`${r.conv_id},${r.user_id},${r.conv_date},${r.conv_time},${eur(r.revenue)}\n`),
-    };
-    let sessions = 0;
-    let conversions = 0;
-    for (let i = 0; i < plan.users; ) {
-      const end = Math.min(plan.users, i + BATCH_USERS);
-      for (; i < end; i++) {
-        const n = maker.emit(i, sink);
-        sessions += n.sessions;
-        conversions += n.conversions;
-      }
-      await Promise.all(all.map((o) => o.flush()));
-      opts.onProgress?.(i, plan.users);
-    }
-    await Promise.all(all.map((o) => o.close()));
-    await rename(out.sessions.tmpPath, files.sessions);
-    await rename(out.conversions.tmpPath, files.conversions);
-    await rename(out.costs.tmpPath, files.costs);
-    return { sessions, conversions, costs: sessions, users: plan.users, files };
-  } catch (e) {
-    for (const o of all) o.stream.destroy();
-    await Promise.all(all.map((o) => rm(o.tmpPath, { force: true })));
-    throw e;
-  }
+  const targets = [
+    { file: files.sessions, header: DEMO_HEADERS.sessions },
+    { file: files.conversions, header: DEMO_HEADERS.conversions },
+    { file: files.costs, header: DEMO_HEADERS.costs },
+  ];
+  return pipe(
+    out.ensureDir(dir),
+    TE.chain(() =>
+      out.writeLines(targets, async (all) => {
+        const [sessionsOut, conversionsOut, costsOut] = all as [LineOut, LineOut, LineOut];
+        const maker = new RowMaker(plan);
+        const channelCsv = CHANNELS.map(csvField);
+        const sink: DemoRowSink = {
+          session: (r) =>
+            sessionsOut.line(
+              `${r.session_id},${r.user_id},${r.event_date},${r.event_time},${channelCsv[CHANNELS.indexOf(r.channel_name)]},${r.holder_engagement},${r.closer_engagement},${r.impression_interaction}\n`,
+            ),
+          cost: (r) => costsOut.line(`${r.session_id},${r.cost === null ? '' : eur(r.cost)}\n`),
+          conversion: (r) => conversionsOut.line(`${r.conv_id},${r.user_id},${r.conv_date},${r.conv_time},${eur(r.revenue)}\n`),
+        };
+        let sessions = 0;
+        let conversions = 0;
+        for (let i = 0; i < plan.users; ) {
+          const end = Math.min(plan.users, i + BATCH_USERS);
+          for (; i < end; i++) {
+            const n = maker.emit(i, sink);
+            sessions += n.sessions;
+            conversions += n.conversions;
+          }
+          await Promise.all(all.map((o) => o.flush()));
+          opts.onProgress?.(i, plan.users);
+        }
+        return { sessions, conversions, costs: sessions, users: plan.users, files };
+      }),
+    ),
+  );
 }

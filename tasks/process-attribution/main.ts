@@ -1,25 +1,12 @@
 import * as t from 'io-ts';
 import * as TE from 'fp-ts/lib/TaskEither.js';
-import { MODEL_NAMES, type ModelName } from '../../shared/attribution/types.js';
-import { usageError } from '../../shared/errors.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { MODEL_NAMES } from '../../shared/attribution/types.js';
+import { parseModels } from '../../shared/model-list.js';
 import { processProgram } from '../../shared/reporting/process.js';
-import { commaList, runMain, type TaskSpec } from '../../shared/task.js';
+import { runMain, type TaskSpec } from '../../shared/task.js';
 
 const Args = t.type({ models: t.string, allowPartial: t.boolean });
-
-/** `all`, `none`, or a comma list of model names. */
-export function parseModels(s: string): ModelName[] | string {
-  const v = s.trim();
-  if (v === 'all') return [...MODEL_NAMES];
-  if (v === 'none' || v === '') return [];
-  const out: ModelName[] = [];
-  for (const name of commaList(v)) {
-    const m = MODEL_NAMES.find((x) => x === name);
-    if (m === undefined) return `unknown model "${name}" in --models (known: ${MODEL_NAMES.join(', ')}, or all / none)`;
-    if (!out.includes(m)) out.push(m);
-  }
-  return out;
-}
 
 export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   name: 'process-attribution',
@@ -43,11 +30,11 @@ export const spec: TaskSpec<t.TypeOf<typeof Args>> = {
     ['$0 --start-date 2023-08-29 --end-date 2023-09-07', 'process the demo window'],
     ['$0 --start-date 2023-09-01 --end-date 2023-09-01 --models ihc,linear,markov', 'one day, three models in the comparison'],
   ],
-  program: (args, caps) => {
-    const models = parseModels(args.models);
-    if (typeof models === 'string') return TE.left(usageError(models));
-    return processProgram(args.window, caps, { models, allowPartial: args.allowPartial });
-  },
+  program: (args, caps) =>
+    pipe(
+      TE.fromEither(parseModels(args.models, { available: MODEL_NAMES, whenEmpty: [] })),
+      TE.chain((models) => processProgram(args.window, caps, { models, allowPartial: args.allowPartial })),
+    ),
 };
 
 runMain(spec);
