@@ -5,7 +5,8 @@ import { fitJourney, packBatches, type Batch } from '../shared/ihc/batching.js';
 import { answerRequest, bodyOf, type ContractJourney, type ContractSession } from '../shared/ihc/contract.js';
 import { toOpaque } from '../shared/ihc/opaque.js';
 import { computeUrl } from '../shared/ihc/provider.js';
-import { backoffDelay, parseRetryAfter, sendWithRetry, type AttemptResult, type RetryPolicy, type Timing } from '../shared/ihc/retry.js';
+import { parseRetryAfter, postWithRetry, type RetryPolicy, type Timing } from '../shared/ihc/retry.js';
+import { startScriptedServer, type Action } from './helpers/ihc-testkit.js';
 import { fingerprint } from '../shared/ihc/staging.js';
 
 const session = (conv: string, i: number, n: number, over: Partial<ContractSession> = {}): ContractSession => ({
@@ -133,94 +134,111 @@ test('opaque ids carry nothing of the real ids, keep journey order, and map back
   t.deepEqual(back, direct);
 });
 
-test('Retry-After as seconds or HTTP-date; full-jitter backoff stays under its cap', (t) => {
+test('Retry-After as seconds or HTTP-date', (t) => {
   const now = Date.parse('2024-01-01T00:00:00Z');
   t.is(parseRetryAfter('3', now), 3000);
   t.is(parseRetryAfter('Mon, 01 Jan 2024 00:00:05 GMT', now), 5000);
   t.is(parseRetryAfter('Sun, 31 Dec 2023 00:00:05 GMT', now), 0);
   t.is(parseRetryAfter('soon', now), undefined);
   t.is(parseRetryAfter(null, now), undefined);
-  const p: RetryPolicy = { attemptTimeoutMs: 1000, deadlineMs: 1e6, maxRetries: 5, backoffInitialMs: 100, backoffMaxMs: 1000 };
-  t.is(backoffDelay(0, p, () => 0.999), 99);
-  t.is(backoffDelay(3, p, () => 0.5), 400);
-  t.is(backoffDelay(10, p, () => 0.999), 999);
-  t.is(backoffDelay(3, p, () => 0), 0);
 });
 
-function fakeTiming(): Timing & { slept: number[] } {
-  let now = 0;
-  const slept: number[] = [];
-  return { now: () => now, sleep: async (ms) => void (slept.push(ms), (now += ms)), random: () => 0.5, slept };
+/*
+ * postWithRetry is ky's retry with our policy: a real server on 127.0.0.1 answers as scripted, and the waits ky
+ * sleeps are real (kept short) and recorded through Timing.waited.
+ */
+function recording(): Timing & { waits: number[] } {
+  const waits: number[] = [];
+  return { now: () => Date.now(), random: () => 0.5, waited: (ms) => void waits.push(ms), waits };
 }
 const policy: RetryPolicy = { attemptTimeoutMs: 1000, deadlineMs: 60_000, maxRetries: 4, backoffInitialMs: 100, backoffMaxMs: 10_000 };
-const scripted = (rs: AttemptResult[]) => {
-  let i = 0;
-  const timeouts: number[] = [];
-  return { attempt: async (ms: number) => (timeouts.push(ms), rs[Math.min(i++, rs.length - 1)]!), timeouts, calls: () => i };
-};
+const post = { body: '{}', headers: { 'content-type': 'application/json' } };
+async function scriptedUrl(t: import('ava').ExecutionContext, actions: Action[]): Promise<{ url: string; calls: () => number }> {
+  const s = await startScriptedServer((n) => actions[Math.min(n, actions.length) - 1]!);
+  t.teardown(s.close);
+  return { url: `${s.url}/v1/compute_ihc`, calls: () => s.log.length };
+}
 
-test('sendWithRetry: recovers from 5xx, network errors and timeouts with growing jittered backoff', async (t) => {
-  const tm = fakeTiming();
-  const s = scripted([
-    { kind: 'answer', status: 500, text: '' },
-    { kind: 'network', message: 'socket hang up' },
-    { kind: 'timeout' },
-    { kind: 'answer', status: 408, text: '' },
-    { kind: 'answer', status: 200, text: '{}' },
+test('postWithRetry: recovers from 5xx, dropped connections and timeouts with growing jittered backoff', async (t) => {
+  const tm = recording();
+  const s = await scriptedUrl(t, [
+    { kind: 'status', status: 500 },
+    { kind: 'drop' },
+    { kind: 'hang' },
+    { kind: 'status', status: 408 },
+    { kind: 'raw', status: 200, text: '{"ok":1}' },
   ]);
-  const r = await sendWithRetry(s.attempt, policy, tm);
-  t.true(r.ok);
+  const events: string[] = [];
+  const r = await postWithRetry(s.url, post, policy, tm, (e) => events.push(`${e.attempt}:${e.reason.split(':')[0]}:${e.delayMs}`));
+  t.true(r.ok, JSON.stringify(r));
   t.is(r.attempts, 5);
-  t.deepEqual(tm.slept, [50, 100, 200, 400]);
+  if (r.ok) t.is(r.text, '{"ok":1}');
+  t.deepEqual(tm.waits, [50, 100, 200, 400]);
+  t.deepEqual(events, ['1:HTTP 500:50', '2:network error:100', '3:no answer within the attempt timeout:200', '4:HTTP 408:400']);
 });
 
-test('sendWithRetry: honours Retry-After, and gives up when it would pass the deadline', async (t) => {
-  const tm = fakeTiming();
-  const s = scripted([{ kind: 'answer', status: 429, text: '', retryAfter: '7' }, { kind: 'answer', status: 200, text: '{}' }]);
-  t.true((await sendWithRetry(s.attempt, policy, tm)).ok);
-  t.deepEqual(tm.slept, [7000]);
-  const s2 = scripted([{ kind: 'answer', status: 429, text: '', retryAfter: '3600' }]);
-  const r = await sendWithRetry(s2.attempt, policy, fakeTiming());
+test('postWithRetry: honours Retry-After, and gives up at once when it would pass the deadline', async (t) => {
+  const tm = recording();
+  const s = await scriptedUrl(t, [{ kind: 'status', status: 429, headers: { 'retry-after': '1' } }, { kind: 'raw', status: 200, text: '{}' }]);
+  const started = Date.now();
+  t.true((await postWithRetry(s.url, post, policy, tm)).ok);
+  t.deepEqual(tm.waits, [1000]);
+  t.true(Date.now() - started >= 1000, 'ky waited as asked');
+  const s2 = await scriptedUrl(t, [{ kind: 'status', status: 503, headers: { 'retry-after': '3600' } }]);
+  const before = Date.now();
+  const r = await postWithRetry(s2.url, post, policy, recording());
   t.false(r.ok);
+  t.is(s2.calls(), 1);
+  t.true(Date.now() - before < 5000, 'no waiting for an hour, nor for the deadline');
   if (!r.ok) {
     t.is(r.kind, 'gave_up');
-    t.regex(r.message, /Retry-After.*deadline/);
+    t.regex(r.message, /gave up after 1 attempt\(s\): the next try \(in 3600000 ms, as Retry-After asks\) would pass the deadline; last: HTTP 503/);
   }
 });
 
-test('sendWithRetry: 400/401/403 are not retried; 401 says the key was refused; retries are bounded', async (t) => {
+test('postWithRetry: an answer that stalls after its headers is timed out with the attempt and retried', async (t) => {
+  const tm = recording();
+  const s = await scriptedUrl(t, [{ kind: 'stall' }, { kind: 'raw', status: 200, text: '{"ok":2}' }]);
+  const r = await postWithRetry(s.url, post, { ...policy, attemptTimeoutMs: 500 }, tm);
+  t.true(r.ok, JSON.stringify(r));
+  t.is(r.attempts, 2);
+  if (r.ok) t.is(r.text, '{"ok":2}');
+  t.deepEqual(tm.waits, [50]);
+});
+
+test('postWithRetry: 400/401/403 are not retried; 401 says the key was refused; retries are bounded', async (t) => {
   for (const status of [400, 401, 403, 404, 406]) {
-    const s = scripted([{ kind: 'answer', status, text: JSON.stringify({ message: `nope ${status}` }) }]);
-    const r = await sendWithRetry(s.attempt, policy, fakeTiming());
+    const s = await scriptedUrl(t, [{ kind: 'status', status, body: JSON.stringify({ message: `nope ${status}` }) }]);
+    const r = await postWithRetry(s.url, post, policy, recording());
     t.false(r.ok);
     t.is(s.calls(), 1);
     if (!r.ok) {
       t.is(r.kind, status === 401 || status === 403 ? 'refused' : 'rejected');
+      t.is(r.status, status);
       t.regex(r.message, new RegExp(`nope ${status}`));
       if (status === 401) t.regex(r.message, /refused the API key/);
     }
   }
-  const s = scripted([{ kind: 'answer', status: 503, text: '' }]);
-  const r = await sendWithRetry(s.attempt, policy, fakeTiming());
+  const s = await scriptedUrl(t, [{ kind: 'status', status: 503 }]);
+  const r = await postWithRetry(s.url, post, { ...policy, backoffInitialMs: 1 }, recording());
   t.false(r.ok);
   t.is(s.calls(), policy.maxRetries + 1);
-  if (!r.ok) t.regex(r.message, /gave up after 5 attempt\(s\); last: HTTP 503/);
+  if (!r.ok) t.regex(r.message, /gave up after 5 attempt\(s\); last: HTTP 503: scripted 503/);
 });
 
-test('sendWithRetry: each attempt gets at most what is left of the deadline', async (t) => {
-  const tm = fakeTiming();
-  const s = scripted([{ kind: 'timeout' }]);
-  const r = await sendWithRetry(
-    async (ms) => {
-      const out = await s.attempt(ms);
-      await tm.sleep(ms);
-      return out;
-    },
-    { ...policy, deadlineMs: 2500, maxRetries: 100, backoffInitialMs: 0 },
-    tm,
-  );
+test('postWithRetry: the deadline cuts the attempt in flight; a backoff that would pass it is not slept', async (t) => {
+  const s = await scriptedUrl(t, [{ kind: 'hang' }]);
+  const started = Date.now();
+  const r = await postWithRetry(s.url, post, { ...policy, deadlineMs: 2500, maxRetries: 100, backoffInitialMs: 0 }, recording());
+  const took = Date.now() - started;
   t.false(r.ok);
-  t.deepEqual(s.timeouts, [1000, 1000, 500]);
+  t.is(s.calls(), 3, 'attempts at 0, 1 and 2 s; the third is cut at 2.5 s');
+  t.true(took >= 2400 && took < 4000, `${took} ms`);
+  if (!r.ok) t.regex(r.message, /deadline of 2500 ms passed after 3 attempt\(s\); last: no answer within the attempt timeout/);
+  const s2 = await scriptedUrl(t, [{ kind: 'status', status: 502 }]);
+  const r2 = await postWithRetry(s2.url, post, { ...policy, deadlineMs: 3000, backoffInitialMs: 10_000 }, recording());
+  t.is(s2.calls(), 1);
+  if (!r2.ok) t.regex(r2.message, /gave up after 1 attempt\(s\): the next try \(in 5000 ms\) would pass the deadline; last: HTTP 502/);
 });
 
 test('compute URL: the vendor base ending in /v1 is not doubled', (t) => {

@@ -9,8 +9,8 @@ import type { Timing } from '../shared/ihc/retry.js';
 import { freshDb, testCaps } from './helpers/env.js';
 
 /**
- * The client against a server that misbehaves on purpose. Sleeps between retries are recorded and skipped
- * (so Retry-After and backoff are checked without waiting); per-attempt timeouts are real.
+ * The client against a server that misbehaves on purpose. ky sleeps between retries (backoff is kept at a few
+ * milliseconds here) and each wait is recorded, so Retry-After is checked by value; per-attempt timeouts are real.
  */
 
 const KEY = 'test-key-5f3a9c1e77';
@@ -21,7 +21,7 @@ type Env = Awaited<ReturnType<typeof freshDb>>;
 
 function fastTiming(): Timing & { slept: number[] } {
   const slept: number[] = [];
-  return { now: () => Date.now(), sleep: async (ms) => void slept.push(ms), random: () => 0.5, slept };
+  return { now: () => Date.now(), random: () => 0.5, waited: (ms) => void slept.push(ms), slept };
 }
 
 function withProvider(c: Config, p: Partial<Config['provider']>): Config {

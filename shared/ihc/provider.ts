@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import * as E from 'fp-ts/lib/Either.js';
-import ky from 'ky';
 import { ihcParamsFor } from '../attribution/models.js';
 import { describeAttributionError } from '../attribution/errors.js';
 import type { Config } from '../config.js';
-import { configError, messageOf, redact, type AppError } from '../errors.js';
+import { configError, redact, type AppError } from '../errors.js';
 import { answerRequest, type RequestBody } from './contract.js';
-import type { Attempt } from './retry.js';
+import { outcomeOf, postWithRetry, type RetryEvent, type RetryPolicy, type SendOutcome, type Timing } from './retry.js';
 
 /**
  * Where batches go. Every provider takes the same request body and gives the same answer text, so batching,
@@ -21,7 +20,14 @@ export interface Provider {
   /** answers leave the company: opaque ids apply */
   readonly external: boolean;
   readonly endpoint: string;
-  readonly prepare: (body: RequestBody) => Attempt;
+  /** one batch to its answer: retried as the policy says over HTTP, answered once by the local engine */
+  readonly send: (body: RequestBody, retry: SendRetry) => Promise<SendOutcome>;
+}
+
+export interface SendRetry {
+  readonly policy: RetryPolicy;
+  readonly timing: Timing;
+  readonly onRetry: (e: RetryEvent) => void;
 }
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -61,10 +67,11 @@ export function resolveProvider(cfg: Config, env: NodeJS.ProcessEnv, choice: Pro
       identity: `local:${choice.conversionTimes !== undefined ? 'order-time:' : ''}${sha256(JSON.stringify(params)).slice(0, 16)}`,
       external: false,
       endpoint: 'the local engine (in-process)',
-      prepare: (body) => async () => {
+      // the same body gets the same answer: nothing to retry
+      send: async (body) => {
         const times = await choice.conversionTimes?.([...new Set(body.customer_journeys.map((s) => s.conversion_id))]);
         const reply = answerRequest(body, params, limits, times);
-        return { kind: 'answer', status: reply.status, text: JSON.stringify(reply.body) };
+        return outcomeOf(reply.status, JSON.stringify(reply.body), 1);
       },
     });
   }
@@ -94,27 +101,6 @@ export function resolveProvider(cfg: Config, env: NodeJS.ProcessEnv, choice: Pro
     identity: `http:${endpoint}`,
     external: true,
     endpoint,
-    prepare: (body) => {
-      const text = JSON.stringify(body);
-      return async (timeoutMs) => {
-        try {
-          const res = await ky.post(url, {
-            body: text,
-            headers,
-            retry: 0,
-            timeout: false,
-            throwHttpErrors: false,
-            signal: AbortSignal.timeout(timeoutMs),
-          });
-          const answer = await res.text();
-          return { kind: 'answer', status: res.status, text: answer, retryAfter: res.headers.get('retry-after') };
-        } catch (e) {
-          const n = e instanceof Error ? e.name : '';
-          if (n === 'TimeoutError' || n === 'AbortError') return { kind: 'timeout' };
-          const cause = e instanceof Error && e.cause !== undefined ? ` (${messageOf(e.cause)})` : '';
-          return { kind: 'network', message: redact(`${messageOf(e)}${cause}`) };
-        }
-      };
-    },
+    send: (body, retry) => postWithRetry(url, { body: JSON.stringify(body), headers }, retry.policy, retry.timing, retry.onRetry),
   });
 }

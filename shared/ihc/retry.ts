@@ -1,9 +1,12 @@
-import { redact } from '../errors.js';
+import ky, { isHTTPError, isTimeoutError } from 'ky';
+import { messageOf, redact } from '../errors.js';
 
 /**
- * The retry loop for one batch. ky 1.x does not retry POST by default and its `timeout` spans all attempts, so
- * the loop is ours: a per-attempt timeout, an overall deadline, exponential backoff with full jitter, and
- * Retry-After honoured. Clock, sleep and randomness are injected so tests run in milliseconds.
+ * One batch's POST with ky's own retry (ky 1.x retries POST when asked; its `timeout` is per attempt, read in
+ * node_modules/ky/distribution/core/Ky.js: every attempt gets a fresh timer and abort controller). ky does the
+ * backoff, the jitter, Retry-After and the attempt timeout; the overall deadline is an AbortSignal. What is left
+ * here is what ky cannot do: give up at once when the next wait would pass the deadline (ky would sleep into
+ * it), count the answer's body as part of the attempt, and sort the end into refused / rejected / gave up.
  */
 
 export interface RetryPolicy {
@@ -14,25 +17,14 @@ export interface RetryPolicy {
   readonly backoffMaxMs: number;
 }
 
+/** What tests replace: the jitter's randomness, and a look at each wait before ky sleeps it. */
 export interface Timing {
   readonly now: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
   readonly random: () => number;
+  readonly waited?: (ms: number) => void;
 }
 
-export const realTiming: Timing = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  random: () => Math.random(),
-};
-
-/** What one attempt gave: an HTTP answer (any status), or no answer at all. */
-export type AttemptResult =
-  | { readonly kind: 'answer'; readonly status: number; readonly text: string; readonly retryAfter?: string | null }
-  | { readonly kind: 'network'; readonly message: string }
-  | { readonly kind: 'timeout' };
-
-export type Attempt = (timeoutMs: number) => Promise<AttemptResult>;
+export const realTiming: Timing = { now: () => Date.now(), random: () => Math.random() };
 
 export type SendOutcome =
   | { readonly ok: true; readonly status: number; readonly text: string; readonly attempts: number }
@@ -46,9 +38,15 @@ export type SendOutcome =
       readonly attempts: number;
     };
 
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || (status >= 500 && status <= 599);
+export interface RetryEvent {
+  /** the attempt that failed, from 1 */
+  readonly attempt: number;
+  readonly reason: string;
+  readonly delayMs: number;
 }
+
+/** 408, 429 and 5xx: the answers a later attempt may not get. */
+export const RETRY_STATUSES: readonly number[] = [408, 429, ...Array.from({ length: 100 }, (_, i) => 500 + i)];
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP-date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
@@ -58,12 +56,6 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
   const at = Date.parse(v);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - nowMs);
-}
-
-/** Full jitter: uniform in [0, min(max, initial * 2^retry)). */
-export function backoffDelay(retry: number, policy: RetryPolicy, random: () => number): number {
-  const cap = Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** Math.min(retry, 30));
-  return Math.floor(random() * cap);
 }
 
 /** The server's own words, for a 4xx: `message` / `error` of a JSON body, else the start of the text. */
@@ -81,72 +73,99 @@ export function serverMessage(text: string): string {
   return s === '' ? '(empty body)' : redact(s);
 }
 
-function describe(r: AttemptResult): string {
-  switch (r.kind) {
-    case 'answer':
-      return `HTTP ${r.status}`;
-    case 'network':
-      return `network error: ${r.message}`;
-    case 'timeout':
-      return 'no answer within the attempt timeout';
+/** The final answer of a batch, whoever gave it (the local engine answers once, with a status like a server). */
+export function outcomeOf(status: number, text: string, attempts: number): SendOutcome {
+  if (status >= 200 && status < 300) return { ok: true, status, text, attempts };
+  if (status === 401 || status === 403) {
+    return { ok: false, kind: 'refused', status, message: `the provider refused the API key (HTTP ${status}): ${serverMessage(text)}`, text, attempts };
   }
+  return { ok: false, kind: 'rejected', status, message: `the provider rejected the request (HTTP ${status}): ${serverMessage(text)}`, text, attempts };
 }
 
-export interface RetryEvent {
-  readonly attempt: number;
-  readonly reason: string;
-  readonly delayMs: number;
+/** Thrown from ky's jitter hook: the only way to stop ky before it sleeps. */
+class PastDeadline extends Error {}
+
+/** A failed attempt in words, with the server's for an HTTP error (the body is already read, see `fetch` below). */
+async function describeFailure(e: unknown): Promise<string> {
+  if (isHTTPError(e)) return `HTTP ${e.response.status}: ${serverMessage(await e.response.clone().text()).slice(0, 200)}`;
+  if (isTimeoutError(e)) return 'no answer within the attempt timeout';
+  const cause = e instanceof Error && e.cause !== undefined ? ` (${messageOf(e.cause)})` : '';
+  return `network error: ${redact(`${messageOf(e)}${cause}`)}`;
 }
 
-export async function sendWithRetry(
-  attempt: Attempt,
+export async function postWithRetry(
+  url: string,
+  request: { readonly body: string; readonly headers: Record<string, string> },
   policy: RetryPolicy,
   timing: Timing = realTiming,
   onRetry: (e: RetryEvent) => void = () => {},
 ): Promise<SendOutcome> {
   const started = timing.now();
+  const left = (): number => policy.deadlineMs - (timing.now() - started);
+  const deadline = AbortSignal.timeout(policy.deadlineMs);
   let attempts = 0;
   let last = 'no attempt made';
-  for (;;) {
-    const remaining = policy.deadlineMs - (timing.now() - started);
-    if (remaining <= 0) {
+  let wait = 0;
+  try {
+    const res = await ky.post(url, {
+      body: request.body,
+      headers: request.headers,
+      timeout: policy.attemptTimeoutMs,
+      signal: deadline,
+      // reading the answer is part of the attempt: a body cut off or stalled is retried and timed like no answer
+      fetch: async (req, init) => {
+        const r = await fetch(req, init);
+        return new Response(await r.text(), { status: r.status, statusText: r.statusText, headers: r.headers });
+      },
+      retry: {
+        limit: policy.maxRetries,
+        methods: ['post'],
+        statusCodes: [...RETRY_STATUSES],
+        afterStatusCodes: [...RETRY_STATUSES],
+        retryOnTimeout: true,
+        delay: (retry) => Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** Math.min(retry - 1, 30)),
+        // full jitter: uniform in [0, min(max, initial * 2^k))
+        jitter: (cap) => {
+          wait = Math.floor(timing.random() * cap);
+          if (wait >= left()) throw new PastDeadline(`the next try (in ${wait} ms) would pass the deadline`);
+          return wait;
+        },
+        shouldRetry: async ({ error }) => {
+          if (deadline.aborted) return false;
+          last = await describeFailure(error);
+          if (isHTTPError(error) && RETRY_STATUSES.includes(error.response.status)) {
+            const after = parseRetryAfter(error.response.headers.get('retry-after'), Date.now());
+            if (after !== undefined) {
+              if (after >= left()) throw new PastDeadline(`the next try (in ${after} ms, as Retry-After asks) would pass the deadline`);
+              // ky waits this long itself (Retry-After takes no jitter)
+              wait = after;
+            }
+          }
+          return undefined;
+        },
+      },
+      hooks: {
+        beforeRequest: [
+          () => {
+            attempts += 1;
+          },
+        ],
+        beforeRetry: [
+          () => {
+            timing.waited?.(wait);
+            onRetry({ attempt: attempts, reason: last, delayMs: wait });
+          },
+        ],
+      },
+    });
+    return outcomeOf(res.status, await res.text(), attempts);
+  } catch (e) {
+    if (e instanceof PastDeadline) return { ok: false, kind: 'gave_up', message: `gave up after ${attempts} attempt(s): ${e.message}; last: ${last}`, attempts };
+    if (deadline.aborted) {
       return { ok: false, kind: 'gave_up', message: `deadline of ${policy.deadlineMs} ms passed after ${attempts} attempt(s); last: ${last}`, attempts };
     }
-    attempts += 1;
-    const r = await attempt(Math.min(policy.attemptTimeoutMs, remaining));
-    if (r.kind === 'answer') {
-      if (r.status >= 200 && r.status < 300) return { ok: true, status: r.status, text: r.text, attempts };
-      if (r.status === 401 || r.status === 403) {
-        return {
-          ok: false,
-          kind: 'refused',
-          status: r.status,
-          message: `the provider refused the API key (HTTP ${r.status}): ${serverMessage(r.text)}`,
-          text: r.text,
-          attempts,
-        };
-      }
-      if (!isRetryableStatus(r.status)) {
-        return { ok: false, kind: 'rejected', status: r.status, message: `the provider rejected the request (HTTP ${r.status}): ${serverMessage(r.text)}`, text: r.text, attempts };
-      }
-    }
-    last = describe(r);
-    if (r.kind === 'answer' && r.status >= 400) last += `: ${serverMessage(r.text).slice(0, 200)}`;
-    if (attempts > policy.maxRetries) {
-      return { ok: false, kind: 'gave_up', message: `gave up after ${attempts} attempt(s); last: ${last}`, attempts };
-    }
-    const retryAfter = r.kind === 'answer' ? parseRetryAfter(r.retryAfter, timing.now()) : undefined;
-    const delay = retryAfter ?? backoffDelay(attempts - 1, policy, timing.random);
-    const left = policy.deadlineMs - (timing.now() - started);
-    if (delay >= left) {
-      return {
-        ok: false,
-        kind: 'gave_up',
-        message: `gave up after ${attempts} attempt(s): the next try (in ${delay} ms${retryAfter !== undefined ? ', as Retry-After asks' : ''}) would pass the deadline; last: ${last}`,
-        attempts,
-      };
-    }
-    onRetry({ attempt: attempts, reason: last, delayMs: delay });
-    await timing.sleep(delay);
+    if (isHTTPError(e) && !RETRY_STATUSES.includes(e.response.status)) return outcomeOf(e.response.status, await e.response.text(), attempts);
+    last = await describeFailure(e);
+    return { ok: false, kind: 'gave_up', message: `gave up after ${attempts} attempt(s); last: ${last}`, attempts };
   }
 }

@@ -12,7 +12,7 @@ import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from './conversion-types.js';
 import { rateText } from '../progress.js';
 import { count } from '../reporting/format.js';
-import { realTiming, sendWithRetry, type RetryPolicy, type Timing } from './retry.js';
+import { realTiming, type RetryPolicy, type Timing } from './retry.js';
 import { closeRun, openRun } from './runs.js';
 import { describeShard, inShard, parseShard, type Shard } from './shard.js';
 import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
@@ -178,9 +178,13 @@ async function run(
     }
     const op = opaque ? toOpaque(batch.journeys) : undefined;
     const sent = op?.journeys ?? batch.journeys;
-    const outcome = await sendWithRetry(provider.prepare(op === undefined ? body : bodyOf(sent)), policy, timing, (e) => {
-      stats.retries += 1;
-      log.warn(`batch ${no} (${batchId.slice(0, 12)}): attempt ${e.attempt} failed (${e.reason}); retrying in ${e.delayMs} ms`);
+    const outcome = await provider.send(op === undefined ? body : bodyOf(sent), {
+      policy,
+      timing,
+      onRetry: (e) => {
+        stats.retries += 1;
+        log.warn(`batch ${no} (${batchId.slice(0, 12)}): attempt ${e.attempt} failed (${e.reason}); retrying after ${e.delayMs} ms`);
+      },
     });
     if (outcome.attempts > 1) stats.batchesRetried += 1;
     const base = {

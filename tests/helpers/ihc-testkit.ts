@@ -93,7 +93,9 @@ export type Action =
   | { readonly kind: 'status'; readonly status: number; readonly body?: string; readonly headers?: Record<string, string>; readonly delayMs?: number }
   | { readonly kind: 'raw'; readonly status: number; readonly text: string; readonly delayMs?: number }
   | { readonly kind: 'drop' }
-  | { readonly kind: 'hang' };
+  | { readonly kind: 'hang' }
+  /** 200 and the start of a body, then nothing: the headers arrive, the answer never does */
+  | { readonly kind: 'stall' };
 
 export interface ScriptedServer {
   readonly url: string;
@@ -163,6 +165,10 @@ export async function startScriptedServer(
           req.socket.destroy();
           break;
         case 'hang':
+          break;
+        case 'stall':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"value": [');
           break;
       }
     });
