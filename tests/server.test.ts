@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import test from 'ava';
 import { DEFAULT_IHC_PARAMS, type IhcParams } from '../shared/attribution/params.js';
 import { answerRequest } from '../shared/ihc/contract.js';
+import { serveProgram } from '../shared/ihc/serve.js';
 import { startServer, type RunningServer } from '../shared/ihc/server.js';
 import type { Logger } from '../shared/log.js';
-import { CONFIG_FILE, ROOT } from './helpers/env.js';
+import { CONFIG_FILE, freshDb, ROOT, testCaps } from './helpers/env.js';
 
 const KEY = 'srv-key-8d1e0b77';
 const OTHER = 'srv-key-second-42';
@@ -348,4 +349,21 @@ test('unknown keys inside redistribution_parameter are a 400 naming the key', as
   const phaseName = await post(server.url, { customer_journeys: journeySessions('a', 3), redistribution_parameter: { middle: phase } });
   t.is(phaseName.status, 400);
   t.regex(String(phaseName.json['message']), /redistribution_parameter\.middle: unknown key "middle" \(known keys: initializer, holder, closer\)/);
+});
+
+test('the serving program answers until told to stop, then says what it served; no key is a config error', async (t) => {
+  const env = await freshDb();
+  t.teardown(env.cleanup);
+  const caps = testCaps(env.db, env.config, { env: { ATTRIBUTION_API_KEYS: 'k-123456' } });
+  let url = '';
+  const served = serveProgram({ conversionTypesFromDb: true, port: 0, host: '127.0.0.1' }, { ...caps, logger: { ...caps.logger, info: (m: string) => void (url = /listening on (\S+)/.exec(m)?.[1] ?? url) } }, async () => {
+    while (url === '') await new Promise((r) => setTimeout(r, 10));
+    const r = await fetch(`${url}/healthz`);
+    t.is(r.status, 200);
+    return 'TEST';
+  })();
+  const r = await served;
+  t.true(r._tag === 'Right' && /^served 1 requests on http:\/\/127\.0\.0\.1:\d+; stopped on TEST$/.test(r.right.summary), JSON.stringify(r));
+  const none = await serveProgram({ conversionTypesFromDb: false, port: 0 }, testCaps(env.db, env.config), async () => 'never')();
+  t.true(none._tag === 'Left' && none.left._tag === 'ConfigError' && /ATTRIBUTION_API_KEYS/.test(none.left.message));
 });
