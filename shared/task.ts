@@ -336,7 +336,3 @@ async function closeRunRow(db: Knex, r: RunRow & { summary: string; code: number
     // see openRunRow
   }
 }
-
-/** For flags that take a comma-separated list. */
-export const commaList = (v: unknown): string[] =>
-  typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];

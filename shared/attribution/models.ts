@@ -14,7 +14,6 @@ import { creditIncrementalPath, fitIncremental } from './incremental.js';
 import type { ShapleyFit } from './shapley.js';
 import { fitShapley } from './shapley.js';
 import type { Journey, ModelName } from './types.js';
-import { MODEL_NAMES } from './types.js';
 
 /**
  * One entry point for every model. All models answer the same question: per-session credit summing to 1 per
@@ -62,11 +61,6 @@ export const GLOBAL_MODELS: readonly ModelName[] = ['markov', 'shapley', 'increm
 
 export function isGlobalModel(name: ModelName): boolean {
   return name === 'markov' || name === 'shapley' || name === 'incremental';
-}
-
-export function parseModelName(s: string): E.Either<AttributionError, ModelName> {
-  const m = (MODEL_NAMES as readonly string[]).find((x) => x === s.trim());
-  return m === undefined ? E.left({ _tag: 'UnknownModel', model: s }) : E.right(m as ModelName);
 }
 
 export function ihcParamsFor(cfg: ModelsConfig, conversionType?: string): E.Either<AttributionError, IhcParams> {
