@@ -105,8 +105,10 @@ test('generate-data --output under a file: exit 9 naming the folder, not a usage
   const dir = tempDir();
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'blocker'), 'a file');
-  const r = await runCli('generate-data', ['--scale', '0.01', '--output', path.join(dir, 'blocker', 'demo')]);
-  t.is(r.code, 9, r.stderr);
-  t.regex(r.stderr, /cannot write .*blocker\/demo: a file is in the place of a folder on the path/);
-  t.deepEqual(fs.readdirSync(dir), ['blocker']);
+  for (const extra of [[], ['--scenario', 'tiny']]) {
+    const r = await runCli('generate-data', ['--scale', '0.01', ...extra, '--output', path.join(dir, 'blocker', 'demo')]);
+    t.is(r.code, 9, r.stderr);
+    t.regex(r.stderr, /cannot write .*blocker\/demo: a file is in the place of a folder on the path/);
+    t.deepEqual(fs.readdirSync(dir), ['blocker']);
+  }
 });

@@ -82,7 +82,7 @@ function truthProgram(args: GenerateArgs, caps: Capabilities): TE.TaskEither<App
         return { lines, last };
       },
       // the scenario writer throws the file system's own errors (they carry an errno code) and plain ones for options
-      (e) => ((e as NodeJS.ErrnoException).code !== undefined ? describeOutputFailure(dir, e) : usageError(messageOf(e))),
+      (e) => (typeof e === 'object' && e !== null && 'code' in e ? describeOutputFailure(dir, e) : usageError(messageOf(e))),
     ),
     TE.chain(({ lines, last }) => {
       const written = lines.join('; ');
