@@ -105,6 +105,8 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
 
     // paths: converting journeys and the non-converting paths, as the pipeline's comparison fits them
     const agg = new PathAggregator();
+    // the incremental model's paths: one unit per user without an order, as the pipeline's comparison fits it
+    const perUser = new PathAggregator();
     const byModel = new Map<string, Map<string, number>>();
     const add = (m: string, c: string, x: number): void => {
       let t = byModel.get(m);
@@ -121,6 +123,7 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
     for await (const page of journeyPages(db, WINDOW, 1000)) {
       for (const j of page) {
         agg.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
+        perUser.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
         for (const f of [...fittedHeuristics, ihcFitted]) {
           const credit = creditJourney(f, j);
           const name = f === ihcFitted ? 'ihc_fitted' : f.model;
@@ -129,9 +132,9 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
       }
     }
     for (const p of await nonConvertingPaths(db, journeySql(db), WINDOW)) agg.add(p.channels, 0, 0, p.nulls);
-    const paths = agg.paths();
+    for (const p of await nonConvertingPaths(db, journeySql(db), WINDOW, 'user')) perUser.add(p.channels, 0, 0, p.nulls);
     for (const m of ['markov', 'shapley', 'incremental'] as ModelName[]) {
-      const r = attributePaths(m, cfg, paths);
+      const r = attributePaths(m, cfg, m === 'incremental' ? perUser.paths() : agg.paths());
       if (E.isLeft(r)) throw new Error(`cannot attribute ${m}`);
       for (const [c, v] of r.right) add(m, c, v.conversions);
     }

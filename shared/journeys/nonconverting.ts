@@ -144,16 +144,23 @@ export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o
 /**
  * The window's non-converting paths as aggregated path counts (`nulls` = how many paths share the channel
  * sequence), for the data-driven models. Grouped in SQL: only distinct paths come back.
+ *
+ * `unit`: 'path' (default), each stored path; 'user', the window's paths of one user joined into one, in time
+ * order. The incremental model fits one chance of ordering per unit, and a converting journey holds every
+ * earlier session of its user however long the gaps: a user without an order is the matching unit. Cut at
+ * `close_after_days` gaps, one such user would count as several failures with fewer touches each, and the
+ * fit would read it as orders being rarer without touches than they are (the baseline pushed towards 0).
  */
-export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Promise<PathCount[]> {
+export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window, unit: 'path' | 'user' = 'path'): Promise<PathCount[]> {
   const sep = '\u001f';
+  const [key, order] = unit === 'path' ? ['js.conv_id', 'js.position'] : ['j.user_id', `js.event_date, js.event_time, ${q.binary('js.session_id')}`];
   const rows = rowsOf<{ path: string; n: unknown }>(
     await db.raw(
       `SELECT x.path AS path, COUNT(*) AS n
-         FROM (SELECT js.conv_id, ${q.orderedConcat('js.channel_name', sep, 'js.position')} AS path
+         FROM (SELECT ${key}, ${q.orderedConcat('js.channel_name', sep, order)} AS path
                  FROM journey_sessions js JOIN journeys j ON j.conv_id = js.conv_id
                 WHERE j.status = ? AND j.conv_date BETWEEN ? AND ?
-                GROUP BY js.conv_id) x
+                GROUP BY ${key}) x
         GROUP BY x.path`,
       [NON_CONVERTING_STATUS, w.start, w.end],
     ),

@@ -87,8 +87,10 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   const pageSize = opts.pageSize ?? 500;
   const total = await countJourneys(db, w);
 
-  // pass 1: distinct paths, for the global models
+  // pass 1: distinct paths, for the global models; the incremental model's with one unit per user without an
+  // order (see nonConvertingPaths)
   const agg = new PathAggregator();
+  const perUser = models.includes('incremental') ? new PathAggregator() : undefined;
   let journeys = 0;
   const skipped: string[] = [];
   let skippedCount = 0;
@@ -98,19 +100,22 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
       const problem = journeyProblem(j);
       if (problem !== undefined) continue;
       journeys++;
-      agg.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
+      const channels = journeyChannels(j);
+      agg.add(channels, 1, j.revenue ?? 0, 0);
+      perUser?.add(channels, 1, j.revenue ?? 0, 0);
     }
     p1?.tick(page.length);
   }
   p1?.done();
   // the paths that led to no order: Markov's NULL state, Shapley's conversion rates, the incremental fit
   for (const p of await nonConvertingPaths(db, journeySql(db), w)) agg.add(p.channels, 0, 0, p.nulls);
+  if (perUser !== undefined) for (const p of await nonConvertingPaths(db, journeySql(db), w, 'user')) perUser.add(p.channels, 0, 0, p.nulls);
   const paths = agg.paths();
   const fitted: Fitted[] = [];
   // the IHC column is what the pipeline attributed (attribution_customer_journey, whatever the provider), not a
   // second local estimate: one IHC number in every output
   for (const m of models.filter((x) => x !== 'ihc')) {
-    const f = fitModel(m, cfg, isGlobalModel(m) ? paths : []);
+    const f = fitModel(m, cfg, m === 'incremental' && perUser !== undefined ? perUser.paths() : isGlobalModel(m) ? paths : []);
     if (E.isLeft(f)) throw new Error(`model ${m} cannot be fitted: ${describeAttributionError(f.left)}`);
     fitted.push(f.right);
   }
