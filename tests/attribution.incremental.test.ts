@@ -51,3 +51,29 @@ test('incremental: without non-converting paths the baseline cannot be told apar
   t.is(fit.conversions.get('a'), 2);
   t.is(fit.baselineConversions, 0);
 });
+
+test('incremental: a user without an order is one unit; split into several, the baseline is lost (by hand)', (t) => {
+  // 1000 users see channel a once, 1000 see it twice. With b0 = -ln 0.9 and b_a = -ln 0.8 the order chances are
+  // 1 - 0.9 x 0.8 = 0.28 and 1 - 0.9 x 0.64 = 0.424: 280 and 424 orders. The fit recovers both coefficients
+  // exactly; of the 704 orders, 0.1 x 2000 = 200 would have happened anyway and a caused
+  // 280 x (0.28 - 0.1) / 0.28 + 424 x (0.424 - 0.1) / 0.424 = 180 + 324 = 504.
+  const perUser: PathCount[] = [
+    { channels: ['a'], conversions: 280, value: 0, nulls: 720 },
+    { channels: ['a', 'a'], conversions: 424, value: 0, nulls: 576 },
+  ];
+  const fit = fitIncremental(perUser, { l2: 0, maxChannels: 12 });
+  t.true(Math.abs(fit.intercept + Math.log(0.9)) < 1e-9, `b0 ${fit.intercept}`);
+  t.true(Math.abs(fit.coefficients.get('a')! + Math.log(0.8)) < 1e-9, `b_a ${fit.coefficients.get('a')}`);
+  t.true(Math.abs(fit.conversions.get('a')! - 504) < 1e-6, `a ${fit.conversions.get('a')}`);
+  t.true(Math.abs(fit.baselineConversions - 200) < 1e-6, `baseline ${fit.baselineConversions}`);
+  // the same users, each twice-seen user without an order read as two one-touch paths (what a long gap between
+  // its two visits makes of it): 1576 failures on one touch instead of 720 + 576 users. The twice-seen users now
+  // look like they always order, and the fit gives the channel orders that would have happened anyway
+  const split: PathCount[] = [
+    { channels: ['a'], conversions: 280, value: 0, nulls: 720 + 2 * 576 },
+    { channels: ['a', 'a'], conversions: 424, value: 0, nulls: 0 },
+  ];
+  const biased = fitIncremental(split, { l2: 0, maxChannels: 12 });
+  t.true(biased.baselineConversions < 100, `baseline ${biased.baselineConversions}`);
+  t.true(biased.conversions.get('a')! > 600, `a ${biased.conversions.get('a')}`);
+});

@@ -28,7 +28,7 @@ async function seed(db: Knex, sessions: S[], conversions: Array<[string, string,
     })),
   );
   await db('session_costs').insert(sessions.map((s) => ({ session_id: s[0], cost: 1 })));
-  await db('conversions').insert(conversions.map(([conv_id, user_id, conv_date, conv_time]) => ({ conv_id, user_id, conv_date, conv_time, revenue: 10 })));
+  if (conversions.length > 0) await db('conversions').insert(conversions.map(([conv_id, user_id, conv_date, conv_time]) => ({ conv_id, user_id, conv_date, conv_time, revenue: 10 })));
 }
 
 const SESSIONS: S[] = [
@@ -140,6 +140,30 @@ test('non-converting paths never reach a provider, count in the insights, and gi
   t.is(r.code, 0, r.stderr);
   const answered = (await db('api_results').distinct('conv_id')) as Array<{ conv_id: string }>;
   t.deepEqual(answered.map((x) => x.conv_id), ['c1']);
+});
+
+test('non-converting paths per user: the paths a long gap split are one unit for the incremental model', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  const w = { start: '2023-09-01', end: '2023-09-30' };
+  await seed(
+    db,
+    [
+      // u5: no order, a 10-day gap (over close_after_days) splits its sessions into two stored paths
+      ['p', 'u5', '2023-09-01', '09:00:00', 'SEO'],
+      ['q', 'u5', '2023-09-02', '09:00:00', 'Email'],
+      ['r', 'u5', '2023-09-12', '09:00:00', 'SEO'],
+      // u6: no order, one path
+      ['s', 'u6', '2023-09-05', '09:00:00', 'Email'],
+    ],
+    [],
+  );
+  await buildJourneys(db, w, OPTS);
+  t.deepEqual(await pathsOf(db), { 'nc:u5:p': ['p', 'q'], 'nc:u5:r': ['r'], 'nc:u6:s': ['s'] });
+  const show = (ps: Awaited<ReturnType<typeof nonConvertingPaths>>): Array<[string, number]> => ps.map((p) => [p.channels.join('>'), p.nulls]);
+  t.deepEqual(show(await nonConvertingPaths(db, journeySql(db), w)), [['Email', 1], ['SEO', 1], ['SEO>Email', 1]]);
+  // per user: u5's two paths in time order, and the same stored rows
+  t.deepEqual(show(await nonConvertingPaths(db, journeySql(db), w, 'user')), [['Email', 1], ['SEO>Email>SEO', 1]]);
 });
 
 test('consecutive and overlapping windows: a path that grows past a window is stored once, by the window of its last day', async (t) => {
