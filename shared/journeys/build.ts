@@ -100,6 +100,9 @@ export async function buildJourneys(
                            WHERE d.window_start = ? AND d.window_end = ? AND d.table_name = 'conversions' AND d.severity = 'error')`,
       [JOURNEY_STATUS.invalid, w.start, w.end, w.start, w.end],
     );
+    // the statistics of journeys and journey_sessions describe the rows this transaction replaces; planned from
+    // them, the session join and the insights that follow pick nested loops over the whole window (PostgreSQL)
+    await analyzeIfUnknown(trx, ['journeys'], true);
 
     onStep('sessions');
     const excludedSessions = issues.some((i) => i.table === 'session_sources' && i.reason === 'duplicate_session_id');
@@ -116,6 +119,8 @@ export async function buildJourneys(
         ${opts.maxSessions !== null ? `WHERE x.rn_desc <= ${Math.trunc(opts.maxSessions)}` : ''}`,
       sel.bindings,
     );
+
+    await analyzeIfUnknown(trx, ['journey_sessions'], true);
 
     onStep('count');
     await trx.raw(
@@ -137,6 +142,7 @@ export async function buildJourneys(
         excludeDuplicates: excludedSessions,
       });
     }
+    if (opts.nonConverting !== null) await analyzeIfUnknown(trx, ['journeys', 'journey_sessions'], true);
     const counts = (await trx('journeys')
       .select('status')
       .count({ n: '*' })
