@@ -69,8 +69,9 @@ function pathSessions(q: JourneySql, w: Window, o: NonConvertingOptions): { sql:
     bindings.push(w.start, w.end);
   }
   const order = `s2.event_date, s2.event_time, ${q.binary('s2.session_id')}`;
-  const latestFirst = `s2.event_date DESC, s2.event_time DESC, ${q.binary('s2.session_id')} DESC`;
   const gap = Math.round(o.closeAfterDays * 86400);
+  // last_date is a whole-path MAX rather than the first value in latest-first order: the path windows then share
+  // one sort (user, path, time order) instead of sorting every path twice
   const sql = `
     WITH marked AS (
       SELECT s.session_id, s.user_id, s.event_date, s.event_time, s.channel_name, s.holder_engagement,
@@ -96,7 +97,7 @@ function pathSessions(q: JourneySql, w: Window, o: NonConvertingOptions): { sql:
     ), paths AS (
       SELECT s2.*,
              FIRST_VALUE(s2.session_id) OVER (PARTITION BY s2.user_id, s2.path_no ORDER BY ${order}) AS first_session,
-             FIRST_VALUE(s2.event_date) OVER (PARTITION BY s2.user_id, s2.path_no ORDER BY ${latestFirst}) AS last_date,
+             MAX(s2.event_date) OVER (PARTITION BY s2.user_id, s2.path_no) AS last_date,
              ROW_NUMBER() OVER (PARTITION BY s2.user_id, s2.path_no ORDER BY ${order}) - 1 AS position
         FROM numbered s2
     )
