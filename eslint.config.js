@@ -12,7 +12,11 @@ export default tseslint.config(
       // SQLite write transactions must begin IMMEDIATE or a second writer fails at once: shared/db/connect.ts
       'no-restricted-syntax': [
         'error',
-        { selector: "CallExpression[callee.property.name='transaction']", message: 'use writeTransaction(db, fn) from shared/db/connect.ts' },
+        // the Db capability's transaction(what, work) takes its purpose first and goes through writeTransaction
+        {
+          selector: "CallExpression[callee.property.name='transaction'][arguments.0.type!='Literal'][arguments.0.type!='TemplateLiteral']",
+          message: 'use writeTransaction(db, fn) from shared/db/connect.ts, or the Db capability (shared/db/db.ts)',
+        },
       ],
     },
   },

@@ -1,5 +1,5 @@
-import type { Knex } from 'knex';
 import type { Config } from './config.js';
+import type { Db } from './db/db.js';
 import type { Files } from './files.js';
 import type { Logger } from './log.js';
 import type { Progress, ProgressOptions } from './progress.js';
@@ -16,7 +16,7 @@ export interface Capabilities {
   readonly clock: () => Date;
   readonly env: NodeJS.ProcessEnv;
   /** opened on first use, closed by the edge */
-  readonly db: () => Knex;
+  readonly db: Db;
   /** every output file goes through here: atomic, and a failure is an OutputError (exit 9) */
   readonly files: Files;
   readonly progress: (opts: Omit<ProgressOptions, 'logger'>) => Progress;

@@ -10,6 +10,7 @@ import type { Capabilities, TaskResult } from './capabilities.js';
 import { describeErrors } from './codecs/report.js';
 import { defaultConfigPath, loadConfig, type Config } from './config.js';
 import { describeTarget, makeDb, targetOf } from './db/connect.js';
+import { makeDbCapability, MissingDatabase } from './db/db.js';
 import { localFiles } from './files.js';
 import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError } from './errors.js';
 import { helpWidth, renderHelp, type HelpOption } from './help.js';
@@ -91,7 +92,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
     logger,
     clock: () => new Date(),
     env,
-    db: () => {
+    db: makeDbCapability(() => {
       if (db === undefined) {
         const target = targetOf(cfg.database);
         logger.debug(`database: ${describeTarget(target)}`);
@@ -106,7 +107,7 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
         opened = openRunRow(db, run);
       }
       return db;
-    },
+    }, targetOf(cfg.database).dialect),
     files: localFiles,
     progress: (p) => makeProgress({ ...p, logger, pace }),
     stdout: out,
@@ -133,7 +134,8 @@ export async function runTask<A>(spec: TaskSpec<A>, opts: RunOptions): Promise<n
     if (missing === undefined && e instanceof Error && e.stack !== undefined) logger.debug(redact(e.stack));
   }
   if (missing !== undefined) {
-    // however the program passed the throw on (uncaught, or wrapped into its own error), the cause is the file
+    // the Db capability turns it into exit 5 itself; raw knex code may pass the throw on however it likes
+    // (uncaught, or wrapped into its own error): the cause is still the file
     code = EXIT_CODES.SchemaError;
     summary = `failed (exit ${code}): ${missing.message}`;
     stream = 'stderr';
@@ -151,13 +153,6 @@ export function runMain<A>(spec: TaskSpec<A>): void {
   void runTask(spec, { argv: process.argv.slice(2) }).then((code) => {
     process.exitCode = code;
   });
-}
-
-/** Thrown by Capabilities.db (its signature has no room for a value) and turned into exit 5 by runTask. */
-class MissingDatabase extends Error {
-  constructor(file: string) {
-    super(`the database ${file} does not exist: run setup-db (make task-setup-db) first, or check DATABASE_URL / database.url`);
-  }
 }
 
 type Parsed =

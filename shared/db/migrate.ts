@@ -1,9 +1,11 @@
+import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { databaseError, schemaError, type AppError } from '../errors.js';
 import { compareSchema, readLiveSchema, type SchemaReport } from './check.js';
 import { dialectOf } from './connect.js';
+import { dbError, type Db } from './db.js';
 import { migrationSource } from './migrations/index.js';
 import { expectedSchema } from './schema.js';
 
@@ -46,9 +48,10 @@ export function checkSchema(db: Knex): TE.TaskEither<AppError, SchemaReport> {
 }
 
 /** For tasks other than setup-db: fail early, with the differences, instead of deep inside a query. */
-export function requireSchema(db: Knex): TE.TaskEither<AppError, SchemaReport> {
+export function requireSchema(db: Db): TE.TaskEither<AppError, SchemaReport> {
   return pipe(
-    checkSchema(db),
+    TE.fromEither(E.tryCatch(() => db.knex(), (e) => dbError('opening the database failed', e))),
+    TE.chain(checkSchema),
     TE.mapLeft((e) =>
       e._tag === 'SchemaError' ? schemaError(`${e.message}\n  run setup-db (make task-setup-db) first`, e.differences) : e,
     ),

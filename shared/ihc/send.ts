@@ -66,7 +66,7 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
   return async () => {
     const pcfg = caps.config.provider;
     const convTypeId = args.convTypeId ?? pcfg.conv_type_id;
-    const db = caps.db();
+    const db = caps.db.knex();
     let config = caps.config;
     try {
       config = await withStoredConversionType(db, caps.config, convTypeId, caps.logger);
@@ -101,7 +101,7 @@ async function run(
   timing: Timing,
 ): Promise<E.Either<AppError, TaskResult>> {
   const pcfg = caps.config.provider;
-  const db = caps.db();
+  const db = caps.db.knex();
   const log = caps.logger;
   const keep = shard === undefined ? undefined : (convId: string): boolean => inShard(convId, shard);
   const total = await countJourneys(db, args.window, keep);

@@ -32,7 +32,7 @@ function paramsLookup(caps: Capabilities, useDb: boolean): (name: string) => Pro
     try {
       if (dbUsable === undefined) dbUsable = dbConfigured();
       if (!dbUsable) return undefined;
-      return await readStoredConversionType(caps.db(), name, caps.logger);
+      return await readStoredConversionType(caps.db.knex(), name, caps.logger);
     } catch (e) {
       caps.logger.warn(`cannot read table conversion_types: ${messageOf(e)}`);
       return undefined;

@@ -11,9 +11,9 @@ import { describeLoad, loadFiles, type FileStats, type LoadFile } from './load.j
 /** The load program, shared by `load` and `generate-data --load` so the demo takes the real ingest path. */
 export function loadProgram(files: readonly LoadFile[], strict: boolean, caps: Capabilities): TE.TaskEither<AppError, TaskResult & { stats: FileStats[] }> {
   return pipe(
-    requireSchema(caps.db()),
+    requireSchema(caps.db),
     TE.chain(() =>
-      loadFiles(caps.db(), files, {
+      loadFiles(caps.db.knex(), files, {
         strict,
         runId: caps.runId,
         chunkRows: caps.config.database.insert_chunk_rows,

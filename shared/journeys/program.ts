@@ -42,12 +42,12 @@ export function effectiveOptions(args: BuildJourneysArgs, caps: Capabilities): J
 
 /** Validate, build, compute and write insights; the parts the task's program and tests share. */
 export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): TE.TaskEither<AppError, BuildJourneysOutcome> {
-  const db = caps.db();
+  const db = caps.db.knex();
   const w = args.window;
   const opts = effectiveOptions(args, caps);
   const dir = path.join(caps.config.output.dir, windowSlug(w));
   return pipe(
-    requireSchema(db),
+    requireSchema(caps.db),
     TE.chain(() =>
       TE.tryCatch(
         () => {

@@ -71,7 +71,7 @@ const step = <A>(what: string, f: () => Promise<A>): TE.TaskEither<AppError, A> 
  * `<output.dir>/<start>_<end>/`: channel_reporting.csv, channel_summary.csv, model_comparison.csv, report.html.
  */
 export function processAttribution(w: Window, caps: Capabilities, opts: ProcessOptions): TE.TaskEither<AppError, ProcessOutput> {
-  const db = caps.db();
+  const db = caps.db.knex();
   const p = precisionOf(caps);
   const dir = path.join(caps.config.output.dir, windowSlug(w));
   // the steps below are few but long (one transaction, the model comparison): the progress line's timer keeps a
@@ -85,7 +85,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
     return a;
   };
   return pipe(
-    requireSchema(db),
+    requireSchema(caps.db),
     TE.chain(() =>
       TE.tryCatch(
         () => journeysNeverBuilt(db, w),

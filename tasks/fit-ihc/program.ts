@@ -133,7 +133,7 @@ export function fitIhcProgram(args: FitIhcArgs, caps: Capabilities): TE.TaskEith
         ),
       );
     }
-    const db = caps.db();
+    const db = caps.db.knex();
     try {
       const existing = (await db('conversion_types').where('name', args.name).first()) as unknown;
       if (existing !== undefined && !args.replace) {

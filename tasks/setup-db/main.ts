@@ -20,7 +20,7 @@ const spec: TaskSpec<t.TypeOf<typeof Args>> = {
   ],
   program: (args, caps) =>
     pipe(
-      setupDatabase(caps.db(), { checkOnly: args.check }),
+      setupDatabase(caps.db.knex(), { checkOnly: args.check }),
       TE.map((r) => {
         for (const w of r.report.warnings) caps.logger.warn(w);
         return { summary: describeSetup(r, describeTarget(targetOf(caps.config.database))) };

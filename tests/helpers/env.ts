@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { loadConfig, type Config, type SqliteClient } from '../../shared/config.js';
 import { makeDb } from '../../shared/db/connect.js';
+import { dbOver } from '../../shared/db/db.js';
 import { migrate } from '../../shared/db/migrate.js';
 import { localFiles } from '../../shared/files.js';
 import { silentLogger } from '../../shared/log.js';
@@ -69,7 +70,7 @@ export function testCaps(db: Knex, config: Config, overrides: Partial<Capabiliti
     logger: silentLogger,
     clock: () => new Date('2026-01-01T00:00:00Z'),
     env: {},
-    db: () => db,
+    db: dbOver(db),
     files: localFiles,
     progress: (p) => makeProgress({ ...p, logger: silentLogger, isTTY: false, intervalMs: 1e9 }),
     stdout: (s) => printed.push(s),
