@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type * as TE from 'fp-ts/lib/TaskEither.js';
-import { databaseError, EXIT_CODES, providerError, schemaError, type AppError } from '../errors.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { EXIT_CODES, providerError, schemaError, type AppError } from '../errors.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
@@ -63,33 +64,33 @@ export function retryPolicyOf(p: Capabilities['config']['provider']): RetryPolic
  * when the provider refuses the key.
  */
 export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {}): TE.TaskEither<AppError, TaskResult> {
-  return async () => {
-    const pcfg = caps.config.provider;
-    const convTypeId = args.convTypeId ?? pcfg.conv_type_id;
-    const db = caps.db.knex();
-    let config = caps.config;
-    try {
-      config = await withStoredConversionType(db, caps.config, convTypeId, caps.logger);
-    } catch (e) {
-      return E.left(databaseError('send-to-api could not read table conversion_types', e));
-    }
-    const resolved = resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(db, ids) });
-    if (E.isLeft(resolved)) return resolved;
-    const provider = resolved.right;
-    const shard = args.shard === undefined ? E.right(undefined) : parseShard(args.shard);
-    if (E.isLeft(shard)) return shard;
-    try {
-      const missing: string[] = [];
-      for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures', 'attribution_runs']) {
-        if (!(await db.schema.hasTable(t))) missing.push(`table ${t} is missing`);
-      }
-      if (missing.length > 0) return E.left(schemaError('the database is not set up for send-to-api: run setup-db (and build-journeys) first', missing));
-      const result = await run(provider, convTypeId, args, shard.right, caps, deps.timing ?? realTiming);
-      return result;
-    } catch (e) {
-      return E.left(databaseError('send-to-api could not read journeys or write the staging tables', e));
-    }
-  };
+  const convTypeId = args.convTypeId ?? caps.config.provider.conv_type_id;
+  return pipe(
+    caps.db.run('send-to-api could not read table conversion_types', (k) => withStoredConversionType(k, caps.config, convTypeId, caps.logger)),
+    TE.chainEitherK((config) =>
+      resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(caps.db.knex(), ids) }),
+    ),
+    TE.bindTo('provider'),
+    TE.bind('shard', () => TE.fromEither(args.shard === undefined ? E.right(undefined) : parseShard(args.shard))),
+    TE.chainFirst(() =>
+      pipe(
+        caps.db.run('send-to-api could not read the schema', async (k) => {
+          const missing: string[] = [];
+          for (const t of ['journeys', 'journey_sessions', 'api_batches', 'api_results', 'api_failures', 'attribution_runs']) {
+            if (!(await k.schema.hasTable(t))) missing.push(`table ${t} is missing`);
+          }
+          return missing;
+        }),
+        TE.chain((missing) =>
+          missing.length === 0 ? TE.right(undefined) : TE.left(schemaError('the database is not set up for send-to-api: run setup-db (and build-journeys) first', missing)),
+        ),
+      ),
+    ),
+    TE.chain(({ provider, shard }) =>
+      caps.db.run('send-to-api could not read journeys or write the staging tables', () => run(provider, convTypeId, args, shard, caps, deps.timing ?? realTiming)),
+    ),
+    TE.chainEitherK((result) => result),
+  );
 }
 
 async function run(

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
-import { databaseError, EXIT_CODES, internal, messageOf, type AppError } from '../errors.js';
+import { EXIT_CODES, internal, messageOf, type AppError } from '../errors.js';
 import { asOutputError } from '../files.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { windowSlug, type Window } from '../window.js';
@@ -42,27 +42,23 @@ export function effectiveOptions(args: BuildJourneysArgs, caps: Capabilities): J
 
 /** Validate, build, compute and write insights; the parts the task's program and tests share. */
 export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): TE.TaskEither<AppError, BuildJourneysOutcome> {
-  const db = caps.db.knex();
   const w = args.window;
   const opts = effectiveOptions(args, caps);
   const dir = path.join(caps.config.output.dir, windowSlug(w));
   return pipe(
     requireSchema(caps.db),
     TE.chain(() =>
-      TE.tryCatch(
-        () => {
-          caps.logger.info(
-            `building journeys ${w.start}..${w.end} (lookback ${opts.lookbackDays ?? 'none'} days, max ${opts.maxSessions ?? 'no'} sessions, same second ${opts.includeSameSecond ? 'counts' : 'excluded'}, non-converting paths ${opts.nonConverting === null ? 'not built' : `closed after ${opts.nonConverting.closeAfterDays} days`})`,
-          );
-          const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: opts.nonConverting === null ? 5 : 6 });
-          const started = Date.now();
-          return buildJourneys(db, w, opts, (step) => {
-            caps.logger.debug(`step ${step} at ${Date.now() - started} ms`);
-            progress.tick();
-          }).finally(() => progress.done());
-        },
-        (e) => databaseError('building journeys failed (the previous journeys of the window are unchanged)', e),
-      ),
+      caps.db.run('building journeys failed (the previous journeys of the window are unchanged)', (db) => {
+        caps.logger.info(
+          `building journeys ${w.start}..${w.end} (lookback ${opts.lookbackDays ?? 'none'} days, max ${opts.maxSessions ?? 'no'} sessions, same second ${opts.includeSameSecond ? 'counts' : 'excluded'}, non-converting paths ${opts.nonConverting === null ? 'not built' : `closed after ${opts.nonConverting.closeAfterDays} days`})`,
+        );
+        const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: opts.nonConverting === null ? 5 : 6 });
+        const started = Date.now();
+        return buildJourneys(db, w, opts, (step) => {
+          caps.logger.debug(`step ${step} at ${Date.now() - started} ms`);
+          progress.tick();
+        }).finally(() => progress.done());
+      }),
     ),
     TE.chainFirst((build) =>
       TE.fromIO(() => {
@@ -74,24 +70,18 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
     ),
     TE.chain((build) =>
       pipe(
-        TE.tryCatch(
-          () => computeInsights(db, w),
-          (e) => databaseError('computing journey insights failed (the journeys are built)', e),
-        ),
+        caps.db.run('computing journey insights failed (the journeys are built)', (db) => computeInsights(db, w)),
         TE.chainFirst((insights) =>
-          TE.tryCatch(
-            async () => {
-              const overflowed: string[] = [];
-              insightsCsvRows(insights, overflowed);
-              if (overflowed.length === 0) return;
-              const culprits = await outsizedJourneyRevenues(db, w);
-              caps.logger.warn(
-                `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
-                  `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
-              );
-            },
-            (e) => databaseError('computing journey insights failed (the journeys are built)', e),
-          ),
+          caps.db.run('computing journey insights failed (the journeys are built)', async (db) => {
+            const overflowed: string[] = [];
+            insightsCsvRows(insights, overflowed);
+            if (overflowed.length === 0) return;
+            const culprits = await outsizedJourneyRevenues(db, w);
+            caps.logger.warn(
+              `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
+                `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
+            );
+          }),
         ),
         TE.chain((insights) =>
           pipe(

@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { MODEL_NAMES, type ModelName } from '../attribution/types.js';
 import { requireSchema } from '../db/migrate.js';
-import { databaseError, internal, messageOf, type AppError } from '../errors.js';
+import { internal, messageOf, type AppError } from '../errors.js';
 import { journeysNeverBuilt } from '../ihc/journeys.js';
 import type { AttributionRun } from '../ihc/runs.js';
 import { computeInsights } from '../journeys/insights.js';
@@ -60,10 +60,11 @@ export function describeReconciliation(w: Window, o: WindowOutcome, p: Precision
   ].join('\n');
 }
 
-const step = <A>(what: string, f: () => Promise<A>): TE.TaskEither<AppError, A> =>
+/** Writing an output: its own failure (exit 9) with the path; anything else thrown there is a bug. */
+const writing = <A>(what: string, f: () => Promise<A>): TE.TaskEither<AppError, A> =>
   TE.tryCatch(
     f,
-    asOutputError((e) => (/SQLITE|relation|column|syntax|database/i.test(messageOf(e)) ? databaseError(what, e) : internal(`${what}: ${messageOf(e)}`))),
+    asOutputError((e) => internal(`${what}: ${messageOf(e)}`)),
   );
 
 /**
@@ -86,12 +87,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
   };
   return pipe(
     requireSchema(caps.db),
-    TE.chain(() =>
-      TE.tryCatch(
-        () => journeysNeverBuilt(db, w),
-        (e) => databaseError('process-attribution could not read tables journeys and conversions', e),
-      ),
-    ),
+    TE.chain(() => caps.db.run('process-attribution could not read tables journeys and conversions', (k) => journeysNeverBuilt(k, w))),
     TE.chain((never) => (never === undefined ? TE.right(undefined) : TE.left(never))),
     TE.chain(() => {
       const t0 = Date.now();
@@ -104,54 +100,69 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
         }),
       );
     }),
-    TE.chain((outcome) =>
-      step('writing the outputs failed', async () => {
-        caps.stdout(describeReconciliation(w, outcome, p));
-        const channelDays = await readChannelReporting(db, w);
-        const summary = summarizeChannels(channelDays);
-        const total = totalOf(summary);
-        let comparison: ModelComparison | undefined;
-        if (opts.models.length > 0) {
-          comparison = await timed(`model comparison (${opts.models.length} models)`, () =>
-            compareModels(db, w, caps.config.models, {
-              models: opts.models,
-              insertChunkRows: caps.config.database.insert_chunk_rows,
-              costByChannel: new Map(summary.map((s) => [s.channel_name, s.cost])),
-              progress: (totalJourneys) => caps.progress({ label: 'model comparison', unit: 'journeys', total: totalJourneys }),
+    TE.chain((outcome) => {
+      caps.stdout(describeReconciliation(w, outcome, p));
+      return pipe(
+        caps.db.run('reading channel_reporting for the outputs', (k) => readChannelReporting(k, w)),
+        TE.bindTo('channelDays'),
+        TE.bind('summary', ({ channelDays }) => TE.right(summarizeChannels(channelDays))),
+        TE.bind('comparison', ({ summary }) =>
+          opts.models.length === 0
+            ? TE.right(undefined)
+            : caps.db.run('comparing the models', () =>
+                timed(`model comparison (${opts.models.length} models)`, () =>
+                  compareModels(db, w, caps.config.models, {
+                    models: opts.models,
+                    insertChunkRows: caps.config.database.insert_chunk_rows,
+                    costByChannel: new Map(summary.map((s) => [s.channel_name, s.cost])),
+                    progress: (totalJourneys) => caps.progress({ label: 'model comparison', unit: 'journeys', total: totalJourneys }),
+                  }),
+                ),
+              ),
+        ),
+        TE.bind('files', ({ channelDays, summary, comparison }) => {
+          if (comparison === undefined) work.tick();
+          return writing('writing the outputs failed', async () => {
+            const files = await writeCsvs(dir, { channelDays, summary, comparison, run: runColumns(outcome.run) }, p);
+            work.tick();
+            return files;
+          });
+        }),
+        TE.bind('insights', () => caps.db.run('computing the journey insights', () => timed('journey insights', () => computeInsights(db, w)))),
+        TE.bind('quality', () => caps.db.run('reading the data quality', (k) => readDataQuality(k, w))),
+        TE.bind('previous', () => caps.db.run('reading the previous period', (k) => readPreviousPeriod(k, w))),
+        TE.chain(({ channelDays, summary, comparison, files, insights, quality, previous }) => {
+          const total = totalOf(summary);
+          const html = renderReport({
+            window: w,
+            generatedAt: caps.clock().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
+            provider: runLabel(outcome.run),
+            precision: p,
+            outcome,
+            summary,
+            total,
+            daily: dailyTotals(channelDays, datesOf(w)),
+            comparison,
+            ...(comparison === undefined ? { comparisonNote: 'The model comparison was switched off for this run (--models none).' } : {}),
+            insights,
+            quality,
+            files: [...files, path.join(dir, OUTPUT_FILES.report)].map((f) => path.basename(f)),
+            targets: targetsOf(caps.config.output),
+            ...(previous !== undefined ? { previous } : {}),
+          });
+          const report = path.join(dir, OUTPUT_FILES.report);
+          return pipe(
+            writing('writing the outputs failed', () => writeFileAtomic(report, html)),
+            TE.map(() => {
+              work.tick();
+              work.done();
+              caps.stdout(`\nPer channel, ${w.start}..${w.end} (cost and credit on the day of the session)\n${summaryTable(summary, total, p)}`);
+              return { outcome, dir, files: [...files, report], comparison };
             }),
           );
-        }
-        if (comparison === undefined) work.tick();
-        const files = await writeCsvs(dir, { channelDays, summary, comparison, run: runColumns(outcome.run) }, p);
-        work.tick();
-        const insights = await timed('journey insights', () => computeInsights(db, w));
-        const quality = await readDataQuality(db, w);
-        const previous = await readPreviousPeriod(db, w);
-        const html = renderReport({
-          window: w,
-          generatedAt: caps.clock().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
-          provider: runLabel(outcome.run),
-          precision: p,
-          outcome,
-          summary,
-          total,
-          daily: dailyTotals(channelDays, datesOf(w)),
-          comparison,
-          ...(comparison === undefined ? { comparisonNote: 'The model comparison was switched off for this run (--models none).' } : {}),
-          insights,
-          quality,
-          files: [...files, path.join(dir, OUTPUT_FILES.report)].map((f) => path.basename(f)),
-          targets: targetsOf(caps.config.output),
-          ...(previous !== undefined ? { previous } : {}),
-        });
-        const report = path.join(dir, OUTPUT_FILES.report);
-        await writeFileAtomic(report, html);
-        work.tick();
-        work.done();
-        caps.stdout(`\nPer channel, ${w.start}..${w.end} (cost and credit on the day of the session)\n${summaryTable(summary, total, p)}`);
-        return { outcome, dir, files: [...files, report], comparison };
-      }),
-    ),
+        }),
+      );
+    }),
     TE.mapLeft((e) => {
       work.done();
       return e;
