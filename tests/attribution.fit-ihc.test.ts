@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import { IhcParams } from '../shared/attribution/params.js';
-import { fitIhcProgram } from '../tasks/fit-ihc/program.js';
+import { fitIhcProgram } from '../shared/fit/program.js';
 import { freshDb, runCli, testCaps } from './helpers/env.js';
 
 const pad = (n: number): string => String(n).padStart(2, '0');

@@ -5,7 +5,10 @@ import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js'
 import { computeInsights } from '../shared/journeys/insights.js';
 import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
 import { journeySql } from '../shared/journeys/sql.js';
-import { countJourneys, streamJourneys } from '../shared/ihc/journeys.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { dbOver } from '../shared/db/db.js';
+import { streamJourneys } from '../shared/ihc/journeys.js';
+import { countJourneys } from '../shared/journeys/read.js';
 import { freshDb, runCli } from './helpers/env.js';
 
 const W = { start: '2023-09-01', end: '2023-09-03' };
@@ -118,9 +121,9 @@ test('non-converting paths never reach a provider, count in the insights, and gi
   t.teardown(cleanup);
   await seed(db, SESSIONS, CONVERSIONS);
   await buildJourneys(db, W, OPTS);
-  t.is(await countJourneys(db, W), 1);
+  t.deepEqual(await countJourneys(dbOver(db), W)(), E.right(1));
   const sent: string[] = [];
-  for await (const j of streamJourneys(db, W, 1)) sent.push(j.conversionId);
+  for await (const j of streamJourneys(dbOver(db), W, 1)) sent.push(j.conversionId);
   t.deepEqual(sent, ['c1']);
 
   const insights = await computeInsights(db, W);

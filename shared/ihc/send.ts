@@ -7,7 +7,9 @@ import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
 import { packBatches, type Batch, type BatchNotice } from './batching.js';
 import { bodyOf, type ValueItem } from './contract.js';
-import { conversionTimes, countJourneys, journeysNeverBuilt, streamJourneys } from './journeys.js';
+import { orThrow } from '../db/db.js';
+import { countJourneys } from '../journeys/read.js';
+import { conversionTimes, journeysNeverBuilt, streamJourneys } from './journeys.js';
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from './conversion-types.js';
@@ -68,7 +70,7 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
   return pipe(
     caps.db.run('send-to-api could not read table conversion_types', (k) => withStoredConversionType(k, caps.config, convTypeId, caps.logger)),
     TE.chainEitherK((config) =>
-      resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(caps.db.knex(), ids) }),
+      resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(caps.db, ids) }),
     ),
     TE.bindTo('provider'),
     TE.bind('shard', () => TE.fromEither(args.shard === undefined ? E.right(undefined) : parseShard(args.shard))),
@@ -105,11 +107,8 @@ async function run(
   const db = caps.db.knex();
   const log = caps.logger;
   const keep = shard === undefined ? undefined : (convId: string): boolean => inShard(convId, shard);
-  const total = await countJourneys(db, args.window, keep);
-  if (total === 0) {
-    const never = await journeysNeverBuilt(db, args.window);
-    if (never !== undefined) return E.left(never);
-  }
+  const total = await orThrow(countJourneys(caps.db, args.window, keep));
+  if (total === 0) await orThrow(journeysNeverBuilt(caps.db, args.window));
   const runRow = await openRun(db, { runId: caps.runId, window: args.window, provider: provider.name, convTypeId, now: caps.clock().toISOString() });
   const stats: SendStats = {
     batchesSent: 0,
@@ -149,7 +148,7 @@ async function run(
     }
   };
   const batches = packBatches(
-    streamJourneys(db, args.window, PAGE, keep),
+    streamJourneys(caps.db, args.window, PAGE, keep),
     { maxJourneys: pcfg.max_journeys_per_request, maxSessions: pcfg.max_sessions_per_request, oversize: pcfg.oversize_journey },
     onNotice,
   );

@@ -11,6 +11,8 @@ import type { Progress } from '../progress.js';
 import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
 import { journeyPages } from './journeys.js';
+import { dbOver, orThrow } from '../db/db.js';
+import { countJourneys } from '../journeys/read.js';
 import { nonConvertingPaths } from '../journeys/nonconverting.js';
 import { journeySql } from '../journeys/sql.js';
 import { num, selectRows } from './sql.js';
@@ -77,15 +79,10 @@ export interface CompareOptions {
   readonly progress?: (total: number) => Progress;
 }
 
-async function countJourneys(db: Knex, w: Window): Promise<number> {
-  const [r] = await selectRows<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM journeys WHERE conv_date >= ? AND conv_date <= ? AND status <> 'non_converting'`, [w.start, w.end]);
-  return num(r?.n);
-}
-
 export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts: CompareOptions): Promise<ModelComparison> {
   const models = opts.models ?? MODEL_NAMES;
   const pageSize = opts.pageSize ?? 500;
-  const total = await countJourneys(db, w);
+  const total = await orThrow(countJourneys(dbOver(db), w));
 
   // pass 1: distinct paths, for the global models; the incremental model's with one unit per user without an
   // order (see nonConvertingPaths)

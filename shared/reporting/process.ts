@@ -87,8 +87,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
   };
   return pipe(
     requireSchema(caps.db),
-    TE.chain(() => caps.db.run('process-attribution could not read tables journeys and conversions', (k) => journeysNeverBuilt(k, w))),
-    TE.chain((never) => (never === undefined ? TE.right(undefined) : TE.left(never))),
+    TE.chain(() => journeysNeverBuilt(caps.db, w)),
     TE.chain(() => {
       const t0 = Date.now();
       return pipe(

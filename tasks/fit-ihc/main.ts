@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { runMain, type TaskSpec } from '../../shared/task.js';
-import { fitIhcProgram, type FitIhcArgs } from './program.js';
+import { fitIhcProgram, type FitIhcArgs } from '../../shared/fit/program.js';
 
 const Name = t.refinement(t.string, (s) => /^[A-Za-z0-9_.-]{1,64}$/.test(s), 'name of letters, digits, _ . - (at most 64)');
 
