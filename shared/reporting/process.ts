@@ -14,7 +14,7 @@ import { dailyTotals, readChannelReporting, readPreviousPeriod, summarizeChannel
 import { count, euros, type Precision } from './format.js';
 import { renderReport } from './html.js';
 import { compareModels, type ModelComparison } from './models.js';
-import { asOutputError, writeFileAtomic } from '../files.js';
+import { asOutputError } from '../files.js';
 import { OUTPUT_FILES, summaryTable, writeCsvs, type RunColumns } from './outputs.js';
 import { readDataQuality } from './quality.js';
 
@@ -151,7 +151,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
           });
           const report = path.join(dir, OUTPUT_FILES.report);
           return pipe(
-            writing('writing the outputs failed', () => writeFileAtomic(report, html)),
+            caps.files.writeText(report, html),
             TE.map(() => {
               work.tick();
               work.done();
