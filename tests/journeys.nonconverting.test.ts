@@ -6,7 +6,7 @@ import { computeInsights } from '../shared/journeys/insights.js';
 import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import * as E from 'fp-ts/lib/Either.js';
-import { dbOver } from '../shared/db/db.js';
+import { dbOver, orThrow } from '../shared/db/db.js';
 import { streamJourneys } from '../shared/ihc/journeys.js';
 import { countJourneys } from '../shared/journeys/read.js';
 import { freshDb, runCli } from './helpers/env.js';
@@ -126,7 +126,7 @@ test('non-converting paths never reach a provider, count in the insights, and gi
   for await (const j of streamJourneys(dbOver(db), W, 1)) sent.push(j.conversionId);
   t.deepEqual(sent, ['c1']);
 
-  const insights = await computeInsights(db, W);
+  const insights = await orThrow(computeInsights(dbOver(db), W));
   t.is(insights.conversions, 1);
   t.deepEqual(insights.non_converting, { paths: 3, sessions: 5 });
 

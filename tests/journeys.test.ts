@@ -4,7 +4,11 @@ import test from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
-import { computeInsights, distributionOfHistogram, insightsCsvRows, writeInsights } from '../shared/journeys/insights.js';
+import { dbOver, orThrow } from '../shared/db/db.js';
+import { localFiles } from '../shared/files.js';
+import { computeInsights } from '../shared/journeys/insights.js';
+import { insightsCsvRows, writeInsights } from '../shared/journeys/insights-files.js';
+import { distributionOfHistogram } from '../shared/journeys/percentiles.js';
 import { buildJourneysProgram, summaryOf } from '../shared/journeys/program.js';
 import { ISSUE_CHECKS } from '../shared/journeys/validate.js';
 import { freshDb, runCli, testCaps } from './helpers/env.js';
@@ -479,7 +483,7 @@ test('insights: counts, distributions, collapsed paths and first/last channel sh
       ],
     );
     await buildJourneys(db, W, DEFAULTS);
-    const i = await computeInsights(db, W);
+    const i = await orThrow(computeInsights(dbOver(db), W));
     t.like(i, { conversions: 5, journeys: 4, sessions: 10, revenue: 175.5, conversions_without_journey: { no_sessions: 1, invalid: 0 }, distinct_paths: 3 });
     t.deepEqual(i.sessions_per_journey.histogram, [
       { sessions: 1, journeys: 1 },
@@ -512,7 +516,7 @@ test('insights: counts, distributions, collapsed paths and first/last channel sh
 
     // files: the JSON round-trips, the CSV carries the same numbers
     const dir = path.join(config.output.dir, 'x');
-    const files = await writeInsights(dir, i);
+    const files = await orThrow(writeInsights(localFiles, dir, i));
     t.deepEqual(JSON.parse(fs.readFileSync(files.json, 'utf8')), i);
     const csv = fs.readFileSync(files.csv, 'utf8').trim().split('\n');
     t.is(csv[0], 'section,key,metric,value');
@@ -530,7 +534,7 @@ test('insights of an empty window are zeros and nulls, not errors', async (t) =>
   const { db, cleanup } = await freshDb();
   try {
     await buildJourneys(db, W, DEFAULTS);
-    const i = await computeInsights(db, W);
+    const i = await orThrow(computeInsights(dbOver(db), W));
     t.like(i, { conversions: 0, journeys: 0, sessions: 0, distinct_paths: 0, top_paths: [], first_channel: [] });
     t.like(i.time_to_conversion_seconds, { count: 0, min: null, percentiles: { p50: null } });
     t.like(i.sessions_per_journey, { count: 0, mean: null });

@@ -2,12 +2,13 @@ import * as path from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
-import { EXIT_CODES, internal, messageOf, type AppError } from '../errors.js';
-import { asOutputError } from '../files.js';
+import { EXIT_CODES, type AppError } from '../errors.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { windowSlug, type Window } from '../window.js';
 import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
-import { computeInsights, formatInsights, insightsCsvRows, outsizedJourneyRevenues, writeInsights, type JourneyInsights } from './insights.js';
+import { computeInsights, outsizedJourneyRevenues, type JourneyInsights } from './insights.js';
+import { insightsCsvRows, writeInsights } from './insights-files.js';
+import { formatInsights } from './insights-table.js';
 
 export interface BuildJourneysArgs {
   readonly window: Window;
@@ -70,25 +71,24 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
     ),
     TE.chain((build) =>
       pipe(
-        caps.db.run('computing journey insights failed (the journeys are built)', (db) => computeInsights(db, w)),
-        TE.chainFirst((insights) =>
-          caps.db.run('computing journey insights failed (the journeys are built)', async (db) => {
-            const overflowed: string[] = [];
-            insightsCsvRows(insights, overflowed);
-            if (overflowed.length === 0) return;
-            const culprits = await outsizedJourneyRevenues(db, w);
-            caps.logger.warn(
-              `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
-                `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
-            );
-          }),
-        ),
+        computeInsights(caps.db, w),
+        TE.chainFirst((insights) => {
+          const overflowed: string[] = [];
+          insightsCsvRows(insights, overflowed);
+          if (overflowed.length === 0) return TE.right(undefined);
+          return pipe(
+            outsizedJourneyRevenues(caps.db, w),
+            TE.map((culprits) =>
+              caps.logger.warn(
+                `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
+                  `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
+              ),
+            ),
+          );
+        }),
         TE.chain((insights) =>
           pipe(
-            TE.tryCatch(
-              () => writeInsights(dir, insights),
-              asOutputError((e) => internal(`writing the insights to ${dir} failed: ${messageOf(e)}`)),
-            ),
+            writeInsights(caps.files, dir, insights),
             TE.map((files) => ({ build, insights, files })),
           ),
         ),

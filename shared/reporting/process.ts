@@ -127,7 +127,17 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
             return files;
           });
         }),
-        TE.bind('insights', () => caps.db.run('computing the journey insights', () => timed('journey insights', () => computeInsights(db, w)))),
+        TE.bind('insights', () => {
+          const t0 = Date.now();
+          return pipe(
+            computeInsights(caps.db, w),
+            TE.map((i) => {
+              caps.logger.info(`journey insights in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+              work.tick();
+              return i;
+            }),
+          );
+        }),
         TE.bind('quality', () => caps.db.run('reading the data quality', (k) => readDataQuality(k, w))),
         TE.bind('previous', () => caps.db.run('reading the previous period', (k) => readPreviousPeriod(k, w))),
         TE.chain(({ channelDays, summary, comparison, files, insights, quality, previous }) => {
