@@ -1,7 +1,10 @@
-import type { Knex } from 'knex';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import { DbSum, DbText, type Db } from '../db/db.js';
+import type { AppError } from '../errors.js';
 import { addDays, datesOf, type Window } from '../window.js';
 import { ratio } from './format.js';
-import { num, selectRows } from './sql.js';
 
 /** One row of channel_reporting. */
 export interface ChannelDay {
@@ -27,22 +30,20 @@ export interface ChannelSummary {
 /** Plain code-unit order: the same on every database (PostgreSQL's ORDER BY follows the server's locale). */
 export const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+// a cell computed from no rows can be NULL on an adopted table: 0, as the report shows it
+const ChannelDayRow = t.type({ channel_name: DbText, date: DbText, cost: DbSum, ihc: DbSum, ihc_revenue: DbSum }, 'channel_reporting row');
+
 /** channel_reporting rows of the window's dates, sorted by date, then channel_name. */
-export async function readChannelReporting(db: Knex, w: Window): Promise<ChannelDay[]> {
-  const rows = await selectRows<Record<string, unknown>>(
-    db,
-    `SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting WHERE date >= ? AND date <= ?`,
-    [w.start, w.end],
+export function readChannelReporting(db: Db, w: Window): TE.TaskEither<AppError, ChannelDay[]> {
+  return pipe(
+    db.select(
+      'reading channel_reporting',
+      ChannelDayRow,
+      `SELECT channel_name, date, cost, ihc, ihc_revenue FROM channel_reporting WHERE date >= ? AND date <= ?`,
+      [w.start, w.end],
+    ),
+    TE.map((rows) => rows.sort((a, b) => byText(a.date, b.date) || byText(a.channel_name, b.channel_name))),
   );
-  return rows
-    .map((r) => ({
-      channel_name: String(r['channel_name']),
-      date: String(r['date']),
-      cost: num(r['cost']),
-      ihc: num(r['ihc']),
-      ihc_revenue: num(r['ihc_revenue']),
-    }))
-    .sort((a, b) => byText(a.date, b.date) || byText(a.channel_name, b.channel_name));
 }
 
 export function summaryOf(channel_name: string, cost: number, orders: number, revenue: number): ChannelSummary {
@@ -123,11 +124,15 @@ export function previousWindow(w: Window): Window {
  * The preceding window's per-channel figures, when the database holds them: channel_reporting rows on every one
  * of its dates (a half-covered period would compare a part with a whole). undefined otherwise.
  */
-export async function readPreviousPeriod(db: Knex, w: Window): Promise<{ window: Window; summary: ChannelSummary[]; total: ChannelSummary } | undefined> {
+export function readPreviousPeriod(db: Db, w: Window): TE.TaskEither<AppError, { window: Window; summary: ChannelSummary[]; total: ChannelSummary } | undefined> {
   const prev = previousWindow(w);
-  const rows = await readChannelReporting(db, prev);
-  const covered = new Set(rows.map((r) => r.date));
-  if (datesOf(prev).some((d) => !covered.has(d))) return undefined;
-  const summary = summarizeChannels(rows);
-  return { window: prev, summary, total: totalOf(summary) };
+  return pipe(
+    readChannelReporting(db, prev),
+    TE.map((rows) => {
+      const covered = new Set(rows.map((r) => r.date));
+      if (datesOf(prev).some((d) => !covered.has(d))) return undefined;
+      const summary = summarizeChannels(rows);
+      return { window: prev, summary, total: totalOf(summary) };
+    }),
+  );
 }

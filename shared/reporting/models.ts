@@ -11,11 +11,11 @@ import type { Progress } from '../progress.js';
 import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
 import { journeyPages } from './journeys.js';
-import { dbOver, orThrow } from '../db/db.js';
+import * as t from 'io-ts';
+import { dbOver, DbSum, DbText, orThrow } from '../db/db.js';
 import { countJourneys } from '../journeys/read.js';
 import { nonConvertingPaths } from '../journeys/nonconverting.js';
 import { journeySql } from '../journeys/sql.js';
-import { num, selectRows } from './sql.js';
 import { writeTransaction } from '../db/connect.js';
 
 /**
@@ -78,6 +78,8 @@ export interface CompareOptions {
   readonly costByChannel: ReadonlyMap<string, number>;
   readonly progress?: (total: number) => Progress;
 }
+
+const ModelSum = t.type({ model: DbText, channel_name: DbText, orders: DbSum, revenue: DbSum });
 
 export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts: CompareOptions): Promise<ModelComparison> {
   const models = opts.models ?? MODEL_NAMES;
@@ -151,37 +153,43 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   });
   p2?.done();
 
-  const sums = await selectRows<{ model: string; channel_name: string; orders: unknown; revenue: unknown }>(
-    db,
-    `SELECT m.model AS model, js.channel_name AS channel_name, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
+  const sums = await orThrow(
+    dbOver(db).select(
+      "summing the models' credit per channel",
+      ModelSum,
+      `SELECT m.model AS model, js.channel_name AS channel_name, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
        FROM model_credits m
        JOIN conversions c ON c.conv_id = m.conv_id
        JOIN journey_sessions js ON js.conv_id = m.conv_id AND js.session_id = m.session_id
       WHERE c.conv_date >= ? AND c.conv_date <= ?
       GROUP BY m.model, js.channel_name`,
-    [w.start, w.end],
+      [w.start, w.end],
+    ),
   );
   if (models.includes('ihc')) {
     sums.push(
-      ...(await selectRows<{ model: string; channel_name: string; orders: unknown; revenue: unknown }>(
-        db,
-        `SELECT 'ihc' AS model, s.channel_name AS channel_name, SUM(a.ihc) AS orders, SUM(a.ihc * c.revenue) AS revenue
+      ...(await orThrow(
+        dbOver(db).select(
+          "summing the pipeline's IHC credit per channel",
+          ModelSum,
+          `SELECT 'ihc' AS model, s.channel_name AS channel_name, SUM(a.ihc) AS orders, SUM(a.ihc * c.revenue) AS revenue
            FROM attribution_customer_journey a
            JOIN conversions c ON c.conv_id = a.conv_id
            JOIN session_sources s ON s.session_id = a.session_id
           WHERE c.conv_date >= ? AND c.conv_date <= ?
           GROUP BY s.channel_name`,
-        [w.start, w.end],
+          [w.start, w.end],
+        ),
       )),
     );
   }
-  const names = new Set<string>([...opts.costByChannel.keys(), ...sums.map((s) => String(s.channel_name))]);
+  const names = new Set<string>([...opts.costByChannel.keys(), ...sums.map((s) => s.channel_name)]);
   const channels: ModelChannel[] = [...names].sort(byText).map((channel) => {
     const cost = opts.costByChannel.get(channel) ?? 0;
     const byModel = new Map<ModelName, ChannelSummary>();
     for (const m of models) {
       const s = sums.find((x) => x.model === m && x.channel_name === channel);
-      byModel.set(m, summaryOf(channel, cost, num(s?.orders), num(s?.revenue)));
+      byModel.set(m, summaryOf(channel, cost, s?.orders ?? 0, s?.revenue ?? 0));
     }
     return { channel_name: channel, cost, byModel };
   });

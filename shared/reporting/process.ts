@@ -102,7 +102,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
     TE.chain((outcome) => {
       caps.stdout(describeReconciliation(w, outcome, p));
       return pipe(
-        caps.db.run('reading channel_reporting for the outputs', (k) => readChannelReporting(k, w)),
+        readChannelReporting(caps.db, w),
         TE.bindTo('channelDays'),
         TE.bind('summary', ({ channelDays }) => TE.right(summarizeChannels(channelDays))),
         TE.bind('comparison', ({ summary }) =>
@@ -138,8 +138,8 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
             }),
           );
         }),
-        TE.bind('quality', () => caps.db.run('reading the data quality', (k) => readDataQuality(k, w))),
-        TE.bind('previous', () => caps.db.run('reading the previous period', (k) => readPreviousPeriod(k, w))),
+        TE.bind('quality', () => readDataQuality(caps.db, w)),
+        TE.bind('previous', () => readPreviousPeriod(caps.db, w)),
         TE.chain(({ channelDays, summary, comparison, files, insights, quality, previous }) => {
           const total = totalOf(summary);
           const html = renderReport({

@@ -1,6 +1,9 @@
-import type { Knex } from 'knex';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import { CountRow, DbNumber, DbText, type Db } from '../db/db.js';
+import type { AppError } from '../errors.js';
 import type { Window } from '../window.js';
-import { num, selectRows } from './sql.js';
 
 /** What the report says about the data behind the numbers. */
 export interface DataQuality {
@@ -12,30 +15,40 @@ export interface DataQuality {
   readonly sessionsWithoutCost: number;
 }
 
-export async function readDataQuality(db: Knex, w: Window): Promise<DataQuality> {
-  const quarantine = await selectRows<{ table_name: string; reason: string; n: unknown }>(
-    db,
-    `SELECT table_name, reason, COUNT(*) AS n FROM ingest_quarantine GROUP BY table_name, reason`,
+const Quarantined = t.type({ table_name: DbText, reason: DbText, n: DbNumber });
+const Failed = t.type({ reason: DbText, n: DbNumber });
+
+export function readDataQuality(db: Db, w: Window): TE.TaskEither<AppError, DataQuality> {
+  const what = 'reading the data quality figures';
+  const desc = (a: { n: number }, b: { n: number }): number => b.n - a.n;
+  return pipe(
+    db.select(what, Quarantined, `SELECT table_name, reason, COUNT(*) AS n FROM ingest_quarantine GROUP BY table_name, reason`),
+    TE.bindTo('quarantine'),
+    TE.bind('failures', () =>
+      db.select(
+        what,
+        Failed,
+        `SELECT f.reason AS reason, COUNT(*) AS n FROM api_failures f JOIN conversions c ON c.conv_id = f.conv_id
+          WHERE c.conv_date >= ? AND c.conv_date <= ?
+            AND EXISTS (SELECT 1 FROM journey_sessions js WHERE js.conv_id = f.conv_id)
+          GROUP BY f.reason`,
+        [w.start, w.end],
+      ),
+    ),
+    TE.bind('nocost', () =>
+      db.select(
+        what,
+        CountRow,
+        `SELECT COUNT(*) AS n FROM session_sources s
+          WHERE s.event_date >= ? AND s.event_date <= ?
+            AND NOT EXISTS (SELECT 1 FROM session_costs sc WHERE sc.session_id = s.session_id)`,
+        [w.start, w.end],
+      ),
+    ),
+    TE.map(({ quarantine, failures, nocost }) => ({
+      quarantine: quarantine.sort(desc).map((r) => ({ table: r.table_name, reason: r.reason, rows: r.n })),
+      failures: failures.sort(desc).map((r) => ({ reason: r.reason, count: r.n })),
+      sessionsWithoutCost: nocost[0]?.n ?? 0,
+    })),
   );
-  const failures = await selectRows<{ reason: string; n: unknown }>(
-    db,
-    `SELECT f.reason AS reason, COUNT(*) AS n FROM api_failures f JOIN conversions c ON c.conv_id = f.conv_id
-      WHERE c.conv_date >= ? AND c.conv_date <= ?
-        AND EXISTS (SELECT 1 FROM journey_sessions js WHERE js.conv_id = f.conv_id)
-      GROUP BY f.reason`,
-    [w.start, w.end],
-  );
-  const [nocost] = await selectRows<{ n: unknown }>(
-    db,
-    `SELECT COUNT(*) AS n FROM session_sources s
-      WHERE s.event_date >= ? AND s.event_date <= ?
-        AND NOT EXISTS (SELECT 1 FROM session_costs sc WHERE sc.session_id = s.session_id)`,
-    [w.start, w.end],
-  );
-  const desc = <T extends { n: unknown }>(a: T, b: T): number => num(b.n) - num(a.n);
-  return {
-    quarantine: quarantine.sort(desc).map((r) => ({ table: String(r.table_name), reason: String(r.reason), rows: num(r.n) })),
-    failures: failures.sort(desc).map((r) => ({ reason: String(r.reason), count: num(r.n) })),
-    sessionsWithoutCost: num(nocost?.n),
-  };
 }
