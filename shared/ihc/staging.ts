@@ -1,3 +1,5 @@
+import * as t from 'io-ts';
+import { CountRow, dbOver, DbNumber, orThrow } from '../db/db.js';
 import type { Knex } from 'knex';
 import { lockForWrite } from '../db/locks.js';
 import { redact } from '../errors.js';
@@ -20,10 +22,13 @@ export function fingerprint(providerIdentity: string, convTypeId: string, body: 
   return sha256(JSON.stringify({ provider: providerIdentity, conv_type_id: convTypeId, body }));
 }
 
+const StagedBatch = t.type({ status: t.keyof({ succeeded: null, partial: null, failed: null }) });
+const BatchOwners = t.type({ other_results: DbNumber, other_failures: DbNumber, own: DbNumber });
+
 /** Status of a staged batch, or undefined when it was never completed. */
 export async function stagedStatus(db: Knex, batchId: string): Promise<BatchStatus | undefined> {
-  const r = (await db('api_batches').select('status').where('batch_id', batchId).first()) as { status: BatchStatus } | undefined;
-  return r?.status;
+  const rows = await orThrow(dbOver(db).select('reading a staged batch', StagedBatch, (k) => k('api_batches').select('status').where('batch_id', batchId)));
+  return rows[0]?.status;
 }
 
 /**
@@ -35,24 +40,27 @@ export async function batchIsCurrent(db: Knex, batchId: string, convIds: readonl
   let own = 0;
   for (const c of chunks(convIds, IN_CHUNK)) {
     const marks = c.map(() => '?').join(', ');
-    const rows = (await db.raw(
-      `SELECT
+    const [r] = await orThrow(
+      dbOver(db).select(
+        "checking that the batch's answers are still its own",
+        BatchOwners,
+        `SELECT
          (SELECT COUNT(*) FROM api_results WHERE conv_id IN (${marks}) AND batch_id <> ?) AS other_results,
          (SELECT COUNT(*) FROM api_failures WHERE conv_id IN (${marks}) AND (batch_id IS NULL OR batch_id <> ?)) AS other_failures,
          (SELECT COUNT(*) FROM (SELECT conv_id FROM api_results WHERE conv_id IN (${marks}) AND batch_id = ?
                                 UNION SELECT conv_id FROM api_failures WHERE conv_id IN (${marks}) AND batch_id = ?) u) AS own`,
-      [...c, batchId, ...c, batchId, ...c, batchId, ...c, batchId],
-    )) as unknown;
-    const r = (Array.isArray(rows) ? rows[0] : (rows as { rows: unknown[] }).rows[0]) as Record<string, unknown>;
-    if (Number(r['other_results']) > 0 || Number(r['other_failures']) > 0) return false;
-    own += Number(r['own']);
+        [...c, batchId, ...c, batchId, ...c, batchId, ...c, batchId],
+      ),
+    );
+    if (r === undefined || r.other_results > 0 || r.other_failures > 0) return false;
+    own += r.own;
   }
   return own === convIds.length;
 }
 
 export async function failuresOfBatch(db: Knex, batchId: string): Promise<number> {
-  const r = (await db('api_failures').where('batch_id', batchId).count({ n: '*' }).first()) as { n: number | string } | undefined;
-  return Number(r?.n ?? 0);
+  const [r] = await orThrow(dbOver(db).select("counting a batch's failures", CountRow, (k) => k('api_failures').where('batch_id', batchId).count({ n: '*' })));
+  return r?.n ?? 0;
 }
 
 export interface BatchRecord {
