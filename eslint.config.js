@@ -1,6 +1,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const runner = { group: ['**/task.js'], message: 'import Capabilities/TaskResult from shared/capabilities.ts; only tasks/ use the runner' };
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.venv/**', 'output/**', 'data/**', 'build/**'] },
   js.configs.recommended,
@@ -39,7 +41,18 @@ export default tseslint.config(
     files: ['shared/**/*.ts'],
     ignores: ['shared/task.ts', 'shared/attribution/**/*.ts', 'shared/db/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/task.js'], message: 'import Capabilities/TaskResult from shared/capabilities.ts; only tasks/ use the runner' }] }],
+      'no-restricted-imports': ['error', { patterns: [runner] }],
     },
   },
+  // Data flows one way: setup-db (db) -> load (ingest) -> build-journeys (journeys) -> send-to-api (ihc) -> process-attribution
+  // (reporting). A step may import what comes before it, never what comes after.
+  ...downstream('shared/ingest/**/*.ts', ['journeys', 'ihc', 'reporting', 'fit']),
+  ...downstream('shared/journeys/**/*.ts', ['ihc', 'reporting', 'fit']),
+  ...downstream('shared/ihc/**/*.ts', ['reporting', 'fit']),
+  ...downstream('shared/fit/**/*.ts', ['reporting']),
 );
+
+function downstream(files, later) {
+  const group = later.map((d) => `**/${d}/*`);
+  return [{ files: [files], rules: { 'no-restricted-imports': ['error', { patterns: [runner, { group, message: `${files.split('/')[1]} comes before ${later.join(', ')} in the pipeline: move what both need upstream (e.g. shared/format.ts)` }] }] } }];
+}

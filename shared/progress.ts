@@ -1,5 +1,5 @@
 import type { Logger } from './log.js';
-import { human } from './reporting/format.js';
+import { human } from './format.js';
 
 /**
  * Progress for long work. On a terminal: one live line rewritten in place. Elsewhere (Airflow's task log,

@@ -5,7 +5,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
 import { latestRun } from '../shared/ihc/runs.js';
 import { attributeWindow, classifyConversions } from '../shared/reporting/attribute.js';
-import { cell, fixed, human, ratio } from '../shared/reporting/format.js';
+import { cell, fixed, human, ratio } from '../shared/format.js';
 import { ALL_MODELS, processAttribution } from '../shared/reporting/process.js';
 import { dumpTable, seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from './helpers/reporting-seed.js';
 import { esc } from '../shared/reporting/svg.js';

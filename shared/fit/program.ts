@@ -9,7 +9,7 @@ import { DbText, type Db } from '../db/db.js';
 import { configError, inputError, usageError, type AppError } from '../errors.js';
 import { JOURNEY_STATUS } from '../journeys/build.js';
 import { journeyPages } from '../journeys/read.js';
-import { count } from '../reporting/format.js';
+import { count } from '../format.js';
 import { toEpochSeconds, type Window } from '../window.js';
 
 export interface FitIhcArgs {

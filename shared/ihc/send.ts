@@ -14,7 +14,7 @@ import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from './conversion-types.js';
 import { rateText } from '../progress.js';
-import { count } from '../reporting/format.js';
+import { count } from '../format.js';
 import { realTiming, type RetryPolicy, type Timing } from './retry.js';
 import { closeRun, openRun } from './runs.js';
 import { describeShard, inShard, parseShard, type Shard } from './shard.js';

@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { requireSchema } from '../db/migrate.js';
 import { usageError, type AppError } from '../errors.js';
-import { count } from '../reporting/format.js';
+import { count } from '../format.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { KINDS, kindByName } from './kinds.js';
 import { describeLoad, loadFiles, type FileStats, type LoadFile } from './load.js';

@@ -4,7 +4,7 @@ import * as t from 'io-ts';
 import { DbSum, DbText, type Db } from '../db/db.js';
 import type { AppError } from '../errors.js';
 import { addDays, datesOf, type Window } from '../window.js';
-import { ratio } from './format.js';
+import { ratio } from '../format.js';
 
 /** One row of channel_reporting. */
 export interface ChannelDay {

@@ -2,7 +2,7 @@ import type { ModelName } from '../attribution/types.js';
 import type { Window } from '../window.js';
 import type { WindowOutcome } from './attribute.js';
 import { belowTarget, profitOf, type ChannelSummary, type Targets } from './channels.js';
-import { count, euros, fixed, human, type Precision } from './format.js';
+import { count, euros, fixed, human, type Precision } from '../format.js';
 import type { JourneyInsights } from '../journeys/insights.js';
 import { formatSeconds } from '../journeys/insights-table.js';
 import { MODEL_EXPLANATIONS, MODEL_LABELS, type ModelComparison } from './models.js';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { ensureDir, removeOutput, writeCsvAtomic as writeCsv, type CsvRow } from '../files.js';
 import type { ChannelDay, ChannelSummary } from './channels.js';
-import { cell, euros, human, ratio, textTable, type Precision } from './format.js';
+import { cell, euros, human, ratio, textTable, type Precision } from '../format.js';
 import type { ModelComparison } from './models.js';
 
 /** The files of one window's output folder. */

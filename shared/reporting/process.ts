@@ -11,7 +11,7 @@ import type { Capabilities, TaskResult } from '../capabilities.js';
 import { datesOf, windowSlug, type Window } from '../window.js';
 import { attributeWindow, type WindowOutcome } from './attribute.js';
 import { dailyTotals, readChannelReporting, readPreviousPeriod, summarizeChannels, targetsOf, totalOf } from './channels.js';
-import { count, euros, type Precision } from './format.js';
+import { count, euros, type Precision } from '../format.js';
 import { renderReport } from './html.js';
 import { compareModels, type ModelComparison } from './models.js';
 import { asOutputError } from '../files.js';

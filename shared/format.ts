@@ -1,4 +1,4 @@
-import { maxOf } from '../numbers.js';
+import { maxOf } from './numbers.js';
 /**
  * Numbers as they appear in CSVs and the report. One place decides rounding, so the CSV, the printed table and
  * the HTML report always show the same digits for the same value.
