@@ -112,7 +112,8 @@ test('an answer slower than the attempt timeout is abandoned and the batch retri
   t.true(E.isRight(r) && r.right.exitCode === undefined, JSON.stringify(r));
   t.is(s.log[0]!.bodySha, s.log[1]!.bodySha);
   assertSame(t, await results(env.db), local);
-  t.true((await batchesOf(env.db)).some((b) => b['attempts'] === 2));
+  // at least one retry: on a loaded machine the retried attempt can itself pass the 1 s timeout
+  t.true((await batchesOf(env.db)).some((b) => Number(b['attempts']) >= 2));
 });
 
 test('dropped connections are retried', async (t) => {
