@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { lockForWrite } from '../db/locks.js';
-import { checkFailed, databaseError, providerError, type AppError } from '../errors.js';
+import { checkFailed, databaseError, internal, providerError, type AppError } from '../errors.js';
 import { latestRun, type AttributionRun } from '../ihc/runs.js';
 import { datesOf, type Window } from '../window.js';
-import { chunks, num, placeholders, selectRows } from './sql.js';
+import * as t from 'io-ts';
+import { chunks, placeholders } from './sql.js';
 import { writeTransaction } from '../db/connect.js';
+import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { analyzeIfUnknown } from '../journeys/sql.js';
 
 /**
@@ -92,6 +94,41 @@ class CheckFailure extends Error {
 
 const IN_WINDOW = 'c.conv_date >= ? AND c.conv_date <= ?';
 
+const isNumberText = (s: string): boolean => s.trim() !== '' && !Number.isNaN(Number(s));
+
+/**
+ * A sum of stored revenues or credits as the database gives it, NULL (no rows) as 0. Unlike db.ts' DbSum it lets
+ * a sum beyond a double's range through (Infinity, or NaN from Infinity - Infinity): reconcile() must see the
+ * overflow to name the conversions whose revenue causes it (outsizedRevenues), not fail on an undecodable row.
+ */
+const UnboundedSum = new t.Type<number, number, unknown>(
+  'a number, possibly beyond the range of a double, or null (no rows)',
+  (u): u is number => typeof u === 'number',
+  (u, c) =>
+    u === null || u === undefined
+      ? t.success(0)
+      : typeof u === 'number'
+        ? t.success(u)
+        : typeof u === 'string' && (isNumberText(u) || /^\s*[+-]?(Infinity|NaN)\s*$/.test(u))
+          ? t.success(Number(u))
+          : t.failure(u, c),
+  (n) => n,
+);
+
+/** The rows of a read inside attributeWindow's transaction, decoded; a Left is thrown and mapped once outside. */
+const select = <A>(db: Knex, what: string, codec: t.Decoder<unknown, A>, sql: string, bindings: readonly unknown[] = []): Promise<A[]> =>
+  orThrow(dbOver(db).select(what, codec, sql, bindings));
+
+/** The one row of an aggregate without GROUP BY (SQL always gives it). */
+const selectOne = async <A>(db: Knex, what: string, codec: t.Decoder<unknown, A>, sql: string, bindings: readonly unknown[] = []): Promise<A> => {
+  const [row] = await select(db, what, codec, sql, bindings);
+  if (row === undefined) throw new DbFailure(internal(`${what}: the aggregate gave no row`));
+  return row;
+};
+
+const DateRow = t.type({ d: DbText });
+const IhcRev = t.type({ ihc: UnboundedSum, rev: UnboundedSum });
+
 /**
  * A text as an SQL literal. Only for provider names and conversion types read back from api_batches /
  * attribution_runs: the same literal appears in many correlated subqueries, where positional bindings would
@@ -143,17 +180,19 @@ END`;
 const INCOMPLETE = `('unanswered', 'pending', 'stale')`;
 
 export async function classifyConversions(db: Knex, w: Window, run?: AttributionRun): Promise<ConversionCounts> {
-  const rows = await selectRows<{ category: string; n: unknown; revenue: unknown }>(
+  const rows = await select(
     db,
+    "classifying the window's conversions",
+    t.type({ category: DbText, n: DbNumber, revenue: UnboundedSum }),
     `SELECT category, COUNT(*) AS n, SUM(revenue) AS revenue
        FROM (SELECT ${category(run)} AS category, c.revenue AS revenue FROM conversions c WHERE ${IN_WINDOW}) x
       GROUP BY category`,
     [w.start, w.end],
   );
-  const by = new Map(rows.map((r) => [r.category, { n: num(r.n), revenue: num(r.revenue) }]));
+  const by = new Map(rows.map((r) => [r.category, { n: r.n, revenue: r.revenue }]));
   const n = (k: string): number => by.get(k)?.n ?? 0;
   return {
-    total: rows.reduce((s, r) => s + num(r.n), 0),
+    total: rows.reduce((s, r) => s + r.n, 0),
     attributed: n('attributed'),
     noJourney: n('no_journey'),
     invalid: n('invalid'),
@@ -161,14 +200,16 @@ export async function classifyConversions(db: Knex, w: Window, run?: Attribution
     stale: n('stale'),
     pending: n('pending'),
     unanswered: n('unanswered'),
-    revenue: { total: rows.reduce((s, r) => s + num(r.revenue), 0), attributed: by.get('attributed')?.revenue ?? 0 },
+    revenue: { total: rows.reduce((s, r) => s + r.revenue, 0), attributed: by.get('attributed')?.revenue ?? 0 },
   };
 }
 
 /** Event dates of the sessions credited to the window's conversions in attribution_customer_journey now. */
 async function creditedDates(db: Knex, w: Window): Promise<string[]> {
-  const rows = await selectRows<{ d: string }>(
+  const rows = await select(
     db,
+    'reading the dates credited to the window',
+    DateRow,
     `SELECT DISTINCT s.event_date AS d
        FROM attribution_customer_journey a
        JOIN conversions c ON c.conv_id = a.conv_id
@@ -176,17 +217,19 @@ async function creditedDates(db: Knex, w: Window): Promise<string[]> {
       WHERE ${IN_WINDOW}`,
     [w.start, w.end],
   );
-  return rows.map((r) => String(r.d));
+  return rows.map((r) => r.d);
 }
 
 /** Event dates of the window's journey sessions (the snapshot build-journeys took). */
 async function journeyDates(db: Knex, w: Window): Promise<string[]> {
-  const rows = await selectRows<{ d: string }>(
+  const rows = await select(
     db,
+    "reading the dates of the window's journeys",
+    DateRow,
     `SELECT DISTINCT js.event_date AS d FROM journey_sessions js WHERE js.conv_date >= ? AND js.conv_date <= ?`,
     [w.start, w.end],
   );
-  return rows.map((r) => String(r.d));
+  return rows.map((r) => r.d);
 }
 
 /**
@@ -219,15 +262,17 @@ export async function recomputeChannelReporting(db: Knex, dates: readonly string
         GROUP BY channel_name, d`,
       [...part, ...part],
     );
-    const [r] = await selectRows<{ n: unknown }>(db, `SELECT COUNT(*) AS n FROM channel_reporting WHERE date IN (${inList})`, part);
-    cells += num(r?.n);
+    const r = await selectOne(db, 'counting the rows of channel_reporting written', CountRow, `SELECT COUNT(*) AS n FROM channel_reporting WHERE date IN (${inList})`, part);
+    cells += r.n;
   }
   return cells;
 }
 
 async function checkIhcSums(db: Knex, w: Window, tol: number): Promise<void> {
-  const bad = await selectRows<{ conv_id: string; total: unknown; lo: unknown; hi: unknown }>(
+  const bad = await select(
     db,
+    "checking that each conversion's ihc sums to 1",
+    t.type({ conv_id: DbText, total: UnboundedSum, lo: UnboundedSum, hi: UnboundedSum }),
     `SELECT a.conv_id AS conv_id, SUM(a.ihc) AS total, MIN(a.ihc) AS lo, MAX(a.ihc) AS hi
        FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id
       WHERE ${IN_WINDOW}
@@ -241,15 +286,17 @@ async function checkIhcSums(db: Knex, w: Window, tol: number): Promise<void> {
     `ihc does not sum to 1 (within ${tol}) for ${bad.length} conversion(s) of the window; nothing was written. ` +
       `Re-send them (send-to-api) or check the provider:`,
     [
-      ...bad.slice(0, 10).map((r) => `conversion ${r.conv_id}: sum ${num(r.total)}, session credit from ${num(r.lo)} to ${num(r.hi)}`),
+      ...bad.slice(0, 10).map((r) => `conversion ${r.conv_id}: sum ${r.total}, session credit from ${r.lo} to ${r.hi}`),
       ...(bad.length > 10 ? [`... and ${bad.length - 10} more`] : []),
     ],
   );
 }
 
 async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: readonly string[], tol: number, chunkSize: number): Promise<Reconciliation> {
-  const [credited] = await selectRows<{ revenue: unknown; rows: unknown; placed: unknown }>(
+  const credited = await selectOne(
     db,
+    "summing the window's credited revenue",
+    t.type({ revenue: UnboundedSum, rows: DbNumber, placed: DbNumber }),
     `SELECT SUM(CASE WHEN s.session_id IS NULL THEN 0 ELSE a.ihc * c.revenue END) AS revenue,
             COUNT(*) AS rows, COUNT(s.session_id) AS placed
        FROM attribution_customer_journey a
@@ -258,33 +305,39 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
       WHERE ${IN_WINDOW}`,
     [w.start, w.end],
   );
-  const [cost] = await selectRows<{ cost: unknown }>(
+  const cost = await selectOne(
     db,
+    "summing the window's session costs",
+    t.type({ cost: UnboundedSum }),
     `SELECT SUM(sc.cost) AS cost FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
       WHERE s.event_date >= ? AND s.event_date <= ?`,
     [w.start, w.end],
   );
-  const [reported] = await selectRows<{ cost: unknown }>(
+  const reported = await selectOne(
     db,
+    "summing the window's reported cost",
+    t.type({ cost: UnboundedSum }),
     `SELECT SUM(cost) AS cost FROM channel_reporting WHERE date >= ? AND date <= ?`,
     [w.start, w.end],
   );
-  const [orphans] = await selectRows<{ n: unknown; cost: unknown }>(
+  const orphans = await selectOne(
     db,
+    'summing the costs of sessions without a source',
+    t.type({ n: DbNumber, cost: UnboundedSum }),
     `SELECT COUNT(*) AS n, SUM(sc.cost) AS cost FROM session_costs sc
       WHERE NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)`,
   );
   const r: Reconciliation = {
     attributedRevenue: counts.revenue.attributed,
-    creditedRevenue: num(credited?.revenue),
-    sessionCost: num(cost?.cost),
-    reportedCost: num(reported?.cost),
-    orphanCosts: { rows: num(orphans?.n), cost: num(orphans?.cost) },
+    creditedRevenue: credited.revenue,
+    sessionCost: cost.cost,
+    reportedCost: reported.cost,
+    orphanCosts: { rows: orphans.n, cost: orphans.cost },
   };
   const problems: string[] = [];
   // NaN-safe: a comparison with NaN is false, so "not within" is the test, never "outside"
   const within = (x: number, y: number, t: number): boolean => Math.abs(x - y) <= t;
-  const unplaced = num(credited?.rows) - num(credited?.placed);
+  const unplaced = credited.rows - credited.placed;
   if (unplaced > 0) {
     problems.push(`${unplaced} credited session(s) of the window are missing from session_sources, so their revenue has no channel or date:`);
     problems.push(...(await unplacedSessions(db, w)));
@@ -309,13 +362,17 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
   if (problems.length === 0) {
     for (const part of chunks(dates, chunkSize)) {
       const inList = placeholders(part.length);
-      const [rep] = await selectRows<{ ihc: unknown; rev: unknown }>(
+      const rep = await selectOne(
         db,
+        'summing channel_reporting for the dates written',
+        IhcRev,
         `SELECT SUM(ihc) AS ihc, SUM(ihc_revenue) AS rev FROM channel_reporting WHERE date IN (${inList})`,
         part,
       );
-      const [src] = await selectRows<{ ihc: unknown; rev: unknown }>(
+      const src = await selectOne(
         db,
+        'summing attribution_customer_journey for the dates written',
+        IhcRev,
         `SELECT SUM(a.ihc) AS ihc, SUM(a.ihc * c.revenue) AS rev
            FROM attribution_customer_journey a
            JOIN session_sources s ON s.session_id = a.session_id
@@ -324,13 +381,13 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
         part,
       );
       const close = (x: number, y: number): boolean => within(x, y, 1e-9 * Math.max(1, Math.abs(y)));
-      if (!close(num(rep?.ihc), num(src?.ihc)) || !close(num(rep?.rev), num(src?.rev))) {
+      if (!close(rep.ihc, src.ihc) || !close(rep.rev, src.rev)) {
         problems.push(
-          `channel_reporting for ${part[0]}..${part[part.length - 1]} holds ihc ${num(rep?.ihc)} / revenue ${num(rep?.rev)}, ` +
-            `attribution_customer_journey gives ${num(src?.ihc)} / ${num(src?.rev)}:`,
+          `channel_reporting for ${part[0]}..${part[part.length - 1]} holds ihc ${rep.ihc} / revenue ${rep.rev}, ` +
+            `attribution_customer_journey gives ${src.ihc} / ${src.rev}:`,
         );
         problems.push(...(await cellMismatches(db, part, chunkSize)));
-        if (![num(rep?.rev), num(src?.rev)].every(Number.isFinite)) problems.push(...(await outsizedRevenues(db, w)));
+        if (![rep.rev, src.rev].every(Number.isFinite)) problems.push(...(await outsizedRevenues(db, w)));
       }
     }
   }
@@ -342,15 +399,17 @@ const NAMED = 10;
 const more = (shown: number, total: number): string[] => (total > shown ? [`  ... and ${total - shown} more`] : []);
 
 async function unplacedSessions(db: Knex, w: Window): Promise<string[]> {
-  const rows = await selectRows<{ conv_id: string; session_id: string; n: unknown }>(
+  const rows = await select(
     db,
+    'naming the credited sessions without a source',
+    t.type({ conv_id: DbText, session_id: DbText, n: DbNumber }),
     `SELECT a.conv_id AS conv_id, a.session_id AS session_id, COUNT(*) OVER () AS n
        FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id
       WHERE ${IN_WINDOW} AND NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = a.session_id)
       ORDER BY a.conv_id, a.session_id LIMIT ${NAMED}`,
     [w.start, w.end],
   );
-  return [...rows.map((r) => `  conversion ${r.conv_id}, session ${r.session_id}`), ...more(rows.length, num(rows[0]?.n))];
+  return [...rows.map((r) => `  conversion ${r.conv_id}, session ${r.session_id}`), ...more(rows.length, rows[0]?.n ?? 0)];
 }
 
 /**
@@ -358,27 +417,33 @@ async function unplacedSessions(db: Knex, w: Window): Promise<string[]> {
  * so the ones at or above it (or not finite) are the cause.
  */
 async function outsizedRevenues(db: Knex, w: Window): Promise<string[]> {
-  const [c] = await selectRows<{ n: unknown }>(
+  const c = await selectOne(
     db,
+    "counting the window's credited conversions",
+    CountRow,
     `SELECT COUNT(DISTINCT a.conv_id) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
     [w.start, w.end],
   );
-  const limit = Number.MAX_VALUE / Math.max(1, num(c?.n));
-  const rows = await selectRows<{ conv_id: string; revenue: unknown; n: unknown }>(
+  const limit = Number.MAX_VALUE / Math.max(1, c.n);
+  const rows = await select(
     db,
+    'naming the conversions whose revenue overflows the sums',
+    t.type({ conv_id: DbText, revenue: UnboundedSum, n: DbNumber }),
     `SELECT c.conv_id AS conv_id, c.revenue AS revenue, COUNT(*) OVER () AS n FROM conversions c
       WHERE ${IN_WINDOW} AND (c.revenue IS NULL OR ABS(c.revenue) >= ?)
         AND EXISTS (SELECT 1 FROM attribution_customer_journey a WHERE a.conv_id = c.conv_id)
       ORDER BY c.conv_id LIMIT ${NAMED}`,
     [w.start, w.end, limit],
   );
-  return [...rows.map((r) => `  conversion ${r.conv_id}: revenue ${num(r.revenue)}; fix the conversions file and load it again`), ...more(rows.length, num(rows[0]?.n))];
+  return [...rows.map((r) => `  conversion ${r.conv_id}: revenue ${r.revenue}; fix the conversions file and load it again`), ...more(rows.length, rows[0]?.n ?? 0)];
 }
 
 /** Attributed conversions whose credited revenue differs from their revenue by more than the tolerance allows. */
 async function revenueMismatches(db: Knex, w: Window, tol: number): Promise<string[]> {
-  const rows = await selectRows<{ conv_id: string; revenue: unknown; credited: unknown }>(
+  const rows = await select(
     db,
+    'naming the conversions whose credited revenue differs',
+    t.type({ conv_id: DbText, revenue: UnboundedSum, credited: UnboundedSum }),
     `SELECT a.conv_id AS conv_id, MAX(c.revenue) AS revenue, SUM(CASE WHEN s.session_id IS NULL THEN 0 ELSE a.ihc * c.revenue END) AS credited
        FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id
        LEFT JOIN session_sources s ON s.session_id = a.session_id
@@ -388,16 +453,29 @@ async function revenueMismatches(db: Knex, w: Window, tol: number): Promise<stri
       ORDER BY a.conv_id LIMIT ${NAMED}`,
     [w.start, w.end, tol],
   );
-  return rows.map((r) => `  conversion ${r.conv_id}: revenue ${num(r.revenue)}, credited ${num(r.credited)}`);
+  return rows.map((r) => `  conversion ${r.conv_id}: revenue ${r.revenue}, credited ${r.credited}`);
 }
+
+const Cell = t.type({
+  channel_name: DbText,
+  date: DbText,
+  cost: UnboundedSum,
+  ihc: UnboundedSum,
+  rev: UnboundedSum,
+  want_cost: UnboundedSum,
+  want_ihc: UnboundedSum,
+  want_rev: UnboundedSum,
+});
 
 /** The (channel, date) cells of channel_reporting that differ from what the tables give. */
 async function cellMismatches(db: Knex, dates: readonly string[], chunkSize: number): Promise<string[]> {
   const out: string[] = [];
   for (const part of chunks(dates, chunkSize)) {
     const inList = placeholders(part.length);
-    const rows = await selectRows<{ channel_name: string; date: string; cost: unknown; ihc: unknown; rev: unknown; want_cost: unknown; want_ihc: unknown; want_rev: unknown }>(
+    const rows = await select(
       db,
+      'naming the channel_reporting cells that differ',
+      Cell,
       `SELECT cr.channel_name AS channel_name, cr.date AS date, cr.cost AS cost, cr.ihc AS ihc, cr.ihc_revenue AS rev,
               (SELECT SUM(sc.cost) FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
                 WHERE s.channel_name = cr.channel_name AND s.event_date = cr.date) AS want_cost,
@@ -411,11 +489,11 @@ async function cellMismatches(db: Knex, dates: readonly string[], chunkSize: num
     );
     const same = (x: number, y: number): boolean => Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y));
     for (const r of rows) {
-      if (same(num(r.cost), num(r.want_cost)) && same(num(r.ihc), num(r.want_ihc)) && same(num(r.rev), num(r.want_rev))) continue;
+      if (same(r.cost, r.want_cost) && same(r.ihc, r.want_ihc) && same(r.rev, r.want_rev)) continue;
       if (out.length === NAMED) return [...out, '  ... and more'];
       out.push(
-        `  channel ${r.channel_name}, ${String(r.date)}: cost ${num(r.cost)} / ihc ${num(r.ihc)} / revenue ${num(r.rev)}, ` +
-          `the tables give ${num(r.want_cost)} / ${num(r.want_ihc)} / ${num(r.want_rev)}`,
+        `  channel ${r.channel_name}, ${r.date}: cost ${r.cost} / ihc ${r.ihc} / revenue ${r.rev}, ` +
+          `the tables give ${r.want_cost} / ${r.want_ihc} / ${r.want_rev}`,
       );
     }
   }
@@ -443,8 +521,10 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
         step();
         const before = await creditedDates(trx, w);
 
-        const [old] = await selectRows<{ n: unknown }>(
+        const old = await selectOne(
           trx,
+          "counting the window's rows of attribution_customer_journey",
+          CountRow,
           `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
           [w.start, w.end],
         );
@@ -460,8 +540,10 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
             WHERE ${IN_WINDOW} AND ${accepted('c.conv_id', run)}`,
           [w.start, w.end],
         );
-        const [written] = await selectRows<{ n: unknown }>(
+        const written = await selectOne(
           trx,
+          'counting the rows of attribution_customer_journey written',
+          CountRow,
           `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
           [w.start, w.end],
         );
@@ -476,10 +558,12 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
         const cells = await recomputeChannelReporting(trx, dates, chunkSize);
         step();
         const reconciliation = await reconcile(trx, w, counts, dates, opts.sumTolerance, chunkSize);
-        return { counts, reconciliation, acjRows: num(written?.n), acjRemoved: num(old?.n), dates, cells, run };
+        return { counts, reconciliation, acjRows: written.n, acjRemoved: old.n, dates, cells, run };
       }),
     (e): AppError =>
-      e instanceof CheckFailure
+      e instanceof DbFailure
+        ? e.error
+        : e instanceof CheckFailure
         ? checkFailed(e.message, e.details)
         : e instanceof RunIncomplete
           ? providerError(e.message)
@@ -492,8 +576,10 @@ const SHOWN_IDS = 5;
 /** Why the run cannot be used: how many journeys lack its answer, the first few ids, and the command that resumes. */
 async function describeIncomplete(db: Knex, w: Window, run: AttributionRun | undefined, c: ConversionCounts): Promise<string> {
   const missing = c.unanswered + c.pending + c.stale;
-  const ids = await selectRows<{ conv_id: string }>(
+  const ids = await select(
     db,
+    'naming the journeys the run did not answer',
+    t.type({ conv_id: DbText }),
     `SELECT conv_id FROM (SELECT c.conv_id AS conv_id, ${category(run)} AS category FROM conversions c WHERE ${IN_WINDOW}) x
       WHERE category IN ${INCOMPLETE} ORDER BY conv_id LIMIT ${SHOWN_IDS}`,
     [w.start, w.end],
