@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import type { Window } from '../window.js';
-import { journeySql, rowsOf, type JourneySql } from './sql.js';
+import * as t from 'io-ts';
+import { CountRow, dbOver, DbNumber, DbText, orThrow } from '../db/db.js';
+import { journeySql, type JourneySql } from './sql.js';
 
 /**
  * Checks run before journeys are built. Every finding becomes one row of `data_issues` for the run's window
@@ -40,15 +42,17 @@ export type SchemaGuarantee =
 export async function enforced(db: Knex | Knex.Transaction, q: JourneySql, g: SchemaGuarantee): Promise<boolean> {
   if (g.kind === 'typed_not_null') {
     if (q.dialect !== 'pg') return false; // SQLite stores any text in a DATE column
-    const rows = rowsOf<{ n: unknown }>(
-      await db.raw(
+    const rows = await orThrow(
+      dbOver(db).select(
+        `asking whether ${g.table}.${g.column} is a typed NOT NULL column`,
+        CountRow,
         `SELECT COUNT(*) AS n FROM information_schema.columns
           WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?
             AND is_nullable = 'NO' AND data_type IN ('date', 'time without time zone')`,
         [g.table, g.column],
       ),
     );
-    return Number(rows[0]?.n ?? 0) > 0;
+    return (rows[0]?.n ?? 0) > 0;
   }
   // a unique, non-partial index on exactly this one column (a primary key is one)
   const sql =
@@ -61,8 +65,8 @@ export async function enforced(db: Knex | Knex.Transaction, q: JourneySql, g: Sc
           WHERE il."unique" = 1 AND il.partial = 0
             AND (SELECT COUNT(*) FROM pragma_index_info(il.name)) = 1
             AND (SELECT ii.name FROM pragma_index_info(il.name) ii) = ?`;
-  const rows = rowsOf<{ n: unknown }>(await db.raw(sql, [g.table, g.column]));
-  return Number(rows[0]?.n ?? 0) > 0;
+  const rows = await orThrow(dbOver(db).select(`asking whether ${g.table}.${g.column} has a unique index`, CountRow, sql, [g.table, g.column]));
+  return (rows[0]?.n ?? 0) > 0;
 }
 
 const quoted = (col: string): string => `COALESCE('"' || CAST(${col} AS TEXT) || '"', 'NULL')`;
@@ -242,16 +246,22 @@ export async function writeIssues(trx: Knex | Knex.Transaction, w: Window, q: Jo
   return issueCounts(trx, w);
 }
 
+const IssueCountRow = t.type({ table_name: DbText, reason: DbText, severity: DbText, n: DbNumber });
+
 /** The window's issues by table and reason, in the order of ISSUE_CHECKS. */
 export async function issueCounts(db: Knex | Knex.Transaction, w: Window): Promise<IssueCount[]> {
-  const rows = (await db('data_issues')
-    .select('table_name', 'reason', 'severity')
-    .count({ n: '*' })
-    .where({ window_start: w.start, window_end: w.end })
-    .groupBy('table_name', 'reason', 'severity')) as Array<{ table_name: string; reason: string; severity: string; n: number | string }>;
+  const rows = await orThrow(
+    dbOver(db as Knex).select("counting the window's data issues", IssueCountRow, (k) =>
+      k('data_issues')
+        .select('table_name', 'reason', 'severity')
+        .count({ n: '*' })
+        .where({ window_start: w.start, window_end: w.end })
+        .groupBy('table_name', 'reason', 'severity'),
+    ),
+  );
   const order = new Map(ISSUE_CHECKS.map((c, i) => [c.reason, i]));
   return rows
-    .map((r) => ({ table: r.table_name, reason: r.reason, severity: (r.severity === 'error' ? 'error' : 'warning') as Severity, count: Number(r.n) }))
+    .map((r) => ({ table: r.table_name, reason: r.reason, severity: (r.severity === 'error' ? 'error' : 'warning') as Severity, count: r.n }))
     .sort((a, b) => (order.get(a.reason) ?? 99) - (order.get(b.reason) ?? 99) || a.reason.localeCompare(b.reason));
 }
 
