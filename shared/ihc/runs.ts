@@ -1,4 +1,7 @@
 import type { Knex } from 'knex';
+import * as t from 'io-ts';
+import { dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
+import { internal } from '../errors.js';
 import type { Window } from '../window.js';
 
 /**
@@ -17,19 +20,34 @@ export interface AttributionRun {
   readonly window: Window;
 }
 
+const RunRow = t.type({
+  id: DbNumber,
+  provider: DbText,
+  conv_type_id: DbText,
+  status: t.keyof({ running: null, complete: null, incomplete: null }),
+  window_start: DbText,
+  window_end: DbText,
+});
+
 export async function openRun(db: Knex, r: { runId: string; window: Window; provider: string; convTypeId: string; now: string }): Promise<number> {
-  const [row] = (await db('attribution_runs')
-    .insert({
-      run_id: r.runId,
-      window_start: r.window.start,
-      window_end: r.window.end,
-      provider: r.provider,
-      conv_type_id: r.convTypeId,
-      status: 'running',
-      started_at: r.now,
-    })
-    .returning('id')) as Array<{ id: number } | number>;
-  return typeof row === 'object' ? Number(row.id) : Number(row);
+  // the rows of its RETURNING: knex gives `{ id }` on every driver it supports RETURNING on
+  const [row] = await orThrow(
+    dbOver(db).select('opening an attribution run', t.type({ id: DbNumber }), (k) =>
+      k('attribution_runs')
+        .insert({
+          run_id: r.runId,
+          window_start: r.window.start,
+          window_end: r.window.end,
+          provider: r.provider,
+          conv_type_id: r.convTypeId,
+          status: 'running',
+          started_at: r.now,
+        })
+        .returning('id'),
+    ),
+  );
+  if (row === undefined) throw new DbFailure(internal('opening an attribution run: the insert returned no id'));
+  return row.id;
 }
 
 export async function closeRun(db: Knex, id: number, r: { status: RunStatus; journeys: number; failed: number; now: string }): Promise<void> {
@@ -41,18 +59,22 @@ export async function closeRun(db: Knex, id: number, r: { status: RunStatus; jou
  * send-to-api never ran for it.
  */
 export async function latestRun(db: Knex, w: Window): Promise<AttributionRun | undefined> {
-  const row = (await db('attribution_runs')
-    .select('id', 'provider', 'conv_type_id', 'status', 'window_start', 'window_end')
-    .where('window_start', '<=', w.start)
-    .andWhere('window_end', '>=', w.end)
-    .orderBy('id', 'desc')
-    .first()) as Record<string, unknown> | undefined;
+  const [row] = await orThrow(
+    dbOver(db).select("reading the window's latest attribution run", RunRow, (k) =>
+      k('attribution_runs')
+        .select('id', 'provider', 'conv_type_id', 'status', 'window_start', 'window_end')
+        .where('window_start', '<=', w.start)
+        .andWhere('window_end', '>=', w.end)
+        .orderBy('id', 'desc')
+        .limit(1),
+    ),
+  );
   if (row === undefined) return undefined;
   return {
-    id: Number(row['id']),
-    provider: String(row['provider']),
-    convTypeId: String(row['conv_type_id']),
-    status: String(row['status']) as RunStatus,
-    window: { start: String(row['window_start']).slice(0, 10), end: String(row['window_end']).slice(0, 10) },
+    id: row.id,
+    provider: row.provider,
+    convTypeId: row.conv_type_id,
+    status: row.status,
+    window: { start: row.window_start.slice(0, 10), end: row.window_end.slice(0, 10) },
   };
 }
