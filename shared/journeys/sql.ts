@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
+import * as t from 'io-ts';
 import { dialectOf, type Dialect } from '../db/connect.js';
+import { dbOver, orThrow } from '../db/db.js';
 
 /**
  * The few SQL fragments that differ between SQLite and PostgreSQL. Everything else in the journey queries is
@@ -63,7 +65,10 @@ export function journeySql(db: Knex): JourneySql {
   };
 }
 
-/** knex's raw() returns driver-shaped results: an array for SQLite, `{ rows }` for pg. */
+/**
+ * knex's raw() returns driver-shaped results: an array for SQLite, `{ rows }` for pg. Only nonconverting.ts
+ * still reads this way; new reads go through db.select, which decodes each row.
+ */
 export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   if (result !== null && typeof result === 'object' && Array.isArray((result as { rows?: unknown }).rows)) {
@@ -84,8 +89,10 @@ export async function analyzeIfUnknown(db: Knex | Knex.Transaction, tables: read
   if (dialectOf(db as Knex) !== 'pg') return;
   for (const table of tables) {
     if (!always) {
-      const rows = rowsOf<{ analysed: unknown }>(
-        await db.raw(
+      const rows = await orThrow(
+        dbOver(db as Knex).select(
+          `asking whether ${table} was analysed`,
+          t.type({ analysed: t.boolean }),
           `SELECT COALESCE(last_analyze, last_autoanalyze) IS NOT NULL AS analysed
              FROM pg_stat_user_tables WHERE relname = ? AND schemaname = current_schema()`,
           [table],
