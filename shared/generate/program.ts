@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { messageOf, usageError, type AppError } from '../errors.js';
-import { describeOutputFailure } from '../files.js';
+import { describeOutputFailure, OutputFailure } from '../files.js';
 import { kindByName } from '../ingest/kinds.js';
 import { loadProgram } from '../ingest/program.js';
 import type { Window } from '../window.js';
@@ -81,8 +81,13 @@ function truthProgram(args: GenerateArgs, caps: Capabilities): TE.TaskEither<App
         }
         return { lines, last };
       },
-      // the scenario writer throws the file system's own errors (they carry an errno code) and plain ones for options
-      (e) => (typeof e === 'object' && e !== null && 'code' in e ? describeOutputFailure(dir, e) : usageError(messageOf(e))),
+      // the scenario writer throws OutputFailure for its files, the file system's own errors (errno code) for the folder, plain ones for options
+      (e) =>
+        e instanceof OutputFailure
+          ? e.error
+          : typeof e === 'object' && e !== null && 'code' in e
+            ? describeOutputFailure(dir, e)
+            : usageError(messageOf(e)),
     ),
     TE.chain(({ lines, last }) => {
       const written = lines.join('; ');

@@ -12,12 +12,11 @@
  * Exposure never depends on u: closers (retargeting, direct returns) follow the earlier touches, which is the
  * trap for models that read the last touch as the cause.
  */
-import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { once } from 'node:events';
 import path from 'node:path';
 import { keyedRng, logNormal, uniformInt, weightedSampler, type Rng } from './random.js';
 import { DEMO_FILE_NAMES, DEMO_HEADERS } from './demo.js';
+import { csvField, writeLinesAtomic, type LineOut } from '../files.js';
 
 export interface ScenarioChannel {
   readonly name: string;
@@ -289,31 +288,8 @@ function stamp(t: number): [string, string] {
     `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`,
   ];
 }
-const csvCell = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-
-class LineWriter {
-  private readonly out;
-  private buf: string[] = [];
-  constructor(file: string, header: string) {
-    this.out = createWriteStream(file);
-    this.buf.push(header);
-  }
-  async line(s: string): Promise<void> {
-    this.buf.push(s);
-    if (this.buf.length >= 2000) await this.flush();
-  }
-  private async flush(): Promise<void> {
-    if (this.buf.length === 0) return;
-    const ok = this.out.write(this.buf.join('\n') + '\n');
-    this.buf = [];
-    if (!ok) await once(this.out, 'drain');
-  }
-  async close(): Promise<void> {
-    await this.flush();
-    this.out.end();
-    await once(this.out, 'finish');
-  }
-}
+/** users simulated between writes */
+const FLUSH_USERS = 1000;
 
 /**
  * Writes a scenario as the three CSVs `load` reads plus truth.csv. Each user's touches are spread over the
@@ -333,46 +309,53 @@ export async function writeScenarioCsvs(dir: string, s: Scenario, opts: TruthOpt
   const start = Date.parse(`${opts.startDate}T00:00:00Z`) / 1000;
   const end = Date.parse(`${opts.endDate}T23:59:59Z`) / 1000;
   if (!(end - start >= 86400)) throw new Error('the window must span at least one day');
-  const sessions = new LineWriter(files.sessions, DEMO_HEADERS.sessions);
-  const conversions = new LineWriter(files.conversions, DEMO_HEADERS.conversions);
-  const costs = new LineWriter(files.costs, DEMO_HEADERS.costs);
   const cost = new Map<string, number>(s.channels.map((c) => [c.name, c.cost ?? 0]));
   const tally = new TruthTally(s);
   const users = Math.max(1, Math.round(s.users * opts.scale));
   let sessionCount = 0;
   let conversionCount = 0;
-  for (let i = 0; i < users; i++) {
-    const user = simulateUser(s, opts.seed, i);
-    const rng = keyedRng(opts.seed, 0x7153, i);
-    const converts = tally.add(user);
-    // gaps log-normal around 18 h, squeezed when the journey would not fit in the window
-    const gaps = user.touches.map((_, k) => (k === 0 ? 0 : logNormal(rng, 18 * 3600, 1)));
-    const span = gaps.reduce((a, b) => a + b, 0);
-    const room = end - start - 7 * 3600;
-    const squeeze = span > room * 0.8 ? (room * 0.8) / span : 1;
-    let t = start + rng.next() * (room - span * squeeze);
-    const id = `u${opts.seed}-${i}`;
-    for (let k = 0; k < user.touches.length; k++) {
-      t += Math.round(gaps[k]! * squeeze);
-      const [d, tm] = stamp(Math.floor(t));
-      const sid = `${id}-s${k}`;
-      const holder = rng.next() < 0.5 ? 1 : 0;
-      const closer = rng.next() < 0.4 ? 1 : 0;
-      await sessions.line(`${sid},${id},${d},${tm},${csvCell(user.touches[k]!)},${holder},${closer},0`);
-      const c = cost.get(user.touches[k]!) ?? 0;
-      await costs.line(`${sid},${c.toFixed(2)}`);
-      sessionCount++;
+  const targets = [
+    { file: files.sessions, header: DEMO_HEADERS.sessions },
+    { file: files.conversions, header: DEMO_HEADERS.conversions },
+    { file: files.costs, header: DEMO_HEADERS.costs },
+    { file: files.truth, header: 'channel,true_incremental_orders,true_incremental_revenue,share' },
+  ];
+  // the four files appear together or not at all: truth.csv describes exactly the rows beside it
+  const truth = await writeLinesAtomic(targets, async (outs) => {
+    const [sessions, conversions, costs, truthOut] = outs as [LineOut, LineOut, LineOut, LineOut];
+    for (let i = 0; i < users; i++) {
+      const user = simulateUser(s, opts.seed, i);
+      const rng = keyedRng(opts.seed, 0x7153, i);
+      const converts = tally.add(user);
+      // gaps log-normal around 18 h, squeezed when the journey would not fit in the window
+      const gaps = user.touches.map((_, k) => (k === 0 ? 0 : logNormal(rng, 18 * 3600, 1)));
+      const span = gaps.reduce((a, b) => a + b, 0);
+      const room = end - start - 7 * 3600;
+      const squeeze = span > room * 0.8 ? (room * 0.8) / span : 1;
+      let t = start + rng.next() * (room - span * squeeze);
+      const id = `u${opts.seed}-${i}`;
+      for (let k = 0; k < user.touches.length; k++) {
+        t += Math.round(gaps[k]! * squeeze);
+        const [d, tm] = stamp(Math.floor(t));
+        const sid = `${id}-s${k}`;
+        const holder = rng.next() < 0.5 ? 1 : 0;
+        const closer = rng.next() < 0.4 ? 1 : 0;
+        sessions.line(`${sid},${id},${d},${tm},${csvField(user.touches[k]!)},${holder},${closer},0\n`);
+        const c = cost.get(user.touches[k]!) ?? 0;
+        costs.line(`${sid},${c.toFixed(2)}\n`);
+        sessionCount++;
+      }
+      if (converts) {
+        const [d, tm] = stamp(Math.min(end, Math.floor(t) + 600 + Math.floor(rng.next() * 5.5 * 3600)));
+        conversions.line(`c${opts.seed}-${i},${id},${d},${tm},${user.revenue.toFixed(2)}\n`);
+        conversionCount++;
+      }
+      // memory stays flat whatever the scale
+      if (i % FLUSH_USERS === FLUSH_USERS - 1) await Promise.all([sessions.flush(), conversions.flush(), costs.flush()]);
     }
-    if (converts) {
-      const [d, tm] = stamp(Math.min(end, Math.floor(t) + 600 + Math.floor(rng.next() * 5.5 * 3600)));
-      await conversions.line(`c${opts.seed}-${i},${id},${d},${tm},${user.revenue.toFixed(2)}`);
-      conversionCount++;
-    }
-  }
-  await Promise.all([sessions.close(), conversions.close(), costs.close()]);
-  const truth = tally.truth();
-  const t = new LineWriter(files.truth, 'channel,true_incremental_orders,true_incremental_revenue,share');
-  for (const c of truth.channels) await t.line(`${csvCell(c.channel)},${c.orders},${c.revenue.toFixed(2)},${c.share.toFixed(6)}`);
-  await t.close();
+    const tr = tally.truth();
+    for (const c of tr.channels) truthOut.line(`${csvField(c.channel)},${c.orders},${c.revenue.toFixed(2)},${c.share.toFixed(6)}\n`);
+    return tr;
+  });
   return { users, sessions: sessionCount, conversions: conversionCount, truth, files };
 }
