@@ -6,6 +6,10 @@ import { insertNonConverting, NON_CONVERTING_STATUS, type NonConvertingResult } 
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
+import { dbOver, DbNumber, DbSum, DbText, orThrow } from '../db/db.js';
+import * as t from 'io-ts';
+
+const StatusCount = t.type({ status: DbText, n: DbNumber, s: DbSum });
 
 export interface JourneyOptions {
   /** only sessions at most this many days (x 24 h) before the conversion; null: every earlier session */
@@ -143,21 +147,25 @@ export async function buildJourneys(
       });
     }
     if (opts.nonConverting !== null) await analyzeIfUnknown(trx, ['journeys', 'journey_sessions'], true);
-    const counts = (await trx('journeys')
-      .select('status')
-      .count({ n: '*' })
-      .sum({ s: 'session_count' })
-      .whereBetween('conv_date', [w.start, w.end])
-      .whereNot('status', JOURNEY_STATUS.nonConverting)
-      .groupBy('status')) as Array<{ status: string; n: number | string; s: number | string | null }>;
+    const counts = await orThrow(
+      dbOver(trx).select('counting the window\'s journeys by status', StatusCount, (k) =>
+        k('journeys')
+          .select('status')
+          .count({ n: '*' })
+          .sum({ s: 'session_count' })
+          .whereBetween('conv_date', [w.start, w.end])
+          .whereNot('status', JOURNEY_STATUS.nonConverting)
+          .groupBy('status'),
+      ),
+    );
     const of = (status: string) => counts.find((c) => c.status === status);
     return {
       window: w,
       nonConverting,
-      conversions: counts.reduce((a, c) => a + Number(c.n), 0),
-      journeys: Number(of(JOURNEY_STATUS.ok)?.n ?? 0),
-      sessions: Number(of(JOURNEY_STATUS.ok)?.s ?? 0),
-      withoutSessions: Number(of(JOURNEY_STATUS.noSessions)?.n ?? 0),
+      conversions: counts.reduce((a, c) => a + c.n, 0),
+      journeys: of(JOURNEY_STATUS.ok)?.n ?? 0,
+      sessions: of(JOURNEY_STATUS.ok)?.s ?? 0,
+      withoutSessions: of(JOURNEY_STATUS.noSessions)?.n ?? 0,
       invalid: Number(of(JOURNEY_STATUS.invalid)?.n ?? 0),
       issues,
     };

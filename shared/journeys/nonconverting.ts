@@ -1,7 +1,12 @@
 import type { Knex } from 'knex';
 import type { PathCount } from '../attribution/paths.js';
 import type { Window } from '../window.js';
-import { rowsOf, type JourneySql } from './sql.js';
+import * as t from 'io-ts';
+import { dbOver, DbNumber, DbSum, DbText, orThrow } from '../db/db.js';
+import type { JourneySql } from './sql.js';
+
+const PathTotals = t.type({ n: DbNumber, s: DbSum });
+const PathRow = t.type({ path: DbText, n: DbNumber });
 
 /**
  * Non-converting paths: the window's paths of sessions that led to no order, stored beside the converting
@@ -134,12 +139,12 @@ export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o
       GROUP BY js.conv_id`,
     [NON_CONVERTING_STATUS, w.start, w.end],
   );
-  const [r] = (await trx('journeys')
-    .count({ n: '*' })
-    .sum({ s: 'session_count' })
-    .where('status', NON_CONVERTING_STATUS)
-    .whereBetween('conv_date', [w.start, w.end])) as Array<{ n: number | string; s: number | string | null }>;
-  return { paths: Number(r?.n ?? 0), sessions: Number(r?.s ?? 0) };
+  const [r] = await orThrow(
+    dbOver(trx).select('counting the non-converting paths just built', PathTotals, (k) =>
+      k('journeys').count({ n: '*' }).sum({ s: 'session_count' }).where('status', NON_CONVERTING_STATUS).whereBetween('conv_date', [w.start, w.end]),
+    ),
+  );
+  return { paths: r?.n ?? 0, sessions: r?.s ?? 0 };
 }
 
 /**
@@ -155,8 +160,10 @@ export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o
 export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window, unit: 'path' | 'user' = 'path'): Promise<PathCount[]> {
   const sep = '\u001f';
   const [key, order] = unit === 'path' ? ['js.conv_id', 'js.position'] : ['j.user_id', `js.event_date, js.event_time, ${q.binary('js.session_id')}`];
-  const rows = rowsOf<{ path: string; n: unknown }>(
-    await db.raw(
+  const rows = await orThrow(
+    dbOver(db).select(
+      'reading the non-converting paths',
+      PathRow,
       `SELECT x.path AS path, COUNT(*) AS n
          FROM (SELECT ${key}, ${q.orderedConcat('js.channel_name', sep, order)} AS path
                  FROM journey_sessions js JOIN journeys j ON j.conv_id = js.conv_id
@@ -168,7 +175,7 @@ export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window, uni
   );
   // one order on every database (GROUP BY and collations differ), so that the fits sum in the same order and
   // SQLite and PostgreSQL give the same figures to the last cent
-  const paths = rows.map((r) => ({ key: String(r.path), nulls: Number(r.n) }));
+  const paths = rows.map((r) => ({ key: r.path, nulls: r.n }));
   paths.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return paths.map((p) => ({ channels: p.key.split(sep), conversions: 0, value: 0, nulls: p.nulls }));
 }

@@ -66,18 +66,6 @@ export function journeySql(db: Knex): JourneySql {
 }
 
 /**
- * knex's raw() returns driver-shaped results: an array for SQLite, `{ rows }` for pg. Only nonconverting.ts
- * still reads this way; new reads go through db.select, which decodes each row.
- */
-export function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  if (result !== null && typeof result === 'object' && Array.isArray((result as { rows?: unknown }).rows)) {
-    return (result as { rows: T[] }).rows;
-  }
-  return [];
-}
-
-/**
  * PostgreSQL plans the journey join and the window checks from table statistics. A table loaded moments ago
  * (or a journeys table just refilled inside this transaction) has none yet, and autovacuum may come minutes
  * later: the planner then guesses a few rows and picks nested loops over millions. ANALYZE samples a bounded
