@@ -2,13 +2,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
+import * as t from 'io-ts';
 import { dialectOf, writeTransaction } from '../db/connect.js';
+import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { databaseError, inputError, type AppError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { countDataLines, CsvSyntaxError, readCsvBatches, readHeader } from './csv.js';
 import { Bad, Id, MAX_FIELD_BYTES, Text, trimCell, type Reason } from './fields.js';
 import { headerProblems, type Kind } from './kinds.js';
 import { makeStager } from './stage.js';
+
+const CacheSize = t.type({ cache_size: DbNumber });
+const DuplicateKey = t.type({ line: DbNumber, k: DbText, first_line: DbNumber });
+const IndexRow = t.type({ name: DbText, sql: DbText });
 
 export interface LoadFile {
   readonly kind: Kind;
@@ -86,7 +92,7 @@ export function loadFiles(db: Knex, files: readonly LoadFile[], opts: LoadOption
       const stats = await writeTransaction(db, async (trx) => {
         const sqlite = dialectOf(trx) === 'sqlite';
         // a bigger page cache for the load only: the upsert and index builds touch pages all over the tables
-        const cache = sqlite ? ((await trx.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>)[0]?.cache_size : undefined;
+        const cache = sqlite ? (await orThrow(dbOver(trx).select('reading the page cache size', CacheSize, 'PRAGMA cache_size')))[0]?.cache_size : undefined;
         if (sqlite) await trx.raw(`PRAGMA cache_size = -${LOAD_CACHE_KIB}`);
         // PostgreSQL: the staging index, duplicate grouping and upsert sort in memory instead of on disk
         else await trx.raw(`SET LOCAL work_mem = '${LOAD_CACHE_KIB}kB'; SET LOCAL maintenance_work_mem = '${LOAD_CACHE_KIB}kB'`);
@@ -110,6 +116,8 @@ export function loadFiles(db: Knex, files: readonly LoadFile[], opts: LoadOption
         };
       }
       if (e instanceof CsvError) return { _tag: 'Left', left: inputError(e.message, { file: e.file }) };
+      // already mapped by the Db capability (its tag and exit code stay); the words say that nothing was kept
+      if (e instanceof DbFailure) return { _tag: 'Left', left: { ...e.error, message: `loading failed and nothing was changed: ${e.error.message}` } };
       return { _tag: 'Left', left: databaseError('loading failed and nothing was changed', e) };
     }
   };
@@ -266,15 +274,18 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
   // Duplicate keys inside the file: the first occurrence wins, later ones are quarantined with a pointer to it.
   // The index makes the grouping one ordered pass, and gives the upsert its rows in key order.
   await trx.raw(`CREATE INDEX ${STAGE}_key ON ${STAGE} (${kind.key}, line)`);
-  const dupes = await trx.raw(
-    `SELECT s.line AS line, s.${kind.key} AS k, f.first_line AS first_line
-       FROM (SELECT ${kind.key} AS k, MIN(line) AS first_line FROM ${STAGE} GROUP BY ${kind.key} HAVING COUNT(*) > 1) f
-       JOIN ${STAGE} s ON s.${kind.key} = f.k AND s.line > f.first_line
-      ORDER BY s.line`,
+  const dupeRows = await orThrow(
+    dbOver(trx).select(
+      `finding keys that repeat in ${kind.table}'s file`,
+      DuplicateKey,
+      `SELECT s.line AS line, s.${kind.key} AS k, f.first_line AS first_line
+         FROM (SELECT ${kind.key} AS k, MIN(line) AS first_line FROM ${STAGE} GROUP BY ${kind.key} HAVING COUNT(*) > 1) f
+         JOIN ${STAGE} s ON s.${kind.key} = f.k AND s.line > f.first_line
+        ORDER BY s.line`,
+    ),
   );
-  const dupeRows = (Array.isArray(dupes) ? dupes : dupes.rows) as Array<{ line: number; k: string; first_line: number }>;
   for (const d of dupeRows) {
-    addProblem({ line: Number(d.line), field: kind.key, reason: 'duplicate_key', detail: `${kind.key} ${d.k} already appears on line ${d.first_line} of this file`, key: d.k, raw: null });
+    addProblem({ line: d.line, field: kind.key, reason: 'duplicate_key', detail: `${kind.key} ${d.k} already appears on line ${d.first_line} of this file`, key: d.k, raw: null });
     await flushQuarantine(false);
   }
   await flushQuarantine(true);
@@ -321,9 +332,12 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
  * re-create them, read from the schema, so indexes added by later migrations are kept too.
  */
 async function dropIndexesForBulkInsert(trx: Knex.Transaction, table: string, adding: number): Promise<string[]> {
-  const size = (await trx.raw(`SELECT COALESCE(MAX(rowid), 0) AS n FROM ${table}`)) as Array<{ n: number }>;
-  if (adding * 4 < Number(size[0]?.n ?? 0)) return [];
-  const indexes = (await trx.raw(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, [table])) as Array<{ name: string; sql: string }>;
+  const db = dbOver(trx);
+  const size = await orThrow(db.select(`measuring ${table}`, CountRow, `SELECT COALESCE(MAX(rowid), 0) AS n FROM ${table}`));
+  if (adding * 4 < (size[0]?.n ?? 0)) return [];
+  const indexes = await orThrow(
+    db.select(`reading ${table}'s indexes`, IndexRow, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, [table]),
+  );
   for (const ix of indexes) await trx.raw(`DROP INDEX "${ix.name.replace(/"/g, '""')}"`);
   return indexes.map((ix) => ix.sql);
 }
