@@ -2,14 +2,13 @@ import test from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import {
   closerMembership,
-  combinePhases,
   computeIhc,
   effectiveWeights,
   initializerMembership,
   tryComputeIhc,
 } from '../shared/attribution/ihc.js';
 import { DEFAULT_IHC_PARAMS, type IhcParams, type PhaseRedistribution, type RedistributionParameter } from '../shared/attribution/params.js';
-import { redistribute, redistributePhase } from '../shared/attribution/redistribution.js';
+import { redistributePhase } from '../shared/attribution/redistribution.js';
 import type { Journey, JourneySession, PhaseScores } from '../shared/attribution/types.js';
 
 const H = 3600;
@@ -67,12 +66,6 @@ test('worked example through computeIhc: redistributing Direct to earlier sessio
   t.deepEqual(r.map((s) => round4(s.holder)), [0, 0.5317, 0.4683, 0]);
   t.deepEqual(r.map((s) => round4(s.closer)), [0, 0, 1, 0]);
   t.deepEqual(r.map((s) => Math.round(s.ihc * 1e3) / 1e3), [0.331, 0.201, 0.468, 0]);
-});
-
-test('combinePhases and redistribute, the building blocks, agree with computeIhc on the worked example', (t) => {
-  t.deepEqual(combinePhases(EXAMPLE_PHASES, W).map(round4), [0.331, 0.1634, 0.2247, 0.2809]);
-  const r = redistribute(EXAMPLE_PHASES, EXAMPLE_CHANNELS, DIRECT_EARLIER);
-  t.deepEqual(combinePhases(r, W).map((x) => Math.round(x * 1e3) / 1e3), [0.331, 0.201, 0.468, 0]);
 });
 
 test('redistribution: later and any directions, threshold, no receiver keeps credit', (t) => {

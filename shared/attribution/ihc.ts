@@ -3,7 +3,7 @@ import type { AttributionError } from './errors.js';
 import { assertJourney, chronologicalOrder, conversionTime, journeyProblem } from './journey.js';
 import type { IhcParams } from './params.js';
 import { redistributePhase } from './redistribution.js';
-import type { IhcSessionResult, Journey, PhaseScores } from './types.js';
+import type { IhcSessionResult, Journey } from './types.js';
 
 /**
  * IHC-style attribution: the structure of the IHC model (initializer, holder, closer phases, each normalised
@@ -48,25 +48,6 @@ export function effectiveWeights(hasInit: boolean, hasHold: boolean, hasClose: b
   const k = (hasInit ? 1 : 0) + (hasHold ? 1 : 0) + (hasClose ? 1 : 0);
   if (k === 0) return null;
   return { initializer: hasInit ? 1 / k : 0, holder: hasHold ? 1 / k : 0, closer: hasClose ? 1 / k : 0 };
-}
-
-/**
- * ihc = wI*initializer + wH*holder + wC*closer per session, with the phase-weight sharing rule of
- * `effectiveWeights`. The phases are expected to be normalised (each sums to 1 or to 0 over the journey).
- * When no phase has an eligible session, every session gets 1/n (documented fallback).
- */
-export function combinePhases(phases: readonly PhaseScores[], weights: Weights): number[] {
-  let si = 0;
-  let sh = 0;
-  let sc = 0;
-  for (const p of phases) {
-    si += p.initializer;
-    sh += p.holder;
-    sc += p.closer;
-  }
-  const w = effectiveWeights(si > 0, sh > 0, sc > 0, weights);
-  if (w === null) return phases.map(() => 1 / phases.length);
-  return phases.map((p) => w.initializer * p.initializer + w.holder * p.holder + w.closer * p.closer);
 }
 
 function normalise(a: Float64Array, off: number, n: number): boolean {
@@ -134,26 +115,12 @@ function ihcInto(journey: Journey, params: IhcParams, phasesOut: Float64Array | 
     if (red.closer !== undefined) moved.set(redistributePhase(ph.subarray(2 * n, 3 * n), channels, red.closer), 2 * n);
     ph = moved;
   }
-  const w = params.weights;
-  let wi = hasI ? w.initializer : 0;
-  let wh = hasH ? w.holder : 0;
-  let wc = hasC ? w.closer : 0;
-  const wsum = wi + wh + wc;
-  let equal = false;
-  if (wsum > 0 && Number.isFinite(wsum)) {
-    wi /= wsum;
-    wh /= wsum;
-    wc /= wsum;
-  } else {
-    // the rule of effectiveWeights, inlined: this is the hot path
-    const e = effectiveWeights(hasI, hasH, hasC, w);
-    if (e === null) equal = true;
-    else {
-      wi = e.initializer;
-      wh = e.holder;
-      wc = e.closer;
-    }
-  }
+  // one call per journey, not per session: the hot loop below only multiplies
+  const e = effectiveWeights(hasI, hasH, hasC, params.weights);
+  const equal = e === null;
+  const wi = e?.initializer ?? 0;
+  const wh = e?.holder ?? 0;
+  const wc = e?.closer ?? 0;
   for (let k = 0; k < n; k++) {
     const j = order === null ? k : order[k]!;
     const a = ph[k]!;

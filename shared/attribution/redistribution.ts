@@ -1,5 +1,4 @@
-import type { Direction, PhaseRedistribution, RedistributionParameter } from './params.js';
-import type { PhaseScores } from './types.js';
+import type { Direction, PhaseRedistribution } from './params.js';
 
 /**
  * The IHC `redistribution_parameter` contract (docs/design.md, "The IHC API contract"), for one phase of one journey.
@@ -121,24 +120,4 @@ function addReceived(
     for (let i = 0; i < n; i++) f += factor[i]!;
     for (let i = 0; i < n; i++) if (receives(i)) out[i] = out[i]! + values[i]! * f;
   }
-}
-
-/**
- * Applies a redistribution parameter to the three phases of one journey (sessions in journey order).
- * Phases without a rule are returned unchanged.
- */
-export function redistribute(
-  phases: readonly PhaseScores[],
-  channels: readonly string[],
-  parameter: RedistributionParameter,
-): PhaseScores[] {
-  const pick = (k: keyof PhaseScores): Float64Array => {
-    const v = Float64Array.from(phases, (p) => p[k]);
-    const rule = parameter[k];
-    return rule === undefined ? v : redistributePhase(v, channels, rule);
-  };
-  const ini = pick('initializer');
-  const hol = pick('holder');
-  const clo = pick('closer');
-  return phases.map((_, i) => ({ initializer: ini[i]!, holder: hol[i]!, closer: clo[i]! }));
 }
