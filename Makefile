@@ -72,7 +72,7 @@ test-unit: dist/.built ## TypeScript tests (ava) with the default SQLite driver,
 	npx ava
 
 test-db-drivers: dist/.built ## The database suites again on the other SQLite driver (node-sqlite3)
-	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db*.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
+	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db*.test.js dist/tests/consistency.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
 
 test-postgres: dist/.built ## On a throwaway PostgreSQL server: the whole pipeline vs SQLite, COPY load, concurrent windows and shards
 	bash scripts/with-postgres.sh npx ava --concurrency 1 dist/tests/postgres.test.js dist/tests/ingest.postgres.test.js dist/tests/postgres-scaleout.test.js

@@ -6,7 +6,7 @@ import { latestRun, type AttributionRun } from '../ihc/runs.js';
 import { datesOf, type Window } from '../window.js';
 import * as t from 'io-ts';
 import { chunks, placeholders } from './sql.js';
-import { writeTransaction } from '../db/connect.js';
+import { dialectOf, writeTransaction } from '../db/connect.js';
 import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { analyzeIfUnknown } from '../journeys/sql.js';
 
@@ -344,7 +344,7 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
   }
   const sums = [r.creditedRevenue, r.attributedRevenue, r.sessionCost, r.reportedCost];
   if (sums.some((x) => !Number.isFinite(x))) {
-    problems.push(`the window's sums exceed the range of a number (about 1.8e308); these conversions' revenue cannot be added up:`);
+    problems.push(OVERFLOW);
     problems.push(...(await outsizedRevenues(db, w)));
   } else {
     // each conversion's credit may be off by sumTolerance, so its revenue by sumTolerance x revenue
@@ -395,6 +395,7 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
   return r;
 }
 
+const OVERFLOW = "the window's sums exceed the range of a number (about 1.8e308); these conversions' revenue cannot be added up:";
 const NAMED = 10;
 const more = (shown: number, total: number): string[] => (total > shown ? [`  ... and ${total - shown} more`] : []);
 
@@ -555,7 +556,14 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
 
         const after = await creditedDates(trx, w);
         const dates = [...new Set([...datesOf(w), ...before, ...after, ...(await journeyDates(trx, w))])].sort();
-        const cells = await recomputeChannelReporting(trx, dates, chunkSize);
+        const cells = await recomputeChannelReporting(trx, dates, chunkSize).catch(async (e: unknown) => {
+          // SQLite before 3.45 (node-sqlite3 bundles 3.44) sums an overflowing column to NULL, so the insert
+          // breaks channel_reporting's NOT NULL before the reconciliation can name the cause; a failed
+          // statement leaves a SQLite transaction usable, so ask which revenues overflow (PostgreSQL: rethrow)
+          const outsized = dialectOf(trx) === 'sqlite' ? await outsizedRevenues(trx, w) : [];
+          if (outsized.length === 0) throw e;
+          throw new CheckFailure('the reconciliation failed; nothing was written:', [OVERFLOW, ...outsized]);
+        });
         step();
         const reconciliation = await reconcile(trx, w, counts, dates, opts.sumTolerance, chunkSize);
         return { counts, reconciliation, acjRows: written.n, acjRemoved: old.n, dates, cells, run };
