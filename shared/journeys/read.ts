@@ -89,16 +89,20 @@ function statusSql(f: StatusFilter | undefined): { sql: string; bindings: string
 export function readJourneyPage(db: Db, w: Window, after: string | undefined, opts: ReadOptions = {}): TE.TaskEither<AppError, StoredJourney[]> {
   const size = Math.min(500, Math.max(1, Math.floor(opts.pageSize ?? 500)));
   const status = statusSql(opts.statuses);
+  const noIndex = db.dialect === 'sqlite' ? '+' : '';
   return pipe(
     db.select(
       "reading the window's journeys",
       Head,
-      // the page's ids first, from the (conv_date, conv_id) index (and the status, when filtered); only those
-      // are joined to their journey and order rows (joining before the LIMIT would fetch the whole window per page)
+      // the page's ids first; only those are joined to their journey and order rows (joining before the LIMIT
+      // would fetch the whole window per page). On SQLite the ids come from the conv_id key, walked in order from
+      // `after` until the page is full: through the date index every page would read and sort the whole window
+      // (the non-converting paths included, twenty times the orders), so the pages together cost the window
+      // squared. '+' keeps SQLite off the date index; PostgreSQL's planner chooses with its statistics.
       `SELECT p.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time,
               c.conv_date AS order_date, c.conv_time AS order_time, c.revenue AS revenue
          FROM (SELECT j.conv_id FROM journeys j
-                WHERE j.conv_date >= ? AND j.conv_date <= ? ${status.sql} ${after === undefined ? '' : 'AND j.conv_id > ?'}
+                WHERE ${noIndex}j.conv_date >= ? AND ${noIndex}j.conv_date <= ? ${status.sql} ${after === undefined ? '' : 'AND j.conv_id > ?'}
                 ORDER BY j.conv_id
                 LIMIT ${size}) p
          JOIN journeys j ON j.conv_id = p.conv_id
