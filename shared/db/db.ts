@@ -162,10 +162,7 @@ export function makeDbCapability(open: () => Knex, dialect: Dialect): Db {
     run,
     select: (what, codec, query, bindings = []) =>
       TE.chainEitherK((rows: unknown[]) => decodeRows(what, codec, rows))(
-        run(what, async (k) => {
-          const r: unknown = await build(k, query, bindings);
-          return typeof query === 'string' ? rowsOfResult(r) : Array.isArray(r) ? r : rowsOfResult(r);
-        }),
+        run(what, async (k) => rowsOfResult(await build(k, query, bindings))),
       ),
     exec: (what, query, bindings = []) =>
       run(what, async (k) => (typeof query === 'string' && isNodeSqlite3(k) ? runCounting(k, query, bindings) : changedOf(await build(k, query, bindings)))),
