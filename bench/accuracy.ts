@@ -143,8 +143,9 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
         }
       }
     }
-    for (const p of await nonConvertingPaths(db, journeySql(db), WINDOW)) agg.add(p.channels, 0, 0, p.nulls);
-    for (const p of await nonConvertingPaths(db, journeySql(db), WINDOW, 'user')) perUser.add(p.channels, 0, 0, p.nulls);
+    const nc = await nonConvertingPaths(db, journeySql(db), WINDOW);
+    for (const p of nc.perPath) agg.add(p.channels, 0, 0, p.nulls);
+    for (const p of nc.perUser) perUser.add(p.channels, 0, 0, p.nulls);
     for (const m of ['markov', 'shapley', 'incremental'] as ModelName[]) {
       const r = attributePaths(m, cfg, m === 'incremental' ? perUser.paths() : agg.paths());
       if (E.isLeft(r)) throw new Error(`cannot attribute ${m}`);

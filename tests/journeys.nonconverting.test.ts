@@ -4,6 +4,7 @@ import { fitMarkov } from '../shared/attribution/markov.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
 import { computeInsights } from '../shared/journeys/insights.js';
 import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
+import type { PathCount } from '../shared/attribution/paths.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { dbOver, orThrow } from '../shared/db/db.js';
@@ -55,24 +56,20 @@ const CONVERSIONS: Array<[string, string, string, string]> = [
 ];
 
 async function pathsOf(db: Knex): Promise<Record<string, string[]>> {
-  const rows = (await db('journey_sessions as js')
-    .join('journeys as j', 'j.conv_id', 'js.conv_id')
-    .where('j.status', 'non_converting')
-    .select('js.conv_id', 'js.session_id', 'js.conversion')
-    .orderBy(['js.conv_id', 'js.position'])) as Array<{ conv_id: string; session_id: string; conversion: number }>;
+  const rows = (await db('nonconverting_paths as p')
+    .join('nonconverting_path_sessions as ps', 'ps.path_id', 'p.path_id')
+    .select('p.user_id', 'p.first_session', 'ps.session_id')
+    .orderBy(['p.user_id', 'p.first_session', 'ps.position'])) as Array<{ user_id: string; first_session: string; session_id: string }>;
   const out: Record<string, string[]> = {};
-  // a path's id ends with its last day (nc:<user>:<first session>:<YYYY-MM-DD>); keyed here without it
-  for (const r of rows) (out[r.conv_id.replace(/:\d{4}-\d{2}-\d{2}$/, '')] ??= []).push(r.session_id);
+  for (const r of rows) (out[`nc:${r.user_id}:${r.first_session}`] ??= []).push(r.session_id);
   return out;
 }
 
 /** sessions that are both in a non-converting path and in a converting journey of the same user */
 async function overlaps(db: Knex): Promise<unknown[]> {
-  return db('journey_sessions as a')
-    .join('journeys as ja', 'ja.conv_id', 'a.conv_id')
+  return db('nonconverting_path_sessions as a')
     .join('session_sources as s', 's.session_id', 'a.session_id')
     .join('conversions as c', 'c.user_id', 's.user_id')
-    .where('ja.status', 'non_converting')
     .andWhereRaw("(s.event_date < c.conv_date OR (s.event_date = c.conv_date AND s.event_time < c.conv_time))")
     .select('a.session_id', 'c.conv_id');
 }
@@ -85,11 +82,12 @@ test('non-converting paths: cut where a converting journey begins, closed by a l
   t.deepEqual(await pathsOf(db), { 'nc:u1:d': ['d', 'e'], 'nc:u2:g': ['g'], 'nc:u4:i': ['i', 'j'] });
   t.deepEqual(r.nonConverting, { paths: 3, sessions: 5 });
   t.is(r.conversions, 1); // c1 only: c3 is dated after the window, and paths are not conversions
-  const row = (await db('journeys').where({ conv_id: 'nc:u1:d:2023-09-02' }).first()) as Record<string, unknown>;
-  t.like(row, { user_id: 'u1', conv_date: '2023-09-02', conv_time: '11:00:00', revenue: 0, session_count: 2, status: 'non_converting' });
+  const row = (await db('nonconverting_paths').where({ user_id: 'u1', first_session: 'd' }).first()) as Record<string, unknown>;
+  t.like(row, { last_date: '2023-09-02', last_time: '11:00:00', session_count: 2, channels: 'Social\u001fSEO' });
   t.deepEqual(await overlaps(db), []);
-  // no session of a path is flagged as converting
-  t.is(Number(((await db('journey_sessions').where('conv_id', 'like', 'nc:%').sum({ s: 'conversion' }).first()) as { s: unknown }).s), 0);
+  // the orders' tables hold only the orders' journeys
+  t.deepEqual(await db('journeys').pluck('conv_id'), ['c1']);
+  t.deepEqual(await db('journey_sessions').distinct('conv_id').pluck('conv_id'), ['c1']);
   // a rebuild gives the same rows; with the option off, none
   await buildJourneys(db, W, OPTS);
   t.deepEqual(Object.keys(await pathsOf(db)).sort(), ['nc:u1:d', 'nc:u2:g', 'nc:u4:i']);
@@ -130,7 +128,7 @@ test('non-converting paths never reach a provider, count in the insights, and gi
   t.is(insights.conversions, 1);
   t.deepEqual(insights.non_converting, { paths: 3, sessions: 5 });
 
-  const paths = await nonConvertingPaths(db, journeySql(db), W);
+  const paths = (await nonConvertingPaths(db, journeySql(db), W)).perPath;
   t.deepEqual(
     paths.map((p) => [p.channels.join('>'), p.nulls]).sort(),
     [['Email', 1], ['SEO>SEO', 1], ['Social>SEO', 1]],
@@ -163,10 +161,11 @@ test('non-converting paths per user: the paths a long gap split are one unit for
   );
   await buildJourneys(db, w, OPTS);
   t.deepEqual(await pathsOf(db), { 'nc:u5:p': ['p', 'q'], 'nc:u5:r': ['r'], 'nc:u6:s': ['s'] });
-  const show = (ps: Awaited<ReturnType<typeof nonConvertingPaths>>): Array<[string, number]> => ps.map((p) => [p.channels.join('>'), p.nulls]);
-  t.deepEqual(show(await nonConvertingPaths(db, journeySql(db), w)), [['Email', 1], ['SEO', 1], ['SEO>Email', 1]]);
-  // per user: u5's two paths in time order, and the same stored rows
-  t.deepEqual(show(await nonConvertingPaths(db, journeySql(db), w, 'user')), [['Email', 1], ['SEO>Email>SEO', 1]]);
+  const show = (ps: readonly PathCount[]): Array<[string, number]> => ps.map((p) => [p.channels.join('>'), p.nulls]);
+  const both = await nonConvertingPaths(db, journeySql(db), w);
+  t.deepEqual(show(both.perPath), [['Email', 1], ['SEO', 1], ['SEO>Email', 1]]);
+  // per user: u5's two paths in time order, from the same read
+  t.deepEqual(show(both.perUser), [['Email', 1], ['SEO>Email>SEO', 1]]);
 });
 
 test('consecutive and overlapping windows: a path that grows past a window is stored once, by the window of its last day', async (t) => {
@@ -187,6 +186,8 @@ test('consecutive and overlapping windows: a path that grows past a window is st
   const C = { start: '2023-09-02', end: '2023-09-05' };
   for (const w of [A, B, C, A, B]) await buildJourneys(db, w, OPTS);
   t.deepEqual(await pathsOf(db), { 'nc:u9:p1': ['p1', 'p2', 'p3'] });
-  const [only] = (await db('journeys').where('status', 'non_converting').select('conv_id', 'conv_date')) as Array<{ conv_id: string; conv_date: string }>;
-  t.deepEqual(only, { conv_id: 'nc:u9:p1:2023-09-05', conv_date: '2023-09-05' });
+  const rows = (await db('nonconverting_paths').select('user_id', 'first_session', 'last_date', 'session_count')) as unknown[];
+  t.deepEqual(rows, [{ user_id: 'u9', first_session: 'p1', last_date: '2023-09-05', session_count: 3 }]);
+  // every stored session row belongs to a stored path
+  t.is((await db('nonconverting_path_sessions').whereNotIn('path_id', db('nonconverting_paths').select('path_id'))).length, 0);
 });

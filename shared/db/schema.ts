@@ -138,6 +138,24 @@ export const OWN_TABLES: readonly TableSpec[] = [
     primaryKey: ['conv_id', 'session_id'],
   },
   {
+    name: 'nonconverting_paths',
+    columns: [
+      col('path_id', 'integer'),
+      col('user_id', 'text'),
+      col('first_session', 'text'),
+      col('last_date', 'date'),
+      col('last_time', 'time'),
+      col('session_count', 'integer'),
+      col('channels', 'text'),
+    ],
+    primaryKey: ['path_id'],
+  },
+  {
+    name: 'nonconverting_path_sessions',
+    columns: [col('path_id', 'integer'), col('position', 'integer'), col('session_id', 'text')],
+    primaryKey: ['path_id', 'position'],
+  },
+  {
     name: 'api_batches',
     columns: [
       col('batch_id', 'text'),

@@ -9,6 +9,7 @@ import { DbText, type Db } from '../db/db.js';
 import { configError, inputError, usageError, type AppError } from '../errors.js';
 import { JOURNEY_STATUS } from '../journeys/build.js';
 import { journeyPages } from '../journeys/read.js';
+import { nonConvertingPathPages, type StoredPathSession } from '../journeys/nonconverting.js';
 import { count } from '../format.js';
 import { toEpochSeconds, type Window } from '../window.js';
 
@@ -57,25 +58,21 @@ async function collectSamples(db: Db, w: Window): Promise<Samples> {
  */
 async function collectPhases(db: Db, w: Window, params: IhcParams): Promise<PhaseSample> {
   const sample = new PhaseSample();
-  for await (const page of journeyPages(db, w, { statuses: { only: [JOURNEY_STATUS.ok, JOURNEY_STATUS.nonConverting] } })) {
-    for (const j of page) {
-      if (j.sessions.length === 0) continue;
-      const ts = j.sessions.map((s) => toEpochSeconds(s.event_date, s.event_time));
-      const converted = j.status === JOURNEY_STATUS.ok;
-      const conv = toEpochSeconds(j.conv_date, j.conv_time);
-      const end = converted && Number.isFinite(conv) ? conv : Math.max(...ts);
-      sample.add(
-        phaseFeatures(
-          ts,
-          j.sessions.map((s) => s.holder_engagement),
-          j.sessions.map((s) => s.closer_engagement),
-          end,
-          params,
-        ),
-        converted,
-      );
-    }
+  const add = (sessions: readonly StoredPathSession[], end: number | null): void => {
+    const ts = sessions.map((s) => toEpochSeconds(s.event_date, s.event_time));
+    const features = phaseFeatures(
+      ts,
+      sessions.map((s) => s.holder_engagement),
+      sessions.map((s) => s.closer_engagement),
+      end !== null && Number.isFinite(end) ? end : Math.max(...ts),
+      params,
+    );
+    sample.add(features, end !== null);
+  };
+  for await (const page of journeyPages(db, w, { statuses: { only: [JOURNEY_STATUS.ok] } })) {
+    for (const j of page) if (j.sessions.length > 0) add(j.sessions, toEpochSeconds(j.conv_date, j.conv_time));
   }
+  for await (const page of nonConvertingPathPages(db, w)) for (const path of page) add(path, null);
   return sample;
 }
 

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { lockForWrite } from '../db/locks.js';
 import type { Window } from '../window.js';
-import { insertNonConverting, NON_CONVERTING_STATUS, type NonConvertingResult } from './nonconverting.js';
+import { deleteNonConverting, insertNonConverting, NON_CONVERTING_STATUS, PATH_SESSIONS_TABLE, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
@@ -53,7 +53,7 @@ export interface BuildResult {
   readonly withoutSessions: number;
   /** conversions excluded by validation (status invalid) */
   readonly invalid: number;
-  /** paths of sessions that led to no order (status non_converting), and their sessions */
+  /** paths of sessions that led to no order (nonconverting_paths), and their sessions */
   readonly nonConverting: NonConvertingResult;
   readonly issues: readonly IssueCount[];
 }
@@ -74,7 +74,7 @@ export async function buildJourneys(
   const q = journeySql(db);
   return writeTransaction(db, async (trx) => {
     await lockForWrite(trx, 'journeys');
-    await analyzeIfUnknown(trx, ['session_sources', 'conversions', 'session_costs', 'journeys', 'journey_sessions']);
+    await analyzeIfUnknown(trx, ['session_sources', 'conversions', 'session_costs', 'journeys', 'journey_sessions', PATHS_TABLE]);
     onStep('validate');
     const issues = await writeIssues(trx, w, q);
 
@@ -88,6 +88,7 @@ export async function buildJourneys(
       .whereBetween('conv_date', [w.start, w.end])
       .orWhereIn('conv_id', windowConvIds.clone())
       .delete();
+    await deleteNonConverting(trx, w);
 
     onStep('journeys');
     // one row per conv_id even when an adopted table without primary key repeats it (reported as duplicate_conv_id)
@@ -146,7 +147,7 @@ export async function buildJourneys(
         excludeDuplicates: excludedSessions,
       });
     }
-    if (opts.nonConverting !== null) await analyzeIfUnknown(trx, ['journeys', 'journey_sessions'], true);
+    if (opts.nonConverting !== null) await analyzeIfUnknown(trx, [PATHS_TABLE, PATH_SESSIONS_TABLE], true);
     const counts = await orThrow(
       dbOver(trx).select('counting the window\'s journeys by status', StatusCount, (k) =>
         k('journeys')
@@ -154,7 +155,6 @@ export async function buildJourneys(
           .count({ n: '*' })
           .sum({ s: 'session_count' })
           .whereBetween('conv_date', [w.start, w.end])
-          .whereNot('status', JOURNEY_STATUS.nonConverting)
           .groupBy('status'),
       ),
     );

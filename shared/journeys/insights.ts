@@ -7,6 +7,7 @@ import type { Window } from '../window.js';
 import { JOURNEY_STATUS } from './build.js';
 import { distributionOfHistogram, emptyPercentiles, PERCENTILES, percentileRanks, round, type Distribution } from './percentiles.js';
 import { journeySql, type JourneySql } from './sql.js';
+import { PATHS_TABLE } from './nonconverting.js';
 import { issueCounts, type IssueCount } from './validate.js';
 
 /**
@@ -71,6 +72,7 @@ export interface JourneyInsights {
 
 
 const StatusRow = t.type({ status: DbText, n: DbNumber, s: DbSum, r: DbSum });
+const NcTotals = t.type({ n: DbNumber, s: DbSum });
 const HistRow = t.type({ session_count: DbNumber, n: DbNumber });
 const TtcAgg = t.type({ n: DbNumber, mn: DbNumberOrNull, mx: DbNumberOrNull, av: DbNumberOrNull });
 const RankRow = t.type({ rn: DbNumber, v: DbNumber });
@@ -78,9 +80,9 @@ const PathCount = t.type({ path: DbText, conversions: DbNumber, revenue: DbSum, 
 const ChannelCount = t.type({ channel_name: DbText, n: DbNumber, r: DbSum });
 
 /**
- * The window's journey insights, computed in the database from `journeys` and `journey_sessions` (so the HTML
- * report can call it after the fact). Only aggregates come back to TypeScript: memory does not grow with the
- * window.
+ * The window's journey insights, computed in the database from `journeys`, `journey_sessions` and
+ * `nonconverting_paths` (so the HTML report can call it after the fact). Only aggregates come back to
+ * TypeScript: memory does not grow with the window.
  */
 export function computeInsights(db: Db, w: Window): TE.TaskEither<AppError, JourneyInsights> {
   return pipe(
@@ -157,7 +159,10 @@ function insightsWith(db: Db, q: JourneySql, w: Window): TE.TaskEither<AppError,
     TE.bind('first', () => channelCounts('js.position = 0')),
     TE.bind('last', () => channelCounts('js.conversion = 1')),
     TE.bind('issues', () => db.run('reading the data issues', (k) => issueCounts(k, w))),
-    TE.map(({ statusRows, hist, agg, ranked, paths, first, last, issues }) => {
+    TE.bind('nc', () =>
+      db.select(what, NcTotals, (k) => k(PATHS_TABLE).count({ n: '*' }).sum({ s: 'session_count' }).whereBetween('last_date', [w.start, w.end])),
+    ),
+    TE.map(({ statusRows, hist, agg, ranked, paths, first, last, issues, nc }) => {
       const st = (s: string) => statusRows.find((r) => r.status === s);
       const journeys = st(JOURNEY_STATUS.ok)?.n ?? 0;
       const histogram = hist.map((h) => ({ sessions: h.session_count, journeys: h.n }));
@@ -179,7 +184,7 @@ function insightsWith(db: Db, q: JourneySql, w: Window): TE.TaskEither<AppError,
       const sessionsPerJourney = distributionOfHistogram(histogram.map((h) => ({ value: h.sessions, count: h.journeys })));
       return {
         window: { start: w.start, end: w.end },
-        conversions: statusRows.filter((r) => r.status !== JOURNEY_STATUS.nonConverting).reduce((acc, r) => acc + r.n, 0),
+        conversions: statusRows.reduce((acc, r) => acc + r.n, 0),
         journeys,
         sessions: st(JOURNEY_STATUS.ok)?.s ?? 0,
         revenue: round(st(JOURNEY_STATUS.ok)?.r ?? 0, 2),
@@ -187,7 +192,7 @@ function insightsWith(db: Db, q: JourneySql, w: Window): TE.TaskEither<AppError,
           no_sessions: st(JOURNEY_STATUS.noSessions)?.n ?? 0,
           invalid: st(JOURNEY_STATUS.invalid)?.n ?? 0,
         },
-        non_converting: { paths: st(JOURNEY_STATUS.nonConverting)?.n ?? 0, sessions: st(JOURNEY_STATUS.nonConverting)?.s ?? 0 },
+        non_converting: { paths: nc[0]?.n ?? 0, sessions: nc[0]?.s ?? 0 },
         sessions_per_journey: { ...sessionsPerJourney, histogram },
         time_to_conversion_seconds: {
           count: nT,

@@ -1,34 +1,35 @@
 import type { Knex } from 'knex';
 import type { PathCount } from '../attribution/paths.js';
-import type { Window } from '../window.js';
+import { toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
-import { dbOver, DbNumber, DbSum, DbText, orThrow } from '../db/db.js';
+import { dbOver, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
 import type { JourneySql } from './sql.js';
 
-const PathTotals = t.type({ n: DbNumber, s: DbSum });
-const PathRow = t.type({ path: DbText, n: DbNumber });
-
 /**
- * Non-converting paths: the window's paths of sessions that led to no order, stored beside the converting
- * journeys (journeys.status 'non_converting', revenue 0, no session flagged as converting) so that the
- * data-driven models see the paths that failed. They are never sent to an attribution provider.
+ * Non-converting paths: the window's paths of sessions that led to no order, stored in their own tables
+ * (migration 008: nonconverting_paths, one row per path with its channel sequence, and
+ * nonconverting_path_sessions, its sessions in order) so that the data-driven models see the paths that failed.
+ * They are never sent to an attribution provider.
  *
- * Rules, all in SQL:
+ * Rules (userPaths applies them to one user's sessions and orders; SQL picks the users and orders their rows):
  *   - a session is *claimed* when it belongs (or would belong) to a converting journey of its user: some
  *     conversion of the user comes after it (at or after with include_same_second) and, with a lookback, at
  *     most lookback days after it. Claimed sessions are never in a non-converting path, so no session is in
  *     two paths of one user (a journey capped by max_sessions still claims its older sessions).
- *   - the user's unclaimed sessions up to the window's end (and from the lookback before the window's start,
- *     when one is set) form paths in time order; a path ends at a claimed session (where a converting
- *     journey begins) and at a gap longer than `closeAfterDays` (it was closed: no order came).
- *   - a path belongs to the window of its last session; its id is `nc:<user_id>:<first session_id>` and its
- *     conv_date / conv_time are those of its last session.
+ *   - the user's unclaimed sessions, read over all the data (from the lookback before the window's start when
+ *     one is set), form paths in time order; a path ends at a claimed session (where a converting journey
+ *     begins) and at a gap longer than `closeAfterDays` (it was closed: no order came).
+ *   - a path belongs to the window of its last session; it is known by its user and first session, and its
+ *     last_date / last_time are those of its last session.
  * A path whose last session is less than `closeAfterDays` before the data ends may still convert later:
  * building the window again after newer data arrived reclassifies it (the build replaces the window).
  */
 
 export const NON_CONVERTING_STATUS = 'non_converting';
-export const NON_CONVERTING_PREFIX = 'nc:';
+export const PATHS_TABLE = 'nonconverting_paths';
+export const PATH_SESSIONS_TABLE = 'nonconverting_path_sessions';
+/** between the channel names of nonconverting_paths.channels */
+export const CHANNEL_SEPARATOR = '\u001f';
 
 export interface NonConvertingOptions {
   readonly closeAfterDays: number;
@@ -43,139 +44,270 @@ export interface NonConvertingResult {
   readonly sessions: number;
 }
 
-function pathSessions(q: JourneySql, w: Window, o: NonConvertingOptions): { sql: string; bindings: Knex.RawBinding[] } {
-  const cmp = o.includeSameSecond ? '<=' : '<';
-  const claim = [
-    'c.user_id = s.user_id',
-    q.validDate('c.conv_date'),
-    q.validTime('c.conv_time'),
-    `(s.event_date < c.conv_date OR (s.event_date = c.conv_date AND s.event_time ${cmp} c.conv_time))`,
-  ];
-  if (o.lookbackDays !== null) {
-    const cut = q.minusDays('c.conv_date', o.lookbackDays);
-    claim.push(`(s.event_date > ${cut} OR (s.event_date = ${cut} AND s.event_time >= c.conv_time))`);
+export interface UserSession {
+  readonly session_id: string;
+  readonly event_date: string;
+  readonly event_time: string;
+  readonly channel_name: string;
+}
+
+export interface UserOrder {
+  readonly date: string;
+  readonly time: string;
+}
+
+export interface PathRules {
+  readonly closeAfterDays: number;
+  readonly lookbackDays: number | null;
+  readonly includeSameSecond: boolean;
+}
+
+export interface NcPath {
+  readonly sessions: readonly UserSession[];
+  readonly last_date: string;
+  readonly last_time: string;
+}
+
+/**
+ * One user's non-converting paths whose last session is in the window. `sessions`: the user's sessions in
+ * (date, time, session_id) order, valid dates and times only, duplicates and sessions before the lookback
+ * already left out; `orders`: the user's conversions with valid date and time, in time order.
+ */
+export function userPaths(sessions: readonly UserSession[], orders: readonly UserOrder[], rules: PathRules, w: Window): NcPath[] {
+  const orderTs = orders.map((o) => toEpochSeconds(o.date, o.time));
+  const lookback = rules.lookbackDays === null ? null : rules.lookbackDays * 86400;
+  const gap = Math.round(rules.closeAfterDays * 86400);
+  const paths: NcPath[] = [];
+  let current: UserSession[] = [];
+  const close = (): void => {
+    const last = current[current.length - 1];
+    if (last !== undefined && last.event_date >= w.start && last.event_date <= w.end) {
+      paths.push({ sessions: current, last_date: last.event_date, last_time: last.event_time });
+    }
+    current = [];
+  };
+  let next = 0; // the first order not before the session (sessions come in time order)
+  let prevTs: number | null = null;
+  for (const s of sessions) {
+    const ts = toEpochSeconds(s.event_date, s.event_time);
+    while (next < orderTs.length && (rules.includeSameSecond ? orderTs[next]! < ts : orderTs[next]! <= ts)) next++;
+    // the nearest following order claims the session if any order does: a lookback only cuts off far ones
+    const claimed = next < orderTs.length && (lookback === null || ts >= orderTs[next]! - lookback);
+    if (claimed || prevTs === null || ts - prevTs > gap) close();
+    if (!claimed) current.push(s);
+    prevTs = ts;
   }
-  // A path is read over all the user's sessions, not cut at the window's end: cut there, the same path (same
-  // first session) would be one path in this window and a longer one in the next, and the next window's insert
-  // would collide with this one's rows. Read whole, a path has one shape and belongs to the window of its last day.
+  close();
+  return paths;
+}
+
+const Count = t.type({ n: DbNumber });
+const MaxId = t.type({ m: t.union([DbNumber, t.null]) });
+const SessionRow = t.type({ n: DbNumber, user_id: DbText, session_id: DbText, event_date: DbText, event_time: DbText, channel_name: DbText });
+const OrderRow = t.type({ n: DbNumber, date: DbText, time: DbText });
+
+/** users per read: a page's sessions and orders are all the build holds in memory */
+const USERS_PER_PAGE = 2000;
+/** rows per INSERT: within SQLite's 999 bound values for the paths' 7 columns */
+const PATH_ROWS = 140;
+const SESSION_ROWS = 300;
+
+/** The window's stored paths go (build-journeys' replace step, whether or not it builds new ones). */
+export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
+  await trx.raw(
+    `DELETE FROM ${PATH_SESSIONS_TABLE} WHERE path_id IN (SELECT path_id FROM ${PATHS_TABLE} WHERE last_date BETWEEN ? AND ?)`,
+    [w.start, w.end],
+  );
+  await trx(PATHS_TABLE).whereBetween('last_date', [w.start, w.end]).delete();
+}
+
+/**
+ * Builds the window's non-converting paths into their tables. Runs inside build-journeys' transaction, after
+ * the window's old paths are gone. The window's users are numbered once in a temporary table; their sessions
+ * and orders are then read page by page of users in (user, time) order and cut into paths by userPaths, so
+ * memory holds one page whatever the window's size. The build holds the journeys write lock, so the next free
+ * path_id cannot be taken by another build meanwhile.
+ */
+export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
+  const db = dbOver(trx);
+  await trx.raw('CREATE TEMPORARY TABLE nc_users (n INTEGER PRIMARY KEY, user_id TEXT NOT NULL)');
+  await trx.raw(
+    `INSERT INTO nc_users (n, user_id)
+     SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
+       FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
+    [w.start, w.end],
+  );
+  const [users] = await orThrow(db.select('counting the window\'s users', Count, 'SELECT COUNT(*) AS n FROM nc_users', []));
+  const [max] = await orThrow(db.select('reading the last path key', MaxId, `SELECT MAX(path_id) AS m FROM ${PATHS_TABLE}`, []));
+  let nextId = (max?.m ?? 0) + 1;
+
   const conds = [q.validDate('s.event_date'), q.validTime('s.event_time')];
-  const bindings: Knex.RawBinding[] = [];
+  const extra: Knex.RawBinding[] = [];
   if (o.lookbackDays !== null) {
     conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
-    bindings.push(w.start);
+    extra.push(w.start);
   }
-  conds.push('s.user_id IN (SELECT a.user_id FROM session_sources a WHERE a.event_date BETWEEN ? AND ?)');
-  bindings.push(w.start, w.end);
   if (o.excludeDuplicates) {
     conds.push(
       `s.session_id NOT IN (SELECT d.record_key FROM data_issues d WHERE d.window_start = ? AND d.window_end = ?
                                AND d.table_name = 'session_sources' AND d.reason = 'duplicate_session_id')`,
     );
-    bindings.push(w.start, w.end);
+    extra.push(w.start, w.end);
   }
-  const order = `s2.event_date, s2.event_time, ${q.binary('s2.session_id')}`;
-  const gap = Math.round(o.closeAfterDays * 86400);
-  // last_date is a whole-path MAX rather than the first value in latest-first order: the path windows then share
-  // one sort (user, path, time order) instead of sorting every path twice
-  const sql = `
-    WITH marked AS (
-      SELECT s.session_id, s.user_id, s.event_date, s.event_time, s.channel_name, s.holder_engagement,
-             s.closer_engagement, s.impression_interaction,
-             CASE WHEN EXISTS (SELECT 1 FROM conversions c WHERE ${claim.join(' AND ')}) THEN 1 ELSE 0 END AS claimed
-        FROM session_sources s
-       WHERE ${conds.join('\n         AND ')}
-    ), linked AS (
-      SELECT s2.*,
-             LAG(s2.event_date) OVER (PARTITION BY s2.user_id ORDER BY ${order}) AS prev_date,
-             LAG(s2.event_time) OVER (PARTITION BY s2.user_id ORDER BY ${order}) AS prev_time,
-             LAG(s2.claimed) OVER (PARTITION BY s2.user_id ORDER BY ${order}) AS prev_claimed
-        FROM marked s2
-    ), cut AS (
-      SELECT s2.*,
-             CASE WHEN s2.prev_date IS NULL OR s2.prev_claimed = 1
-                    OR ${q.secondsBetween('s2.prev_date', 's2.prev_time', 's2.event_date', 's2.event_time')} > ${gap}
-                  THEN 1 ELSE 0 END AS starts
-        FROM linked s2 WHERE s2.claimed = 0
-    ), numbered AS (
-      SELECT s2.*, SUM(s2.starts) OVER (PARTITION BY s2.user_id ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS path_no
-        FROM cut s2
-    ), paths AS (
-      SELECT s2.*,
-             FIRST_VALUE(s2.session_id) OVER (PARTITION BY s2.user_id, s2.path_no ORDER BY ${order}) AS first_session,
-             MAX(s2.event_date) OVER (PARTITION BY s2.user_id, s2.path_no) AS last_date,
-             ROW_NUMBER() OVER (PARTITION BY s2.user_id, s2.path_no ORDER BY ${order}) - 1 AS position
-        FROM numbered s2
-    )
-    SELECT '${NON_CONVERTING_PREFIX}' || p.user_id || ':' || p.first_session || ':' || p.last_date AS conv_id, p.session_id, p.position,
-           p.last_date AS conv_date, p.event_date, p.event_time, p.channel_name, p.holder_engagement,
-           p.closer_engagement, p.impression_interaction, 0 AS conversion
-      FROM paths p
-     WHERE p.last_date BETWEEN ? AND ?`;
-  bindings.push(w.start, w.end);
-  return { sql, bindings };
+  const sessionSql = `
+    SELECT u.n, u.user_id, s.session_id, s.event_date, s.event_time, s.channel_name
+      FROM nc_users u JOIN session_sources s ON s.user_id = u.user_id
+     WHERE u.n BETWEEN ? AND ? AND ${conds.join(' AND ')}
+     ORDER BY u.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
+  const orderSql = `
+    SELECT u.n, c.conv_date AS date, c.conv_time AS time
+      FROM nc_users u JOIN conversions c ON c.user_id = u.user_id
+     WHERE u.n BETWEEN ? AND ? AND ${q.validDate('c.conv_date')} AND ${q.validTime('c.conv_time')}
+     ORDER BY u.n, c.conv_date, c.conv_time`;
+
+  const pathRows: Array<Record<string, string | number>> = [];
+  const sessionRows: Array<Record<string, string | number>> = [];
+  let paths = 0;
+  let sessions = 0;
+  const flush = async (all: boolean): Promise<void> => {
+    while (pathRows.length >= (all ? 1 : PATH_ROWS)) await trx(PATHS_TABLE).insert(pathRows.splice(0, PATH_ROWS));
+    while (sessionRows.length >= (all ? 1 : SESSION_ROWS)) await trx(PATH_SESSIONS_TABLE).insert(sessionRows.splice(0, SESSION_ROWS));
+  };
+  const total = users?.n ?? 0;
+  for (let from = 1; from <= total; from += USERS_PER_PAGE) {
+    const to = from + USERS_PER_PAGE - 1;
+    const rows = await orThrow(db.select("reading the window's users' sessions", SessionRow, sessionSql, [from, to, ...extra]));
+    const orders = await orThrow(db.select("reading the window's users' orders", OrderRow, orderSql, [from, to]));
+    let oi = 0;
+    let i = 0;
+    while (i < rows.length) {
+      const n = rows[i]!.n;
+      const user = rows[i]!.user_id;
+      let j = i;
+      while (j < rows.length && rows[j]!.n === n) j++;
+      while (oi < orders.length && orders[oi]!.n < n) oi++;
+      let oj = oi;
+      while (oj < orders.length && orders[oj]!.n === n) oj++;
+      for (const p of userPaths(rows.slice(i, j), orders.slice(oi, oj), o, w)) {
+        const id = nextId++;
+        pathRows.push({
+          path_id: id,
+          user_id: user,
+          first_session: p.sessions[0]!.session_id,
+          last_date: p.last_date,
+          last_time: p.last_time,
+          session_count: p.sessions.length,
+          channels: p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR),
+        });
+        p.sessions.forEach((s, position) => sessionRows.push({ path_id: id, position, session_id: s.session_id }));
+        paths++;
+        sessions += p.sessions.length;
+      }
+      i = j;
+      oi = oj;
+    }
+    await flush(false);
+  }
+  await flush(true);
+  await trx.raw('DROP TABLE nc_users');
+  return { paths, sessions };
 }
 
-/**
- * Inserts the window's non-converting paths (journey_sessions first, then one journeys row per path). Runs
- * inside build-journeys' transaction, after the converting journeys are in place and the window's old rows
- * are gone.
- */
-export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
-  const sel = pathSessions(q, w, o);
-  await trx.raw(
-    `INSERT INTO journey_sessions (conv_id, session_id, position, conv_date, event_date, event_time, channel_name,
-                                   holder_engagement, closer_engagement, impression_interaction, conversion)
-     ${sel.sql}`,
-    sel.bindings,
-  );
-  // the paths just inserted are the window's journey_sessions without a journeys row
-  await trx.raw(
-    `INSERT INTO journeys (conv_id, user_id, conv_date, conv_time, revenue, session_count, status)
-     SELECT js.conv_id, MIN(s.user_id), MIN(js.conv_date),
-            MAX(CASE WHEN js.event_date = js.conv_date THEN js.event_time END), 0, COUNT(DISTINCT js.session_id), ?
-       FROM journey_sessions js JOIN session_sources s ON s.session_id = js.session_id
-      WHERE js.conv_date BETWEEN ? AND ?
-        AND NOT EXISTS (SELECT 1 FROM journeys j WHERE j.conv_id = js.conv_id)
-      GROUP BY js.conv_id`,
-    [NON_CONVERTING_STATUS, w.start, w.end],
-  );
-  const [r] = await orThrow(
-    dbOver(trx).select('counting the non-converting paths just built', PathTotals, (k) =>
-      k('journeys').count({ n: '*' }).sum({ s: 'session_count' }).where('status', NON_CONVERTING_STATUS).whereBetween('conv_date', [w.start, w.end]),
-    ),
-  );
-  return { paths: r?.n ?? 0, sessions: r?.s ?? 0 };
+const PathRow = t.type({ unit: DbText, path: DbText, n: DbNumber });
+
+export interface NonConvertingPathCounts {
+  /** each stored path */
+  readonly perPath: PathCount[];
+  /** the window's paths of one user joined into one, in time order */
+  readonly perUser: PathCount[];
 }
 
 /**
  * The window's non-converting paths as aggregated path counts (`nulls` = how many paths share the channel
- * sequence), for the data-driven models. Grouped in SQL: only distinct paths come back.
+ * sequence), for the data-driven models, in both units from one read. Grouped in SQL: only distinct paths
+ * come back.
  *
- * `unit`: 'path' (default), each stored path; 'user', the window's paths of one user joined into one, in time
- * order. The incremental model fits one chance of ordering per unit, and a converting journey holds every
+ * perUser: the incremental model fits one chance of ordering per unit, and a converting journey holds every
  * earlier session of its user however long the gaps: a user without an order is the matching unit. Cut at
  * `close_after_days` gaps, one such user would count as several failures with fewer touches each, and the
  * fit would read it as orders being rarer without touches than they are (the baseline pushed towards 0).
  */
-export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window, unit: 'path' | 'user' = 'path'): Promise<PathCount[]> {
-  const sep = '\u001f';
-  const [key, order] = unit === 'path' ? ['js.conv_id', 'js.position'] : ['j.user_id', `js.event_date, js.event_time, ${q.binary('js.session_id')}`];
+export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathCounts> {
   const rows = await orThrow(
     dbOver(db).select(
       'reading the non-converting paths',
       PathRow,
-      `SELECT x.path AS path, COUNT(*) AS n
-         FROM (SELECT ${key}, ${q.orderedConcat('js.channel_name', sep, order)} AS path
-                 FROM journey_sessions js JOIN journeys j ON j.conv_id = js.conv_id
-                WHERE j.status = ? AND j.conv_date BETWEEN ? AND ?
-                GROUP BY ${key}) x
+      // a user's paths do not overlap in time, and one build numbers them in time order: joined in the order of
+      // their last sessions they are the user's sessions in time order
+      `SELECT 'p' AS unit, p.channels AS path, COUNT(*) AS n
+         FROM ${PATHS_TABLE} p WHERE p.last_date BETWEEN ? AND ? GROUP BY p.channels
+       UNION ALL
+       SELECT 'u' AS unit, x.path AS path, COUNT(*) AS n
+         FROM (SELECT p.user_id, ${q.orderedConcat('p.channels', CHANNEL_SEPARATOR, 'p.last_date, p.last_time, p.path_id')} AS path
+                 FROM ${PATHS_TABLE} p WHERE p.last_date BETWEEN ? AND ? GROUP BY p.user_id) x
         GROUP BY x.path`,
-      [NON_CONVERTING_STATUS, w.start, w.end],
+      [w.start, w.end, w.start, w.end],
     ),
   );
   // one order on every database (GROUP BY and collations differ), so that the fits sum in the same order and
   // SQLite and PostgreSQL give the same figures to the last cent
-  const paths = rows.map((r) => ({ key: r.path, nulls: r.n }));
-  paths.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return paths.map((p) => ({ channels: p.key.split(sep), conversions: 0, value: 0, nulls: p.nulls }));
+  const counts = (unit: string): PathCount[] =>
+    rows
+      .filter((r) => r.unit === unit)
+      .map((r) => ({ key: r.path, nulls: r.n }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map((p) => ({ channels: p.key.split(CHANNEL_SEPARATOR), conversions: 0, value: 0, nulls: p.nulls }));
+  return { perPath: counts('p'), perUser: counts('u') };
+}
+
+export interface StoredPathSession {
+  readonly event_date: string;
+  readonly event_time: string;
+  readonly holder_engagement: 0 | 1;
+  readonly closer_engagement: 0 | 1;
+}
+
+const PathSessionRow = t.type({
+  path_id: DbNumber,
+  event_date: DbText,
+  event_time: DbText,
+  holder_engagement: DbBit,
+  closer_engagement: DbBit,
+});
+
+/**
+ * The window's non-converting paths, page by page in path_id order, each as its sessions in time order with
+ * their times and flags (from session_sources), for fit-ihc. Memory holds one page.
+ */
+export async function* nonConvertingPathPages(db: Db, w: Window, pageSize = 500): AsyncGenerator<StoredPathSession[][]> {
+  const noIndex = db.dialect === 'sqlite' ? '+' : '';
+  let after = 0;
+  for (;;) {
+    const rows = await orThrow(
+      db.select(
+        "reading the window's non-converting paths",
+        PathSessionRow,
+        // the page's ids first, walked on the key from `after` (see readJourneyPage: through the date index
+        // every page would read and sort the whole window)
+        `SELECT ps.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
+           FROM (SELECT p.path_id FROM ${PATHS_TABLE} p
+                  WHERE ${noIndex}p.last_date >= ? AND ${noIndex}p.last_date <= ? AND p.path_id > ?
+                  ORDER BY p.path_id LIMIT ${Math.max(1, Math.floor(pageSize))}) k
+           JOIN ${PATH_SESSIONS_TABLE} ps ON ps.path_id = k.path_id
+           JOIN session_sources s ON s.session_id = ps.session_id
+          ORDER BY ps.path_id, ps.position`,
+        [w.start, w.end, after],
+      ),
+    );
+    if (rows.length === 0) return;
+    const page: StoredPathSession[][] = [];
+    let last = -1;
+    for (const r of rows) {
+      if (r.path_id !== last) page.push([]);
+      last = r.path_id;
+      page[page.length - 1]!.push(r);
+    }
+    after = last;
+    yield page;
+  }
 }

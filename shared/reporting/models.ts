@@ -107,8 +107,9 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   }
   p1?.done();
   // the paths that led to no order: Markov's NULL state, Shapley's conversion rates, the incremental fit
-  for (const p of await nonConvertingPaths(db, journeySql(db), w)) agg.add(p.channels, 0, 0, p.nulls);
-  if (perUser !== undefined) for (const p of await nonConvertingPaths(db, journeySql(db), w, 'user')) perUser.add(p.channels, 0, 0, p.nulls);
+  const nc = await nonConvertingPaths(db, journeySql(db), w);
+  for (const p of nc.perPath) agg.add(p.channels, 0, 0, p.nulls);
+  if (perUser !== undefined) for (const p of nc.perUser) perUser.add(p.channels, 0, 0, p.nulls);
   const paths = agg.paths();
   const fitted: Fitted[] = [];
   // the IHC column is what the pipeline attributed (attribution_customer_journey, whatever the provider), not a
