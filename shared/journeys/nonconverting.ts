@@ -3,7 +3,8 @@ import type { PathCount } from '../attribution/paths.js';
 import { toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
 import { dbOver, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
-import type { JourneySql } from './sql.js';
+import { analyzeIfUnknown, type JourneySql } from './sql.js';
+import { makeStager } from '../ingest/stage.js';
 
 /**
  * Non-converting paths: the window's paths of sessions that led to no order, stored in their own tables
@@ -108,9 +109,18 @@ const OrderRow = t.type({ n: DbNumber, date: DbText, time: DbText });
 
 /** users per read: a page's sessions and orders are all the build holds in memory */
 const USERS_PER_PAGE = 2000;
-/** rows per INSERT: within SQLite's 999 bound values for the paths' 7 columns */
-const PATH_ROWS = 140;
-const SESSION_ROWS = 300;
+/** rows per statement where rows travel as JSON (node-sqlite3) */
+const JSON_ROWS = 2000;
+const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels'];
+const PATH_SESSION_COLUMNS = ['path_id', 'position', 'session_id'];
+
+/** Writes a page's rows the fastest way the driver has (the load's stagers: a reused prepared INSERT, COPY, JSON). */
+async function stage(trx: Knex.Transaction, table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void> {
+  if (rows.length === 0) return;
+  const stager = await makeStager(trx, table, columns, JSON_ROWS);
+  for (const r of rows) if (stager.add(r)) await stager.flush();
+  await stager.close();
+}
 
 /** The window's stored paths go (build-journeys' replace step, whether or not it builds new ones). */
 export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
@@ -128,15 +138,20 @@ export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
  * memory holds one page whatever the window's size. The build holds the journeys write lock, so the next free
  * path_id cannot be taken by another build meanwhile.
  */
-export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
+export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
   const db = dbOver(trx);
   await trx.raw('CREATE TEMPORARY TABLE nc_users (n INTEGER PRIMARY KEY, user_id TEXT NOT NULL)');
+  // numbered in user_id order, so that the pages walk the session index in order; SQLite numbers the rows as it
+  // inserts them, which spares the second sort of ROW_NUMBER (3.4 -> 0.8 CPU s at scale 10)
   await trx.raw(
-    `INSERT INTO nc_users (n, user_id)
-     SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
-       FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
+    q.dialect === 'sqlite'
+      ? 'INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ? ORDER BY user_id'
+      : `INSERT INTO nc_users (n, user_id)
+         SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
+           FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
     [w.start, w.end],
   );
+  await analyzeIfUnknown(trx, ['nc_users'], true);
   const [users] = await orThrow(db.select('counting the window\'s users', Count, 'SELECT COUNT(*) AS n FROM nc_users', []));
   const [max] = await orThrow(db.select('reading the last path key', MaxId, `SELECT MAX(path_id) AS m FROM ${PATHS_TABLE}`, []));
   let nextId = (max?.m ?? 0) + 1;
@@ -165,19 +180,15 @@ export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o
      WHERE u.n BETWEEN ? AND ? AND ${q.validDate('c.conv_date')} AND ${q.validTime('c.conv_time')}
      ORDER BY u.n, c.conv_date, c.conv_time`;
 
-  const pathRows: Array<Record<string, string | number>> = [];
-  const sessionRows: Array<Record<string, string | number>> = [];
   let paths = 0;
   let sessions = 0;
-  const flush = async (all: boolean): Promise<void> => {
-    while (pathRows.length >= (all ? 1 : PATH_ROWS)) await trx(PATHS_TABLE).insert(pathRows.splice(0, PATH_ROWS));
-    while (sessionRows.length >= (all ? 1 : SESSION_ROWS)) await trx(PATH_SESSIONS_TABLE).insert(sessionRows.splice(0, SESSION_ROWS));
-  };
   const total = users?.n ?? 0;
   for (let from = 1; from <= total; from += USERS_PER_PAGE) {
     const to = from + USERS_PER_PAGE - 1;
     const rows = await orThrow(db.select("reading the window's users' sessions", SessionRow, sessionSql, [from, to, ...extra]));
     const orders = await orThrow(db.select("reading the window's users' orders", OrderRow, orderSql, [from, to]));
+    const pathRows: Array<readonly unknown[]> = [];
+    const sessionRows: Array<readonly unknown[]> = [];
     let oi = 0;
     let i = 0;
     while (i < rows.length) {
@@ -190,25 +201,19 @@ export async function insertNonConverting(trx: Knex, q: JourneySql, w: Window, o
       while (oj < orders.length && orders[oj]!.n === n) oj++;
       for (const p of userPaths(rows.slice(i, j), orders.slice(oi, oj), o, w)) {
         const id = nextId++;
-        pathRows.push({
-          path_id: id,
-          user_id: user,
-          first_session: p.sessions[0]!.session_id,
-          last_date: p.last_date,
-          last_time: p.last_time,
-          session_count: p.sessions.length,
-          channels: p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR),
-        });
-        p.sessions.forEach((s, position) => sessionRows.push({ path_id: id, position, session_id: s.session_id }));
+        const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
+        pathRows.push([id, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels]);
+        p.sessions.forEach((s, position) => sessionRows.push([id, position, s.session_id]));
         paths++;
         sessions += p.sessions.length;
       }
       i = j;
       oi = oj;
     }
-    await flush(false);
+    // one stager at a time: PostgreSQL's COPY holds the connection until it ends
+    await stage(trx, PATHS_TABLE, PATH_COLUMNS, pathRows);
+    await stage(trx, PATH_SESSIONS_TABLE, PATH_SESSION_COLUMNS, sessionRows);
   }
-  await flush(true);
   await trx.raw('DROP TABLE nc_users');
   return { paths, sessions };
 }
