@@ -1,4 +1,5 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import knex from 'knex';
 import type { Knex } from 'knex';
 import { fitMarkov } from '../shared/attribution/markov.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
@@ -10,7 +11,10 @@ import * as E from 'fp-ts/lib/Either.js';
 import { dbOver, orThrow } from '../shared/db/db.js';
 import { streamJourneys } from '../shared/ihc/journeys.js';
 import { countJourneys } from '../shared/journeys/read.js';
-import { freshDb, runCli } from './helpers/env.js';
+import { driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
+import * as m008 from '../shared/db/migrations/008_nonconverting_tables.js';
+import { makeDb } from '../shared/db/connect.js';
+import { migrate } from '../shared/db/migrate.js';
 
 const W = { start: '2023-09-01', end: '2023-09-03' };
 const OPTS: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false, nonConverting: { closeAfterDays: 7 } };
@@ -190,4 +194,66 @@ test('consecutive and overlapping windows: a path that grows past a window is st
   t.deepEqual(rows, [{ user_id: 'u9', first_session: 'p1', last_date: '2023-09-05', session_count: 3 }]);
   // every stored session row belongs to a stored path
   t.is((await db('nonconverting_path_sessions').whereNotIn('path_id', db('nonconverting_paths').select('path_id'))).length, 0);
+});
+
+const pgUrl = process.env['TEST_POSTGRES_URL'];
+
+/** Migration 008 on a database holding paths the old way: down() stores them as journeys, up() moves them back. */
+async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> {
+  await seed(db, SESSIONS, CONVERSIONS);
+  await buildJourneys(db, W, OPTS);
+  const paths = await pathsOf(db);
+  const rows = async (): Promise<unknown[]> =>
+    db('nonconverting_paths').select('user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels').orderBy(['user_id', 'first_session']);
+  const before = await rows();
+  const orders = await db('journey_sessions').orderBy(['conv_id', 'position']).select();
+
+  await m008.down(db);
+  t.false(await db.schema.hasTable('nonconverting_paths'));
+  // the way versions before 008 stored them: a journeys row with status non_converting and its sessions
+  t.like(await db('journeys').where({ conv_id: 'nc:u1:d:2023-09-02' }).first(), {
+    user_id: 'u1', conv_date: '2023-09-02', conv_time: '11:00:00', revenue: 0, session_count: 2, status: 'non_converting',
+  });
+  t.deepEqual(
+    await db('journey_sessions').where({ conv_id: 'nc:u1:d:2023-09-02' }).orderBy('position').select('session_id', 'position', 'channel_name', 'holder_engagement', 'conversion'),
+    [
+      { session_id: 'd', position: 0, channel_name: 'Social', holder_engagement: 1, conversion: 0 },
+      { session_id: 'e', position: 1, channel_name: 'SEO', holder_engagement: 1, conversion: 0 },
+    ],
+  );
+  t.is(Number(((await db('journeys').where('status', 'non_converting').count({ n: '*' })) as [{ n: unknown }])[0].n), 3);
+
+  await m008.up(db);
+  t.deepEqual(await pathsOf(db), paths);
+  t.deepEqual(await rows(), before);
+  t.deepEqual(await db('journeys').pluck('conv_id'), ['c1']);
+  t.deepEqual(await db('journey_sessions').orderBy(['conv_id', 'position']).select(), orders);
+  // and the build replaces the moved rows like its own
+  await buildJourneys(db, W, OPTS);
+  t.deepEqual(await rows(), before);
+}
+
+test(`migration 008 moves stored non-converting journeys into the path tables and back (${driverUnderTest()})`, async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  await migrationRoundTrip(t, db);
+});
+
+(pgUrl !== undefined && pgUrl !== '' ? test : test.skip)('migration 008 moves stored non-converting journeys into the path tables and back (PostgreSQL)', async (t) => {
+  const schema = 'nc_migration_test';
+  const admin = knex({ client: 'pg', connection: pgUrl! });
+  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.raw(`CREATE SCHEMA ${schema}`);
+  await admin.destroy();
+  const dir = tempDir();
+  // every pooled connection works in the test's own schema
+  const config = testConfig(`${pgUrl!}${pgUrl!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, dir);
+  const db = makeDb(config.database);
+  t.teardown(async () => {
+    await db.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await db.destroy();
+  });
+  const r = await migrate(db)();
+  if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
+  await migrationRoundTrip(t, db);
 });

@@ -49,7 +49,7 @@ test('scale 1 demo data: journeys, rows and conversions without journey match an
         { conversions: want.conversions, journeys: want.journeys, rows: want.rows, without: want.conversions - want.journeys },
       );
       t.is(b.invalid, 0);
-      // the converting journeys' rows (non-converting paths are stored beside them with status non_converting)
+      // the converting journeys' rows (the non-converting paths have their own tables)
       const [{ n: stored }] = (await db('journey_sessions as js')
         .join('journeys as j', 'j.conv_id', 'js.conv_id')
         .where('j.status', 'ok')
