@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { fitMarkov } from '../shared/attribution/markov.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
 import { computeInsights } from '../shared/journeys/insights.js';
-import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
+import { nonConvertingPathPages, nonConvertingPaths } from '../shared/journeys/nonconverting.js';
 import type { PathCount } from '../shared/attribution/paths.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import * as E from 'fp-ts/lib/Either.js';
@@ -231,6 +231,13 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
   // and the build replaces the moved rows like its own
   await buildJourneys(db, W, OPTS);
   t.deepEqual(await rows(), before);
+  // the readers on this database: fit-ihc's pages (times and flags from session_sources) and the models' counts
+  const pages: string[][] = [];
+  for await (const page of nonConvertingPathPages(dbOver(db), W, 2)) pages.push(page.map((p) => p.map((x) => `${x.event_date} ${x.event_time}`).join(', ')));
+  t.deepEqual(pages.flat().sort(), ['2023-08-30 09:00:00, 2023-09-01 09:00:00', '2023-09-02 09:00:00', '2023-09-02 10:00:00, 2023-09-02 11:00:00']);
+  t.is(pages.length, 2);
+  const counts = await nonConvertingPaths(db, journeySql(db), W);
+  t.deepEqual(counts.perUser.map((p) => p.channels.join('>')), ['Email', 'SEO>SEO', 'Social>SEO']);
 }
 
 test(`migration 008 moves stored non-converting journeys into the path tables and back (${driverUnderTest()})`, async (t) => {
