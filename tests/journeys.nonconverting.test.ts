@@ -264,3 +264,27 @@ test(`migration 008 moves stored non-converting journeys into the path tables an
   if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
   await migrationRoundTrip(t, db);
 });
+
+test('non-converting paths leave out sessions reported as duplicate_session_id, as the converting journeys do', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  // an adopted database whose tables lost their keys
+  await db.schema.dropTable('session_sources');
+  await db.schema.dropTable('session_costs');
+  await db.raw(`CREATE TABLE session_sources (session_id TEXT, user_id TEXT, event_date TEXT, event_time TEXT, channel_name TEXT,
+                  holder_engagement INTEGER, closer_engagement INTEGER, impression_interaction INTEGER)`);
+  await db.raw('CREATE TABLE session_costs (session_id TEXT, cost REAL)');
+  await seed(
+    db,
+    [
+      ['dup', 'v', '2023-09-02', '08:00:00', 'SEO'],
+      ['dup', 'v', '2023-09-02', '08:00:00', 'SEO'],
+      ['solo', 'v', '2023-09-02', '09:00:00', 'Email'],
+    ],
+    [],
+  );
+  const r = await buildJourneys(db, W, OPTS);
+  t.deepEqual(await db('data_issues').where('reason', 'duplicate_session_id').pluck('record_key'), ['dup']);
+  t.deepEqual(await pathsOf(db), { 'nc:v:solo': ['solo'] });
+  t.deepEqual(r.nonConverting, { paths: 1, sessions: 1 });
+});
