@@ -94,6 +94,29 @@ pgTest('PostgreSQL stores and quarantines exactly what SQLite does; a re-load ch
 
     const again = await load(pg, input);
     t.deepEqual(E.map((s: FileStats[]) => s.map((x) => [x.inserted, x.updated, x.unchanged]))(again), E.right([[0, 0, 3], [0, 0, 1], [0, 0, 3]]));
+
+    // a later file that changes some stored rows and adds others: the changed ones are updated, the new ones
+    // inserted beside them, the rest left alone, as on SQLite; the indexes dropped for the first (bulk) load are back
+    const indexes = () => pg.raw(`SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('session_sources', 'session_costs') ORDER BY indexname`).then((r) => r.rows);
+    const before = await indexes();
+    await load(lite.db, input); // the re-load's quarantine rows, so that both databases hold the same again
+    const later = [
+      {
+        kind: 'sessions' as const,
+        path: path.join(dir, 's2.csv'),
+        text: 'session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction\n' +
+          's1,u1,2023-08-29,10:00:00,Email,1,0,0\ns2,u1,2023-08-29,11:00:00,Direct,1,1,0\ns5,u3,2023-09-01,08:00:00,Direct,0,0,0\n',
+      },
+      { kind: 'costs' as const, path: path.join(dir, 'k2.csv'), text: 'session_id,cost\ns1,2.5\ns2,\ns3,\ns5,0.25\n' },
+    ];
+    for (const f of later) fs.writeFileSync(f.path, f.text);
+    const c = await load(lite.db, later);
+    const d = await load(pg, later);
+    t.deepEqual(d, c);
+    t.deepEqual(E.map((s: FileStats[]) => s.map((x) => [x.inserted, x.updated, x.unchanged]))(d), E.right([[1, 1, 1], [1, 2, 1]]));
+    t.deepEqual(await contents(pg), await contents(lite.db));
+    t.true(before.length >= 4);
+    t.deepEqual(await indexes(), before);
   } finally {
     await pg.destroy();
     await lite.cleanup();
