@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
@@ -10,7 +11,7 @@ import { kindByName } from '../shared/ingest/kinds.js';
 import { loadFiles, type FileStats } from '../shared/ingest/load.js';
 import { silentLogger } from '../shared/log.js';
 import { makeProgress } from '../shared/progress.js';
-import { freshDb, tempDir, testConfig } from './helpers/env.js';
+import { CONFIG_FILE, freshDb, ROOT, tempDir, testConfig } from './helpers/env.js';
 
 /**
  * Load on PostgreSQL (COPY into staging, set-based upsert) must store and quarantine exactly what the SQLite
@@ -120,5 +121,63 @@ pgTest('PostgreSQL stores and quarantines exactly what SQLite does; a re-load ch
   } finally {
     await pg.destroy();
     await lite.cleanup();
+  }
+});
+
+pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped) leaves the database as it was', async (t) => {
+  const admin = knex({ client: 'pg', connection: url! });
+  try {
+    await admin.raw('DROP DATABASE IF EXISTS ingest_kill_test');
+    await admin.raw('CREATE DATABASE ingest_kill_test');
+  } finally {
+    await admin.destroy();
+  }
+  const pgUrl = url!.replace(/\/[^/]*$/, '/ingest_kill_test');
+  const dir = tempDir();
+  const pg = makeDb(testConfig(pgUrl, path.join(dir, 'out')).database);
+  try {
+    const m = await migrate(pg)();
+    if (E.isLeft(m)) return t.fail(JSON.stringify(m.left));
+    t.true(E.isRight(await load(pg, files(dir))));
+    const indexes = () => pg.raw(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`).then((r) => r.rows);
+    const before = { contents: await contents(pg), indexes: await indexes() };
+
+    // far more rows than stored, so the load drops session_sources' secondary indexes before its INSERT
+    const big = path.join(dir, 'big.csv');
+    const lines = ['session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction'];
+    for (let i = 0; i < 100_000; i++) lines.push(`k${String(i).padStart(7, '0')},u${i % 5000},2023-09-01,10:00:00,Direct,1,0,0`);
+    fs.writeFileSync(big, lines.join('\n') + '\n');
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/load/main.js'), '--sessions', big], {
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ATTRIBUTION_CONFIG: CONFIG_FILE, DATABASE_URL: pgUrl, LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let running = true;
+    void exited.then(() => (running = false));
+    // the moment the server runs the load's INSERT into session_sources, the load process dies
+    let caught = false;
+    while (running && !caught) {
+      const r = await pg.raw(
+        `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_kill_test' AND state = 'active' AND query LIKE 'INSERT INTO session_sources%'`,
+      );
+      caught = r.rows[0].n > 0;
+      if (!caught) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (caught) child.kill('SIGKILL');
+    t.is(await exited, null, 'the load was killed in flight, not finished before');
+    // the server rolls the transaction back when it next reads from the dead client; wait for that, so that what
+    // follows checks the rolled-back state rather than queueing behind the dying transaction's locks
+    for (let i = 0; i < 400; i++) {
+      const r = await pg.raw(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_kill_test' AND pid <> pg_backend_pid() AND state <> 'idle'`);
+      if (r.rows[0].n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    t.deepEqual({ contents: await contents(pg), indexes: await indexes() }, before);
+
+    const again = await load(pg, [{ kind: 'sessions', path: big }]);
+    t.deepEqual(E.map((s: FileStats[]) => s.map((x) => [x.inserted, x.quarantined]))(again), E.right([[100_000, 0]]));
+    t.deepEqual(await indexes(), before.indexes);
+  } finally {
+    await pg.destroy();
   }
 });
