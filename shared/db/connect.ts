@@ -41,6 +41,9 @@ export interface DbOptions {
   readonly log?: (message: string) => void;
 }
 
+/** work_mem of the pipeline's PostgreSQL sessions (see makeDb). */
+const PG_WORK_MEM = '64MB';
+
 export function makeDb(dbConfig: Config['database'], target: Target = targetOf(dbConfig), opts: DbOptions = {}): Knex {
   const sink = opts.log ?? (() => undefined);
   // knex prints "Acquire connection error" with a stack for every failed open, and the same error reaches the
@@ -51,9 +54,12 @@ export function makeDb(dbConfig: Config['database'], target: Target = targetOf(d
     // JIT compiles a query whose estimated cost is high, and the window queries' correlated subqueries make every
     // estimate high: it spent 1.8-2.6 s compiling queries that run in 1 s (build-journeys, process-attribution at
     // scale 1). A server without JIT (before PostgreSQL 11) refuses the setting and loses nothing.
-    const noJit = (conn: { query: (sql: string, cb: () => void) => void }, done: (err: Error | null, conn: unknown) => void): void =>
-      conn.query('SET jit = off', () => done(null, conn));
-    return knex({ client: clientFor(target), connection: target.url, pool: { min: 0, max: dbConfig.pool_max, afterCreate: noJit }, log });
+    // work_mem: the server's default (4 MB) sends the window queries' sorts to disk (the path queries of
+    // process-attribution sorted 90 MB there in three workers, build-journeys' journeys insert 160 MB at scale 10).
+    // PG_WORK_MEM per sort or hash of one of our sessions, not the server's setting: other users keep theirs.
+    const settings = (conn: { query: (sql: string, cb: () => void) => void }, done: (err: Error | null, conn: unknown) => void): void =>
+      conn.query('SET jit = off', () => conn.query(`SET work_mem = '${PG_WORK_MEM}'`, () => done(null, conn)));
+    return knex({ client: clientFor(target), connection: target.url, pool: { min: 0, max: dbConfig.pool_max, afterCreate: settings }, log });
   }
   if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
   const busy = dbConfig.busy_timeout_ms;
