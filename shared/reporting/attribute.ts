@@ -47,6 +47,8 @@ export interface Reconciliation {
   readonly creditedRevenue: number;
   /** sum of session_costs over all sessions dated in the window */
   readonly sessionCost: number;
+  /** sessions dated in the window without a session_costs row (counted as cost 0) */
+  readonly sessionsWithoutCost: number;
   /** sum of channel_reporting.cost over the window's dates */
   readonly reportedCost: number;
   /** costs whose session is not in session_sources: no channel or date, so in no report */
@@ -237,7 +239,9 @@ async function journeyDates(db: Knex, w: Window): Promise<string[]> {
  * date with a session_costs row, each counted once (the cost side never joins the journeys, so a session
  * shared by two conversions cannot be counted twice). ihc and ihc_revenue: attribution_customer_journey joined
  * to its session (for channel and date) and its conversion (for revenue). A cell exists when it has a cost row
- * or credit; dates that carry only cost appear with ihc 0.
+ * or credit; dates that carry only cost appear with ihc 0. Each side is summed per cell on its own: both read the
+ * sessions in the (event_date, channel_name) order of an index, so neither sorts its rows (one GROUP BY over the
+ * union sorted every session of the dates through a temporary B-tree).
  */
 export async function recomputeChannelReporting(db: Knex, dates: readonly string[], chunkSize = 200): Promise<number> {
   let cells = 0;
@@ -248,16 +252,18 @@ export async function recomputeChannelReporting(db: Knex, dates: readonly string
       `INSERT INTO channel_reporting (channel_name, date, cost, ihc, ihc_revenue)
        SELECT channel_name, d, SUM(cost), SUM(ihc), SUM(ihc_revenue)
          FROM (
-           SELECT s.channel_name AS channel_name, s.event_date AS d, COALESCE(sc.cost, 0) AS cost,
+           SELECT s.channel_name AS channel_name, s.event_date AS d, SUM(COALESCE(sc.cost, 0)) AS cost,
                   0.0 AS ihc, 0.0 AS ihc_revenue
              FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
             WHERE s.event_date IN (${inList})
+            GROUP BY s.event_date, s.channel_name
            UNION ALL
-           SELECT s.channel_name, s.event_date, 0.0, a.ihc, a.ihc * c.revenue
+           SELECT s.channel_name, s.event_date, 0.0, SUM(a.ihc), SUM(a.ihc * c.revenue)
              FROM session_sources s
              JOIN attribution_customer_journey a ON a.session_id = s.session_id
              JOIN conversions c ON c.conv_id = a.conv_id
             WHERE s.event_date IN (${inList})
+            GROUP BY s.event_date, s.channel_name
          ) x
         GROUP BY channel_name, d`,
       [...part, ...part],
@@ -305,11 +311,14 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
       WHERE ${IN_WINDOW}`,
     [w.start, w.end],
   );
+  // one pass over the window's sessions gives both the cost and the sessions without a cost row (the report's
+  // data quality section): they read the same rows, and each read costs a lookup per session
   const cost = await selectOne(
     db,
     "summing the window's session costs",
-    t.type({ cost: UnboundedSum }),
-    `SELECT SUM(sc.cost) AS cost FROM session_sources s JOIN session_costs sc ON sc.session_id = s.session_id
+    t.type({ cost: UnboundedSum, sessions: DbNumber, costed: DbNumber }),
+    `SELECT SUM(sc.cost) AS cost, COUNT(*) AS sessions, COUNT(sc.session_id) AS costed
+       FROM session_sources s LEFT JOIN session_costs sc ON sc.session_id = s.session_id
       WHERE s.event_date >= ? AND s.event_date <= ?`,
     [w.start, w.end],
   );
@@ -331,6 +340,7 @@ async function reconcile(db: Knex, w: Window, counts: ConversionCounts, dates: r
     attributedRevenue: counts.revenue.attributed,
     creditedRevenue: credited.revenue,
     sessionCost: cost.cost,
+    sessionsWithoutCost: cost.sessions - cost.costed,
     reportedCost: reported.cost,
     orphanCosts: { rows: orphans.n, cost: orphans.cost },
   };

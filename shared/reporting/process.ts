@@ -138,7 +138,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
             }),
           );
         }),
-        TE.bind('quality', () => readDataQuality(caps.db, w)),
+        TE.bind('quality', () => readDataQuality(caps.db, w, outcome.reconciliation.sessionsWithoutCost)),
         TE.bind('previous', () => readPreviousPeriod(caps.db, w)),
         TE.chain(({ channelDays, summary, comparison, files, insights, quality, previous }) => {
           const total = totalOf(summary);

@@ -18,7 +18,11 @@ export interface DataQuality {
 const Quarantined = t.type({ table_name: DbText, reason: DbText, n: DbNumber });
 const Failed = t.type({ reason: DbText, n: DbNumber });
 
-export function readDataQuality(db: Db, w: Window): TE.TaskEither<AppError, DataQuality> {
+/**
+ * `sessionsWithoutCost`, when given, is the count the reconciliation took in its pass over the window's sessions
+ * (process-attribution); without it the sessions are read here.
+ */
+export function readDataQuality(db: Db, w: Window, sessionsWithoutCost?: number): TE.TaskEither<AppError, DataQuality> {
   const what = 'reading the data quality figures';
   const desc = (a: { n: number }, b: { n: number }): number => b.n - a.n;
   return pipe(
@@ -36,14 +40,16 @@ export function readDataQuality(db: Db, w: Window): TE.TaskEither<AppError, Data
       ),
     ),
     TE.bind('nocost', () =>
-      db.select(
-        what,
-        CountRow,
-        `SELECT COUNT(*) AS n FROM session_sources s
-          WHERE s.event_date >= ? AND s.event_date <= ?
-            AND NOT EXISTS (SELECT 1 FROM session_costs sc WHERE sc.session_id = s.session_id)`,
-        [w.start, w.end],
-      ),
+      sessionsWithoutCost !== undefined
+        ? TE.right([{ n: sessionsWithoutCost }])
+        : db.select(
+            what,
+            CountRow,
+            `SELECT COUNT(*) AS n FROM session_sources s
+              WHERE s.event_date >= ? AND s.event_date <= ?
+                AND NOT EXISTS (SELECT 1 FROM session_costs sc WHERE sc.session_id = s.session_id)`,
+            [w.start, w.end],
+          ),
     ),
     TE.map(({ quarantine, failures, nocost }) => ({
       quarantine: quarantine.sort(desc).map((r) => ({ table: r.table_name, reason: r.reason, rows: r.n })),
