@@ -9,6 +9,8 @@ import { cell, fixed, human, ratio } from '../shared/format.js';
 import { ALL_MODELS, processAttribution } from '../shared/reporting/process.js';
 import { dumpTable, seedConversions, seedJourneys, seedSessions, type SeedJourney, type SeedSession } from './helpers/reporting-seed.js';
 import { esc } from '../shared/reporting/svg.js';
+import { readDataQuality } from '../shared/reporting/quality.js';
+import { dbOver } from '../shared/db/db.js';
 import type { Window } from '../shared/window.js';
 import { freshDb, testCaps } from './helpers/env.js';
 
@@ -101,10 +103,16 @@ test('dates and channels that only carry cost appear with ihc 0; null cost count
     { id: 'b', user: 'u2', date: '2023-09-03', channel: 'Display', cost: 7.5 },
     { id: 'c', user: 'u3', date: '2023-09-03', channel: 'Display', cost: null },
     { id: 'd', user: 'u4', date: '2023-09-02', channel: 'Social' },
+    { id: 'e', user: 'u5', date: '2023-09-05', channel: 'Social' },
   ]);
   await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
   await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
   const out = await run(db, W);
+  // the reconciliation's cost pass counts the window's sessions without a cost row (d; c has one, with null
+  // cost; e is dated after the window), the same figure the data quality section reads on its own
+  t.is(out.reconciliation.sessionsWithoutCost, 1);
+  const quality = await readDataQuality(dbOver(db), W)();
+  t.deepEqual(E.map((q: { sessionsWithoutCost: number }) => q.sessionsWithoutCost)(quality), E.right(1));
   const rows = await reporting(db);
   t.deepEqual(
     rows.map((r) => [r['date'], r['channel_name'], r['cost'], r['ihc'], r['ihc_revenue']]),
