@@ -39,3 +39,20 @@ test('trust: the spread of each channel share across models, widest first', (t) 
   t.regex(html, /make accuracy/);
   t.is(trustSection(undefined), '');
 });
+
+test('trust: shares that differ only in the last bits of a sum tie, so the models and channels keep their order', (t) => {
+  // 0.1 + 0.2 is 0.30000000000000004: the same credit summed in another order (another plan, concurrent writers)
+  const noisy = 0.1 + 0.2;
+  const spreads = (a: number, b: number) =>
+    channelSpreads(
+      comparisonOf(
+        { Direct: { first_touch: a, last_touch: b, linear: 2 }, Video: { first_touch: 10 - a, last_touch: 10 - b, linear: 8 } },
+        ['first_touch', 'last_touch', 'linear'],
+      ),
+    ).map((x) => [x.channel, x.low.model, x.high.model]);
+  t.deepEqual(spreads(noisy, 0.3), spreads(0.3, noisy));
+  t.deepEqual(spreads(0.3, noisy), [
+    ['Direct', 'first_touch', 'linear'],
+    ['Video', 'linear', 'last_touch'],
+  ]);
+});

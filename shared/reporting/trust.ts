@@ -15,6 +15,13 @@ export interface ChannelSpread {
   readonly high: { readonly model: ModelName; readonly share: number };
 }
 
+/**
+ * Shares compared at 1e-9: the order of a sum (PostgreSQL's plans, concurrent writers) moves a share in its last
+ * bits, which must not swap two models that tie, or two channels with the same range, from one run to the next
+ * (ties keep the models' and the channels' own order: the sort is stable).
+ */
+const settled = (x: number): number => Math.round(x * 1e9);
+
 export function channelSpreads(c: ModelComparison): ChannelSpread[] {
   const totals = new Map<ModelName, number>(c.models.map((m) => [m, c.channels.reduce((s, ch) => s + (ch.byModel.get(m)?.orders ?? 0), 0)]));
   const out: ChannelSpread[] = [];
@@ -23,10 +30,10 @@ export function channelSpreads(c: ModelComparison): ChannelSpread[] {
       .filter((m) => (totals.get(m) ?? 0) > 0)
       .map((m) => ({ model: m, share: (ch.byModel.get(m)?.orders ?? 0) / totals.get(m)! }));
     if (shares.length === 0) continue;
-    shares.sort((a, b) => a.share - b.share);
+    shares.sort((a, b) => settled(a.share) - settled(b.share));
     out.push({ channel: ch.channel_name, low: shares[0]!, high: shares[shares.length - 1]! });
   }
-  return out.sort((a, b) => b.high.share - b.low.share - (a.high.share - a.low.share));
+  return out.sort((a, b) => settled(b.high.share - b.low.share) - settled(a.high.share - a.low.share));
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
