@@ -18,7 +18,6 @@ import { nonConvertingPaths } from '../journeys/nonconverting.js';
 import { journeySql } from '../journeys/sql.js';
 import { writeTransaction } from '../db/connect.js';
 import { makeStager } from '../ingest/stage.js';
-import { placeholders } from './sql.js';
 
 /**
  * The model comparison: every local model over the window's journeys, per-session credit stored in
@@ -156,27 +155,19 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   });
   p2?.done();
 
-  // through model_credits' key (model, conv_id), one seek per model and conversion of the window: a scan read the
-  // credits of every window ever compared. On SQLite the rows come in the key order the scan gave, so the sums too.
-  const credited = fitted.map((f) => f.model);
-  const sums =
-    credited.length === 0
-      ? []
-      : await orThrow(
-          dbOver(db).select(
-            "summing the models' credit per channel",
-            ModelSum,
-            `SELECT m.model AS model, js.channel_name AS channel_name, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
-               FROM model_credits m
-               JOIN conversions c ON c.conv_id = m.conv_id
-               JOIN journey_sessions js ON js.conv_id = m.conv_id AND js.session_id = m.session_id
-              WHERE m.model IN (${placeholders(credited.length)})
-                AND m.conv_id IN (SELECT conv_id FROM conversions WHERE conv_date >= ? AND conv_date <= ?)
-                AND c.conv_date >= ? AND c.conv_date <= ?
-              GROUP BY m.model, js.channel_name`,
-            [...credited, w.start, w.end, w.start, w.end],
-          ),
-        );
+  const sums = await orThrow(
+    dbOver(db).select(
+      "summing the models' credit per channel",
+      ModelSum,
+      `SELECT m.model AS model, js.channel_name AS channel_name, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
+       FROM model_credits m
+       JOIN conversions c ON c.conv_id = m.conv_id
+       JOIN journey_sessions js ON js.conv_id = m.conv_id AND js.session_id = m.session_id
+      WHERE c.conv_date >= ? AND c.conv_date <= ?
+      GROUP BY m.model, js.channel_name`,
+      [w.start, w.end],
+    ),
+  );
   if (models.includes('ihc')) {
     sums.push(
       ...(await orThrow(
