@@ -37,7 +37,7 @@ const epochOr = (t: number, fallback: () => number): number => (Number.isFinite(
  */
 async function collectSamples(db: Db, w: Window): Promise<Samples> {
   const out: Samples = { journeys: 0, gaps: [], toConversion: [] };
-  for await (const page of journeyPages(db, w, { statuses: { only: [JOURNEY_STATUS.ok] } })) {
+  for await (const page of journeyPages(db, w, { statuses: [JOURNEY_STATUS.ok] })) {
     for (const j of page) {
       if (j.sessions.length === 0) continue;
       const ts = j.sessions.map((s) => toEpochSeconds(s.event_date, s.event_time));
@@ -69,7 +69,7 @@ async function collectPhases(db: Db, w: Window, params: IhcParams): Promise<Phas
     );
     sample.add(features, end !== null);
   };
-  for await (const page of journeyPages(db, w, { statuses: { only: [JOURNEY_STATUS.ok] } })) {
+  for await (const page of journeyPages(db, w, { statuses: [JOURNEY_STATUS.ok] })) {
     for (const j of page) if (j.sessions.length > 0) add(j.sessions, toEpochSeconds(j.conv_date, j.conv_time));
   }
   for await (const page of nonConvertingPathPages(db, w)) for (const path of page) add(path, null);

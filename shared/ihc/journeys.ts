@@ -3,7 +3,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { inputError, type AppError } from '../errors.js';
 import { CountRow, DbText, orThrow, type Db } from '../db/db.js';
-import { journeyPages, ORDERS } from '../journeys/read.js';
+import { journeyPages } from '../journeys/read.js';
 import { toEpochSeconds, type Window } from '../window.js';
 import { contractTimestamp, type ContractJourney } from './contract.js';
 
@@ -36,10 +36,10 @@ export function journeysNeverBuilt(db: Db, w: Window): TE.TaskEither<AppError, v
 
 /**
  * The window's journeys as the IHC contract has them (shared/journeys/read.ts reads them page by page).
- * Non-converting paths (build-journeys' status non_converting) are never sent: they have no order to attribute.
+ * Non-converting paths are never sent (they are not journeys rows): they have no order to attribute.
  */
 export async function* streamJourneys(db: Db, w: Window, pageSize = 500, keep: (convId: string) => boolean = () => true): AsyncGenerator<ContractJourney> {
-  for await (const page of journeyPages(db, w, { statuses: ORDERS, pageSize })) {
+  for await (const page of journeyPages(db, w, { pageSize })) {
     for (const j of page) {
       if (!keep(j.conv_id)) continue;
       yield {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { lockForWrite } from '../db/locks.js';
 import type { Window } from '../window.js';
-import { deleteNonConverting, insertNonConverting, NON_CONVERTING_STATUS, PATH_SESSIONS_TABLE, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
+import { deleteNonConverting, insertNonConverting, PATH_SESSIONS_TABLE, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
@@ -36,7 +36,6 @@ export const JOURNEY_STATUS = {
   ok: 'ok',
   noSessions: 'no_sessions',
   invalid: 'invalid',
-  nonConverting: NON_CONVERTING_STATUS,
 } as const;
 /** transient, only inside the build's transaction */
 const PENDING = 'pending';

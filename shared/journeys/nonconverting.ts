@@ -26,7 +26,6 @@ import { makeStager } from '../ingest/stage.js';
  * building the window again after newer data arrived reclassifies it (the build replaces the window).
  */
 
-export const NON_CONVERTING_STATUS = 'non_converting';
 export const PATHS_TABLE = 'nonconverting_paths';
 export const PATH_SESSIONS_TABLE = 'nonconverting_path_sessions';
 /** between the channel names of nonconverting_paths.channels */

@@ -4,14 +4,13 @@ import * as t from 'io-ts';
 import { CountRow, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
 import type { AppError } from '../errors.js';
 import type { Window } from '../window.js';
-import { JOURNEY_STATUS } from './build.js';
 
 /**
  * The one reader of stored journeys (build-journeys' journeys and journey_sessions): the window's journeys
  * (journeys.conv_date in the window) page by page in conv_id order, so memory stays bounded whatever the
  * window's size, each with its sessions in `position` order (the converting session last) and its order
- * (the conversions row; none for a non-converting path). send-to-api, the model comparison and fit-ihc each
- * take what they need from it.
+ * (the conversions row). send-to-api, the model comparison and fit-ihc each take what they need from it. The
+ * non-converting paths live in their own tables (shared/journeys/nonconverting.ts reads them).
  */
 
 export interface StoredSession {
@@ -28,23 +27,17 @@ export interface StoredSession {
 export interface StoredJourney {
   readonly conv_id: string;
   readonly status: string;
-  /** the journey's own day and time (a non-converting path's: its last session's) */
+  /** the journey's own day and time */
   readonly conv_date: string;
   readonly conv_time: string;
-  /** the conversions row as it is now; null for a non-converting path */
+  /** the conversions row as it is now; null when it was deleted after the build */
   readonly order: { readonly date: string; readonly time: string; readonly revenue: number } | null;
   readonly sessions: readonly StoredSession[];
 }
 
-/** Which journeys: those of some statuses, or all but some. */
-export type StatusFilter = { readonly only: readonly string[] } | { readonly except: readonly string[] };
-
-/** Every journey that belongs to an order: all statuses but the non-converting paths. */
-export const ORDERS: StatusFilter = { except: [JOURNEY_STATUS.nonConverting] };
-
 export interface ReadOptions {
-  /** default: every status */
-  readonly statuses?: StatusFilter;
+  /** only journeys of these statuses (default: every status) */
+  readonly statuses?: readonly string[];
   /** journeys per page, at most 500 (one IN list of ids; SQLite builds before 3.32 take 999 bound values) */
   readonly pageSize?: number;
 }
@@ -79,10 +72,8 @@ const Session = t.type(
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
-function statusSql(f: StatusFilter | undefined): { sql: string; bindings: string[] } {
-  if (f === undefined) return { sql: '', bindings: [] };
-  if ('only' in f) return { sql: `AND j.status IN (${placeholders(f.only.length)})`, bindings: [...f.only] };
-  return f.except.length === 0 ? { sql: '', bindings: [] } : { sql: `AND j.status NOT IN (${placeholders(f.except.length)})`, bindings: [...f.except] };
+function statusSql(only: readonly string[] | undefined): { sql: string; bindings: string[] } {
+  return only === undefined ? { sql: '', bindings: [] } : { sql: `AND j.status IN (${placeholders(only.length)})`, bindings: [...only] };
 }
 
 /** One page after `after` (a conv_id; undefined: the first page). */
@@ -97,8 +88,7 @@ export function readJourneyPage(db: Db, w: Window, after: string | undefined, op
       // the page's ids first; only those are joined to their journey and order rows (joining before the LIMIT
       // would fetch the whole window per page). On SQLite the ids come from the conv_id key, walked in order from
       // `after` until the page is full: through the date index every page would read and sort the whole window
-      // (the non-converting paths included, twenty times the orders), so the pages together cost the window
-      // squared. '+' keeps SQLite off the date index; PostgreSQL's planner chooses with its statistics.
+      // and the pages together would cost the window squared. '+' keeps SQLite off the date index; PostgreSQL's planner chooses with its statistics.
       `SELECT p.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time,
               c.conv_date AS order_date, c.conv_time AS order_time, c.revenue AS revenue
          FROM (SELECT j.conv_id FROM journeys j
@@ -161,7 +151,7 @@ export async function* journeyPages(db: Db, w: Window, opts: ReadOptions = {}): 
 }
 
 /**
- * How many of the window's order journeys there are (every status but non_converting); with `keep` (send-to-api
+ * How many of the window's journeys there are; with `keep` (send-to-api
  * --shard), how many of them this process handles, counted from their ids page by page.
  */
 export function countJourneys(db: Db, w: Window, keep?: (convId: string) => boolean): TE.TaskEither<AppError, number> {
@@ -170,8 +160,8 @@ export function countJourneys(db: Db, w: Window, keep?: (convId: string) => bool
       db.select(
         "counting the window's journeys",
         CountRow,
-        `SELECT COUNT(*) AS n FROM journeys WHERE conv_date >= ? AND conv_date <= ? AND status <> ?`,
-        [w.start, w.end, JOURNEY_STATUS.nonConverting],
+        `SELECT COUNT(*) AS n FROM journeys WHERE conv_date >= ? AND conv_date <= ?`,
+        [w.start, w.end],
       ),
       TE.map((r) => r[0]?.n ?? 0),
     );
@@ -182,9 +172,9 @@ export function countJourneys(db: Db, w: Window, keep?: (convId: string) => bool
       db.select(
         "counting the window's journeys",
         Id,
-        `SELECT conv_id FROM journeys WHERE conv_date >= ? AND conv_date <= ? AND status <> ? ${after === undefined ? '' : 'AND conv_id > ?'}
+        `SELECT conv_id FROM journeys WHERE conv_date >= ? AND conv_date <= ? ${after === undefined ? '' : 'AND conv_id > ?'}
           ORDER BY conv_id LIMIT 10000`,
-        [w.start, w.end, JOURNEY_STATUS.nonConverting, ...(after === undefined ? [] : [after])],
+        [w.start, w.end, ...(after === undefined ? [] : [after])],
       ),
       TE.chain((ids) => {
         const m = n + ids.filter((r) => keep(r.conv_id)).length;

@@ -1,16 +1,15 @@
 import type { Knex } from 'knex';
 import type { Journey, JourneySession } from '../attribution/types.js';
 import { dbOver } from '../db/db.js';
-import { journeyPages as storedPages, ORDERS } from '../journeys/read.js';
+import { journeyPages as storedPages } from '../journeys/read.js';
 import { toEpochSeconds, type Window } from '../window.js';
 
 /**
  * The window's stored journeys as the attribution engine takes them, page by page (shared/journeys/read.ts
- * reads them). Only journeys of an order with at least one session are returned; the non-converting paths (twenty
- * times as many) are not even read.
+ * reads them). Only journeys of an order with at least one session are returned.
  */
 export async function* journeyPages(db: Knex, w: Window, pageSize = 500): AsyncGenerator<Journey[]> {
-  for await (const stored of storedPages(dbOver(db), w, { statuses: ORDERS, pageSize })) {
+  for await (const stored of storedPages(dbOver(db), w, { pageSize })) {
     const page: Journey[] = [];
     for (const j of stored) {
       if (j.order === null || j.sessions.length === 0) continue;
