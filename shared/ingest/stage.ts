@@ -34,6 +34,24 @@ export async function makeStager(trx: Knex.Transaction, table: string, names: re
   return preparedStager(await connectionOf<BetterSqliteConnection>(trx), table, names);
 }
 
+/**
+ * Writes rows already in memory (a page of them) through the stager of the transaction's driver. Outside the
+ * load the same bulk paths serve the other steps' derived rows (non-converting paths, model credits): knex's
+ * batchInsert compiles and prepares a new multi-row statement every few hundred rows.
+ */
+export async function writeRows(
+  trx: Knex.Transaction,
+  table: string,
+  names: readonly string[],
+  rows: ReadonlyArray<readonly unknown[]>,
+  chunkRows: number,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const stager = await makeStager(trx, table, names, chunkRows);
+  for (const r of rows) if (stager.add(r)) await stager.flush();
+  await stager.close();
+}
+
 /** better-sqlite3: one prepared INSERT reused for the whole file, each row a synchronous step, no parsing of SQL or JSON. */
 function preparedStager(conn: BetterSqliteConnection, table: string, names: readonly string[]): Stager {
   const stmt = conn.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`);

@@ -4,7 +4,7 @@ import { toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
 import { dbOver, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
 import { analyzeIfUnknown, type JourneySql } from './sql.js';
-import { makeStager } from '../ingest/stage.js';
+import { writeRows } from '../ingest/stage.js';
 
 /**
  * Non-converting paths: the window's paths of sessions that led to no order, stored in their own tables
@@ -113,14 +113,6 @@ const JSON_ROWS = 2000;
 const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels'];
 const PATH_SESSION_COLUMNS = ['path_id', 'position', 'session_id'];
 
-/** Writes a page's rows the fastest way the driver has (the load's stagers: a reused prepared INSERT, COPY, JSON). */
-async function stage(trx: Knex.Transaction, table: string, columns: readonly string[], rows: ReadonlyArray<readonly unknown[]>): Promise<void> {
-  if (rows.length === 0) return;
-  const stager = await makeStager(trx, table, columns, JSON_ROWS);
-  for (const r of rows) if (stager.add(r)) await stager.flush();
-  await stager.close();
-}
-
 /** The window's stored paths go (build-journeys' replace step, whether or not it builds new ones). */
 export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
   await trx.raw(
@@ -210,8 +202,8 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
       oi = oj;
     }
     // one stager at a time: PostgreSQL's COPY holds the connection until it ends
-    await stage(trx, PATHS_TABLE, PATH_COLUMNS, pathRows);
-    await stage(trx, PATH_SESSIONS_TABLE, PATH_SESSION_COLUMNS, sessionRows);
+    await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, JSON_ROWS);
+    await writeRows(trx, PATH_SESSIONS_TABLE, PATH_SESSION_COLUMNS, sessionRows, JSON_ROWS);
   }
   await trx.raw('DROP TABLE nc_users');
   return { paths, sessions };

@@ -17,7 +17,7 @@ import { countJourneys } from '../journeys/read.js';
 import { nonConvertingPaths } from '../journeys/nonconverting.js';
 import { journeySql } from '../journeys/sql.js';
 import { writeTransaction } from '../db/connect.js';
-import { makeStager } from '../ingest/stage.js';
+import { writeRows } from '../ingest/stage.js';
 
 /**
  * The model comparison: every local model over the window's journeys, per-session credit stored in
@@ -148,7 +148,9 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
           }
         }
       }
-      if (rows.length > 0) await writeCredits(trx, rows, opts.insertChunkRows);
+      // the stager is opened and closed per page: the next page is read on the same connection, which a
+      // PostgreSQL COPY holds until it ends
+      await writeRows(trx, 'model_credits', ['model', 'conv_id', 'session_id', 'credit'], rows, opts.insertChunkRows);
       creditRows += rows.length;
       p2?.tick(page.length);
     }
@@ -196,16 +198,4 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
     return { channel_name: channel, cost, byModel };
   });
   return { models, journeys, skipped: { count: skippedCount, examples: skipped }, channels, creditRows };
-}
-
-/**
- * One page's credit rows, through each driver's bulk path (the loader's): on better-sqlite3 one prepared INSERT
- * stepped per row, on node-sqlite3 rows as JSON per statement, on PostgreSQL COPY. knex's batchInsert compiled and
- * prepared a new 400-row statement every 400 rows (336,465 rows at scale 10). The stager is opened and closed per
- * page because the next page is read on the same connection, which a PostgreSQL COPY holds until it ends.
- */
-async function writeCredits(trx: Knex.Transaction, rows: readonly (readonly unknown[])[], chunkRows: number): Promise<void> {
-  const stager = await makeStager(trx, 'model_credits', ['model', 'conv_id', 'session_id', 'credit'], chunkRows);
-  for (const r of rows) if (stager.add(r)) await stager.flush();
-  await stager.close();
 }
