@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
+import { lockKeysForWrite, MAX_KEY_LOCKS } from '../shared/db/locks.js';
 import { fnv1a, shardOf } from '../shared/ihc/shard.js';
 import { CONFIG_FILE, ROOT, runCli, tempDir, type CliResult } from './helpers/env.js';
 import { startScriptedServer, type ScriptedServer } from './helpers/ihc-testkit.js';
@@ -226,5 +227,75 @@ pgTest('N shards sent concurrently give the single-process result; a killed shar
     for (const [table] of TABLES) t.deepEqual(resumed[table], reference[table], `killed and resumed: ${table} differs from one process`);
   } finally {
     await server?.close();
+  }
+});
+
+/** An open transaction that took lockKeysForWrite('staging', keys); `locked` settles once it holds them. */
+function holdKeys(db: Knex, keys: readonly string[]): { locked: Promise<void>; release: () => Promise<void> } {
+  let release!: () => void;
+  const done = new Promise<void>((r) => (release = r));
+  let onLocked!: (v: Promise<void>) => void;
+  const locked = new Promise<void>((r) => (onLocked = r));
+  const trx = db.transaction(async (tx) => {
+    const l = lockKeysForWrite(tx, 'staging', keys);
+    onLocked(l);
+    await l;
+    await done;
+  });
+  return {
+    locked,
+    release: async () => {
+      release();
+      await trx;
+    },
+  };
+}
+
+/** Resolves once `n` sessions wait for an advisory lock. */
+async function waiters(db: Knex, n: number): Promise<void> {
+  for (;;) {
+    const r = await db.raw("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+    if ((r.rows[0] as { n: number }).n >= n) return;
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+}
+
+pgTest("send-to-api's staging writes queue only when they share a conversion; one with more than MAX_KEY_LOCKS waits for all", async (t) => {
+  const db = knex({ client: 'pg', connection: url!, pool: { min: 0, max: 6 } });
+  try {
+    const a = holdKeys(db, ['C1', 'C2']);
+    await a.locked;
+    // disjoint: granted while the first still holds its keys (a run's concurrent batches)
+    const b = holdKeys(db, ['C3', 'C4']);
+    await b.locked;
+    // C2 is held by the first: queues behind it, and so does one that takes the group lock exclusively
+    const c = holdKeys(db, ['C5', 'C2']);
+    let cLocked = false;
+    void c.locked.then(() => (cLocked = true));
+    await waiters(db, 1);
+    const many = Array.from({ length: MAX_KEY_LOCKS + 1 }, (_, i) => `M${i}`);
+    const d = holdKeys(db, many);
+    let dLocked = false;
+    void d.locked.then(() => (dLocked = true));
+    await waiters(db, 2);
+    t.false(cLocked, 'a write sharing a conversion went ahead');
+    t.false(dLocked, 'the exclusive write went ahead of the keyed ones');
+    await a.release();
+    await c.locked;
+    t.false(dLocked, 'the exclusive write went ahead while keyed writes were open');
+    await b.release();
+    await c.release();
+    await d.locked;
+    // and once it holds the group, a keyed write waits for it
+    const e = holdKeys(db, ['C9']);
+    let eLocked = false;
+    void e.locked.then(() => (eLocked = true));
+    await waiters(db, 1);
+    t.false(eLocked, 'a keyed write went ahead of the exclusive one');
+    await d.release();
+    await e.locked;
+    await e.release();
+  } finally {
+    await db.destroy();
   }
 });

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { fnv1a } from '../ihc/shard.js';
 import { dialectOf } from './connect.js';
 
 /**
@@ -18,7 +19,7 @@ import { dialectOf } from './connect.js';
 export const WRITE_LOCKS = {
   /** build-journeys: data_issues, journeys, journey_sessions */
   journeys: 1,
-  /** send-to-api: api_batches, api_results, api_failures (one batch per transaction) */
+  /** send-to-api: api_batches, api_results, api_failures (one batch per transaction; see lockKeysForWrite) */
   staging: 2,
   /** process-attribution: attribution_customer_journey, channel_reporting */
   reporting: 3,
@@ -36,3 +37,31 @@ export async function lockForWrite(trx: Knex.Transaction, what: WriteLock): Prom
   if (dialectOf(trx) !== 'pg') return;
   await trx.raw('SELECT pg_advisory_xact_lock(?, ?)', [LOCK_NAMESPACE, WRITE_LOCKS[what]]);
 }
+
+/** Most keys one transaction locks one by one; PostgreSQL's lock table is shared by every session (64 per connection). */
+export const MAX_KEY_LOCKS = 256;
+
+/**
+ * For writers whose rows are keyed (send-to-api replaces the staging rows of a batch's conversions): instead of
+ * the group's one lock, a transaction takes the group lock in shared mode and then an exclusive lock per key.
+ * Transactions on disjoint keys (a run's concurrent batches always are) go in parallel; two that share a key
+ * (overlapping windows, shards re-packed, --force) queue for each other as with lockForWrite, so each sees what
+ * the previous holder of its keys committed. Keys are locked in ascending order of their hash, so two
+ * transactions cannot wait for each other; a hash collision only makes two unrelated keys wait. More keys than
+ * MAX_KEY_LOCKS take the group lock exclusively, which also excludes every keyed holder.
+ */
+export async function lockKeysForWrite(trx: Knex.Transaction, what: WriteLock, keys: readonly string[]): Promise<void> {
+  if (dialectOf(trx) !== 'pg') return;
+  const hashes = [...new Set(keys.map((k) => fnv1a(k) | 0))].sort((a, b) => a - b);
+  if (hashes.length > MAX_KEY_LOCKS) return lockForWrite(trx, what);
+  // one statement (UNION ALL runs its branches in order): the group lock first, then the keys in order
+  // first key of a key lock: the namespace's last byte replaced by the group, so that two groups' keys never meet
+  await trx.raw(
+    `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock_shared(?, ?) AS l
+       UNION ALL SELECT pg_advisory_xact_lock(?, k) FROM unnest(?::int4[]) AS k) s`,
+    [LOCK_NAMESPACE, WRITE_LOCKS[what], KEY_NAMESPACE | WRITE_LOCKS[what], hashes],
+  );
+}
+
+/** 'ATT' and the group number: first key of the per-key locks. */
+const KEY_NAMESPACE = 0x41545400;

@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import { CountRow, dbOver, DbNumber, orThrow } from '../db/db.js';
 import type { Knex } from 'knex';
-import { lockForWrite } from '../db/locks.js';
+import { lockKeysForWrite } from '../db/locks.js';
 import { redact } from '../errors.js';
 import type { Window } from '../window.js';
 import type { FailedJourney } from './answer.js';
@@ -100,7 +100,7 @@ export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number)
   const responseLimit = 4_000_000;
   const response = r.response === null ? null : redact(r.response.length > responseLimit ? r.response.slice(0, responseLimit) : r.response);
   await writeTransaction(db, async (trx) => {
-    await lockForWrite(trx, 'staging');
+    await lockKeysForWrite(trx, 'staging', r.convIds);
     await trx('api_batches')
       .insert({
         batch_id: r.batchId,
@@ -143,8 +143,8 @@ export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number)
 export async function recordUnsent(db: Knex, failed: readonly FailedJourney[], now: string, insertChunk: number): Promise<void> {
   if (failed.length === 0) return;
   await writeTransaction(db, async (trx) => {
-    await lockForWrite(trx, 'staging');
     const ids = failed.map((f) => f.conversionId);
+    await lockKeysForWrite(trx, 'staging', ids);
     for (const c of chunks(ids, IN_CHUNK)) {
       await trx('api_results').whereIn('conv_id', c).delete();
       await trx('api_failures').whereIn('conv_id', c).delete();
