@@ -7,7 +7,7 @@ import { makeDb } from '../shared/db/connect.js';
 import { checkSchema, migrate } from '../shared/db/migrate.js';
 import { expectedSchema } from '../shared/db/schema.js';
 import { MIGRATIONS } from '../shared/db/migrations/index.js';
-import { formatError } from '../shared/errors.js';
+import { formatError, redact } from '../shared/errors.js';
 import { ROOT, driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
 
 const CHALLENGE_SQL = fs.readFileSync(path.join(ROOT, 'tests/fixtures/challenge_schema.sql'), 'utf8');
@@ -124,4 +124,15 @@ test('setup-db refuses unknown flags with exit 2 and a bad config with exit 3', 
   t.is(bad.code, 3);
   t.regex(bad.stderr, /database\.pool_max: expected a whole number > 0, got "four"/);
   t.false(fs.existsSync(path.join(dir, 'x.db')), 'nothing is created when the config is bad');
+});
+
+test('redact hides the password of every URL, wherever it stands, and leaves texts without one as they were', (t) => {
+  t.is(
+    redact('connect postgres://app:s3cr3t@db:5432/x failed; x_y.pg+s://u:p@h and (https://u:p@h/)'),
+    'connect postgres://app:***@db:5432/x failed; x_y.pg+s://u:***@h and (https://u:***@h/)',
+  );
+  t.is(redact('abcpostgres://u:pw@h'), 'abcpostgres://u:***@h');
+  // an answer full of long hex ids, as send-to-api stores them
+  const answer = JSON.stringify({ value: [{ conversion_id: 'a'.repeat(64), session_id: 'b'.repeat(64), ihc: 1 }] });
+  t.is(redact(answer), answer);
 });
