@@ -157,21 +157,12 @@ const runFailures = (run: AttributionRun | undefined, final: boolean): string =>
          })`;
 
 /**
- * True when the run's answers cover exactly the journey's sessions for conversion `conv`: as many answers as
- * journey sessions, and every journey session answered (both are keyed by (conv_id, session_id), so equal
- * counts plus full coverage is set equality). Answers of another provider or conversion type never count.
- */
-const accepted = (conv: string, run: AttributionRun | undefined): string => `(
-  (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv}) > 0
-  AND (SELECT COUNT(*) FROM ${runResults(run)} r WHERE r.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
-  AND (SELECT COUNT(*) FROM journey_sessions js JOIN ${runResults(run)} r ON r.conv_id = js.conv_id AND r.session_id = js.session_id
-       WHERE js.conv_id = ${conv}) = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = ${conv})
-)`;
-
-/**
- * accepted() for every conversion of the window at once, as a table of conv_id (bindings: the window twice).
- * The correlated form runs its counts per conversion, and PostgreSQL, estimating 2 rows from them, joined the
- * batches by nested loop (7.25 M rows read and discarded at scale 10); counts grouped once give the same set.
+ * The window's conversions whose journey the run's answers cover exactly, as a table of conv_id (bindings: the
+ * window twice): as many answers as journey sessions, and every journey session answered (both are keyed by
+ * (conv_id, session_id), so equal counts plus full coverage is set equality). Answers of another provider or
+ * conversion type never count. Counted once per window with GROUP BY: the former counts per conversion in
+ * correlated subqueries were estimated by PostgreSQL at 2 rows and joined to the batches by nested loop
+ * (7.25 M rows read and discarded at scale 10).
  */
 const acceptedInWindow = (run: AttributionRun | undefined): string => `(
   SELECT j.conv_id
@@ -186,8 +177,9 @@ const acceptedInWindow = (run: AttributionRun | undefined): string => `(
    WHERE j.answered = j.n AND a.n = j.n
 )`;
 
+/** A conversion's category; its query reads `conversions c` joined to `ok` (classified below). */
 const category = (run: AttributionRun | undefined): string => `CASE
-  WHEN ${accepted('c.conv_id', run)} THEN 'attributed'
+  WHEN ok.conv_id IS NOT NULL THEN 'attributed'
   WHEN EXISTS (SELECT 1 FROM journeys j WHERE j.conv_id = c.conv_id AND j.status = 'invalid') THEN 'invalid'
   WHEN NOT EXISTS (SELECT 1 FROM journey_sessions js WHERE js.conv_id = c.conv_id) THEN 'no_journey'
   WHEN EXISTS (SELECT 1 FROM ${runFailures(run, true)} f WHERE f.conv_id = c.conv_id) THEN 'failed'
@@ -195,6 +187,10 @@ const category = (run: AttributionRun | undefined): string => `CASE
   WHEN EXISTS (SELECT 1 FROM ${runResults(run)} r WHERE r.conv_id = c.conv_id) THEN 'stale'
   ELSE 'pending'
 END`;
+
+/** The window's conversions with the accepted ones marked (bindings: the window three times). */
+const classified = (run: AttributionRun | undefined): string =>
+  `conversions c LEFT JOIN ${acceptedInWindow(run)} ok ON ok.conv_id = c.conv_id WHERE ${IN_WINDOW}`;
 
 /** Categories that say the run did not answer the journey: re-sending would change the numbers. */
 const INCOMPLETE = `('unanswered', 'pending', 'stale')`;
@@ -205,9 +201,9 @@ export async function classifyConversions(db: Knex, w: Window, run?: Attribution
     "classifying the window's conversions",
     t.type({ category: DbText, n: DbNumber, revenue: UnboundedSum }),
     `SELECT category, COUNT(*) AS n, SUM(revenue) AS revenue
-       FROM (SELECT ${category(run)} AS category, c.revenue AS revenue FROM conversions c WHERE ${IN_WINDOW}) x
+       FROM (SELECT ${category(run)} AS category, c.revenue AS revenue FROM ${classified(run)}) x
       GROUP BY category`,
-    [w.start, w.end],
+    [w.start, w.end, w.start, w.end, w.start, w.end],
   );
   const by = new Map(rows.map((r) => [r.category, { n: r.n, revenue: r.revenue }]));
   const n = (k: string): number => by.get(k)?.n ?? 0;
@@ -615,9 +611,9 @@ async function describeIncomplete(db: Knex, w: Window, run: AttributionRun | und
     db,
     'naming the journeys the run did not answer',
     t.type({ conv_id: DbText }),
-    `SELECT conv_id FROM (SELECT c.conv_id AS conv_id, ${category(run)} AS category FROM conversions c WHERE ${IN_WINDOW}) x
+    `SELECT conv_id FROM (SELECT c.conv_id AS conv_id, ${category(run)} AS category FROM ${classified(run)}) x
       WHERE category IN ${INCOMPLETE} ORDER BY conv_id LIMIT ${SHOWN_IDS}`,
-    [w.start, w.end],
+    [w.start, w.end, w.start, w.end, w.start, w.end],
   );
   const parts = [
     ...(c.unanswered > 0 ? [`${c.unanswered} in failed batches`] : []),
