@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
+import { writeTransaction } from '../shared/db/connect.js';
 import { lockKeysForWrite, MAX_KEY_LOCKS } from '../shared/db/locks.js';
 import { fnv1a, shardOf } from '../shared/ihc/shard.js';
 import { CONFIG_FILE, ROOT, runCli, tempDir, type CliResult } from './helpers/env.js';
@@ -236,8 +237,8 @@ function holdKeys(db: Knex, keys: readonly string[]): { locked: Promise<void>; r
   const done = new Promise<void>((r) => (release = r));
   let onLocked!: (v: Promise<void>) => void;
   const locked = new Promise<void>((r) => (onLocked = r));
-  const trx = db.transaction(async (tx) => {
-    const l = lockKeysForWrite(tx, 'staging', keys);
+  const trx = writeTransaction(db, async (tx) => {
+    const l = lockKeysForWrite(tx, 'staging', keys.map(fnv1a));
     onLocked(l);
     await l;
     await done;

@@ -1,5 +1,4 @@
 import type { Knex } from 'knex';
-import { fnv1a } from '../ihc/shard.js';
 import { dialectOf } from './connect.js';
 
 /**
@@ -49,10 +48,12 @@ export const MAX_KEY_LOCKS = 256;
  * the previous holder of its keys committed. Keys are locked in ascending order of their hash, so two
  * transactions cannot wait for each other; a hash collision only makes two unrelated keys wait. More keys than
  * MAX_KEY_LOCKS take the group lock exclusively, which also excludes every keyed holder.
+ *
+ * `keys`: 32-bit hashes of the row keys (the caller's hash: shared/db knows no domain module).
  */
-export async function lockKeysForWrite(trx: Knex.Transaction, what: WriteLock, keys: readonly string[]): Promise<void> {
+export async function lockKeysForWrite(trx: Knex.Transaction, what: WriteLock, keys: readonly number[]): Promise<void> {
   if (dialectOf(trx) !== 'pg') return;
-  const hashes = [...new Set(keys.map((k) => fnv1a(k) | 0))].sort((a, b) => a - b);
+  const hashes = [...new Set(keys.map((k) => k | 0))].sort((a, b) => a - b);
   if (hashes.length > MAX_KEY_LOCKS) return lockForWrite(trx, what);
   // one statement (UNION ALL runs its branches in order): the group lock first, then the keys in order
   // first key of a key lock: the namespace's last byte replaced by the group, so that two groups' keys never meet

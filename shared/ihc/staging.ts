@@ -7,6 +7,7 @@ import type { Window } from '../window.js';
 import type { FailedJourney } from './answer.js';
 import type { RequestBody, ValueItem } from './contract.js';
 import { sha256 } from './provider.js';
+import { fnv1a } from './shard.js';
 import { writeTransaction } from '../db/connect.js';
 
 /**
@@ -100,7 +101,7 @@ export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number)
   const responseLimit = 4_000_000;
   const response = r.response === null ? null : redact(r.response.length > responseLimit ? r.response.slice(0, responseLimit) : r.response);
   await writeTransaction(db, async (trx) => {
-    await lockKeysForWrite(trx, 'staging', r.convIds);
+    await lockKeysForWrite(trx, 'staging', r.convIds.map(fnv1a));
     await trx('api_batches')
       .insert({
         batch_id: r.batchId,
@@ -144,7 +145,7 @@ export async function recordUnsent(db: Knex, failed: readonly FailedJourney[], n
   if (failed.length === 0) return;
   await writeTransaction(db, async (trx) => {
     const ids = failed.map((f) => f.conversionId);
-    await lockKeysForWrite(trx, 'staging', ids);
+    await lockKeysForWrite(trx, 'staging', ids.map(fnv1a));
     for (const c of chunks(ids, IN_CHUNK)) {
       await trx('api_results').whereIn('conv_id', c).delete();
       await trx('api_failures').whereIn('conv_id', c).delete();
