@@ -356,8 +356,9 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
 async function dropIndexesForBulkInsert(trx: Knex.Transaction, table: string, adding: number): Promise<string[]> {
   const db = dbOver(trx);
   const sqlite = dialectOf(trx) === 'sqlite';
-  const sizeSql = sqlite ? `SELECT COALESCE(MAX(rowid), 0) AS n FROM ${table}` : `SELECT COUNT(*) AS n FROM ${table}`;
-  const size = await orThrow(db.select(`measuring ${table}`, CountRow, sizeSql));
+  // SQLite: counted only up to the threshold (session_costs has no rowid since migration 009, so MAX(rowid) is gone)
+  const sizeSql = sqlite ? `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${table} LIMIT ?) x` : `SELECT COUNT(*) AS n FROM ${table}`;
+  const size = await orThrow(db.select(`measuring ${table}`, CountRow, sizeSql, sqlite ? [adding * 4 + 1] : []));
   if (adding * 4 < (size[0]?.n ?? 0)) return [];
   const indexes = await orThrow(
     sqlite
