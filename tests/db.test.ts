@@ -7,6 +7,7 @@ import { makeDb } from '../shared/db/connect.js';
 import { checkSchema, migrate } from '../shared/db/migrate.js';
 import { expectedSchema } from '../shared/db/schema.js';
 import { MIGRATIONS } from '../shared/db/migrations/index.js';
+import * as m009 from '../shared/db/migrations/009_without_rowid_keys.js';
 import { formatError, redact } from '../shared/errors.js';
 import { ROOT, driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
 
@@ -60,6 +61,59 @@ test('a database made by the challenge script is adopted with its data untouched
     const after = await Promise.all(['session_sources', 'conversions', 'session_costs', 'attribution_customer_journey', 'channel_reporting'].map((x) => db(x).select()));
     t.deepEqual(after, before);
     t.is(before[0]!.length, 1);
+  } finally {
+    await db.destroy();
+  }
+});
+
+const definition = async (db: ReturnType<typeof makeDb>, table: string): Promise<string> =>
+  ((await db.raw(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [table])) as Array<{ sql: string }>)[0]?.sql ?? '';
+const indexNames = async (db: ReturnType<typeof makeDb>, table: string): Promise<string[]> =>
+  ((await db.raw(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`, [table])) as Array<{ name: string }>).map((r) => r.name);
+
+test(`migration 009 makes session_costs and model_credits WITHOUT ROWID tables and back, rows, indexes and declared types kept (${driverUnderTest()})`, async (t) => {
+  const { file, dir } = challengeDb();
+  const db = makeDb(testConfig(file, dir).database);
+  try {
+    t.true(E.isRight(await migrate(db)()));
+    t.regex(await definition(db, 'session_costs'), /\)\s*WITHOUT ROWID$/);
+    t.regex(await definition(db, 'model_credits'), /\)\s*WITHOUT ROWID$/);
+    await db.raw('CREATE INDEX idx_costs_by_cost ON session_costs (cost)');
+    await db('session_costs').insert([{ session_id: 'b', cost: 2.5 }, { session_id: 'c', cost: null }]);
+    await db('model_credits').insert({ model: 'linear', conv_id: 'c1', session_id: 's1', credit: 0.5 });
+    const rows = async (): Promise<unknown[]> => [
+      await db('session_costs').select().orderBy('session_id'),
+      await db('model_credits').select(),
+      await indexNames(db, 'session_costs'),
+    ];
+    const before = await rows();
+    await db.transaction((trx) => m009.down(trx));
+    t.notRegex(await definition(db, 'session_costs'), /WITHOUT ROWID/);
+    t.deepEqual(await rows(), before);
+    await db.transaction((trx) => m009.up(trx));
+    t.regex(await definition(db, 'session_costs'), /\)\s*WITHOUT ROWID$/);
+    t.deepEqual(await rows(), before);
+    // the same declared column types: the schema check still passes, an adopted table keeps its shape
+    const check = await checkSchema(db)();
+    t.true(E.isRight(check), E.isLeft(check) ? formatError(check.left) : '');
+    t.regex(await definition(db, 'session_costs'), /session_id VARCHAR\(64\) PRIMARY KEY,\s*cost REAL/);
+  } finally {
+    await db.destroy();
+  }
+});
+
+test('migration 009 leaves a cost table with a NULL key as a rowid table, its rows untouched', async (t) => {
+  const { file, dir } = challengeDb();
+  const raw = new Database(file);
+  raw.exec(`INSERT INTO session_costs (session_id, cost) VALUES (NULL, 4)`);
+  raw.close();
+  const db = makeDb(testConfig(file, dir).database);
+  try {
+    const before = await db('session_costs').select().orderBy('cost');
+    t.true(E.isRight(await migrate(db)()));
+    t.notRegex(await definition(db, 'session_costs'), /WITHOUT ROWID/);
+    t.regex(await definition(db, 'model_credits'), /WITHOUT ROWID/);
+    t.deepEqual(await db('session_costs').select().orderBy('cost'), before);
   } finally {
     await db.destroy();
   }

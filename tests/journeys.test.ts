@@ -11,7 +11,8 @@ import { insightsCsvRows, writeInsights } from '../shared/journeys/insights-file
 import { distributionOfHistogram } from '../shared/journeys/percentiles.js';
 import { buildJourneysProgram, summaryOf } from '../shared/journeys/program.js';
 import { ISSUE_CHECKS } from '../shared/journeys/validate.js';
-import { freshDb, runCli, testCaps } from './helpers/env.js';
+import { driverUnderTest, freshDb, runCli, testCaps } from './helpers/env.js';
+import { journeySql } from '../shared/journeys/sql.js';
 import { writeTransaction } from '../shared/db/connect.js';
 
 const W = { start: '2023-09-01', end: '2023-09-03' };
@@ -431,6 +432,52 @@ test('validation: duplicate ids in tables without their primary key are reported
     t.like(await statusOf(db, 'c2'), { status: 'invalid' });
     t.is((await db('journeys').where({ conv_id: 'c2' })).length, 1);
     t.like(r, { conversions: 2, journeys: 1, invalid: 1 });
+  } finally {
+    await cleanup();
+  }
+});
+
+test(`validation: session_without_cost's count agrees with its naming query, so a zero skips nothing (${driverUnderTest()})`, async (t) => {
+  const { db, cleanup } = await freshDb();
+  try {
+    // an adopted table without NOT NULL, so that a converting user's session can lack its date
+    await db.schema.dropTable('session_sources');
+    await db.raw(`CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT, event_time TEXT, channel_name TEXT,
+                    holder_engagement INTEGER, closer_engagement INTEGER, impression_interaction INTEGER)`);
+    await seed(
+      db,
+      [
+        ['in-costed', 'u', '2023-09-01', '08:00:00'],
+        ['in-free', 'v', '2023-09-02', '08:00:00'], // dated in the window, no cost row
+        ['old-free', 'u', '2023-08-01', '08:00:00'], // of a converting user, before the window
+        ['old-costed', 'u', '2023-08-02', '08:00:00'],
+        ['far-free', 'x', '2023-08-01', '08:00:00'], // neither: out of scope
+        ['null-cost', 'v', '2023-09-03', '08:00:00'], // a NULL cost is a cost row
+      ],
+      [['c1', 'u', '2023-09-02', '10:00:00']],
+      [
+        ['in-costed', 1],
+        ['old-costed', 2],
+        ['null-cost', null],
+        ['orphan', 3],
+      ],
+    );
+    await db('session_sources').insert({ session_id: 'undated', user_id: 'u', event_date: null, event_time: '08:00:00', channel_name: 'SEO', holder_engagement: 0, closer_engagement: 0, impression_interaction: 0 });
+    const check = ISSUE_CHECKS.find((c) => c.reason === 'session_without_cost')!;
+    const q = journeySql(db);
+    const agree = async (): Promise<number> => {
+      const named = (await db.raw(check.select(q, W).sql, [...check.select(q, W).bindings])) as unknown[];
+      const counted = check.count?.(q, W);
+      if (counted === undefined) return named.length; // PostgreSQL names them directly
+      const n = ((await db.raw(counted.sql, [...counted.bindings])) as Array<{ n: number }>)[0]!.n;
+      t.is(Number(n), named.length);
+      return named.length;
+    };
+    t.is(await agree(), 3); // in-free, old-free, undated
+    await db('session_costs').insert([{ session_id: 'in-free', cost: 1 }, { session_id: 'old-free', cost: 1 }, { session_id: 'undated', cost: 1 }]);
+    t.is(await agree(), 0);
+    await buildJourneys(db, W, DEFAULTS);
+    t.deepEqual(await db('data_issues').where({ reason: 'session_without_cost' }), []);
   } finally {
     await cleanup();
   }
