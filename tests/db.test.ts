@@ -7,7 +7,7 @@ import { makeDb } from '../shared/db/connect.js';
 import { checkSchema, migrate } from '../shared/db/migrate.js';
 import { expectedSchema } from '../shared/db/schema.js';
 import { MIGRATIONS } from '../shared/db/migrations/index.js';
-import * as m009 from '../shared/db/migrations/009_without_rowid_keys.js';
+import * as m009 from '../shared/db/migrations/009_reporting_storage.js';
 import { formatError, redact } from '../shared/errors.js';
 import { ROOT, driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
 

@@ -7,6 +7,7 @@ import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js'
 import { dbOver, orThrow } from '../shared/db/db.js';
 import { localFiles } from '../shared/files.js';
 import { computeInsights } from '../shared/journeys/insights.js';
+import { insightsOf } from '../shared/journeys/insights-store.js';
 import { insightsCsvRows, writeInsights } from '../shared/journeys/insights-files.js';
 import { distributionOfHistogram } from '../shared/journeys/percentiles.js';
 import { buildJourneysProgram, summaryOf } from '../shared/journeys/program.js';
@@ -623,6 +624,32 @@ test('the program prints the table, writes the files under <output>/<start>_<end
     await db('session_sources').insert({ session_id: 'bad', user_id: 'u', event_date: '2023-09-01', event_time: 'noon', channel_name: 'SEO', holder_engagement: 0, closer_engagement: 0, impression_interaction: 0 });
     const strict = await buildJourneysProgram({ window: W, strict: true }, caps)();
     t.true(E.isRight(strict) && strict.right.exitCode === 8);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('insights are stored by build-journeys and reused only until the next build of any window', async (t) => {
+  const { db, config, cleanup } = await freshDb();
+  try {
+    await seed(db, [['s1', 'u', '2023-09-01', '08:00:00', 'SEO'], ['s2', 'v', '2023-08-20', '08:00:00', 'Direct']], [['c1', 'u', '2023-09-01', '10:00:00'], ['c2', 'v', '2023-08-21', '10:00:00']]);
+    const caps = testCaps(db, config);
+    const built = await buildJourneysProgram({ window: W, strict: false }, caps)();
+    t.true(E.isRight(built));
+    const computed = await orThrow(computeInsights(dbOver(db), W));
+    t.deepEqual(await orThrow(insightsOf(dbOver(db), W)), computed);
+    // the stored row is what is read: marked, it comes back marked
+    const [row] = (await db('journey_insights').where({ window_start: W.start, window_end: W.end })) as Array<{ insights: string }>;
+    t.deepEqual(JSON.parse(row!.insights), computed);
+    await db('journey_insights').update({ insights: JSON.stringify({ ...computed, conversions: -1 }) });
+    t.is((await orThrow(insightsOf(dbOver(db), W))).conversions, -1);
+    // a build of another window can move this window's journeys (a conversion re-dated): no stored insights survive it
+    await db('conversions').where({ conv_id: 'c2' }).update({ conv_date: '2023-09-02' });
+    await buildJourneys(db, { start: '2023-08-21', end: '2023-08-21' }, DEFAULTS);
+    t.is((await db('journey_insights')).length, 0);
+    const after = await orThrow(insightsOf(dbOver(db), W));
+    t.deepEqual(after, await orThrow(computeInsights(dbOver(db), W)));
+    t.is(after.conversions, 1, 'c2 is in the window now, but its journey was not rebuilt yet');
   } finally {
     await cleanup();
   }

@@ -199,6 +199,11 @@ export const OWN_TABLES: readonly TableSpec[] = [
     primaryKey: ['model', 'conv_id', 'session_id'],
   },
   {
+    name: 'journey_insights',
+    columns: [col('window_start', 'date'), col('window_end', 'date'), col('insights', 'text')],
+    primaryKey: ['window_start', 'window_end'],
+  },
+  {
     name: 'conversion_types',
     columns: [col('name', 'text'), col('params', 'text'), col('source', 'text'), col('created_at', 'text')],
     primaryKey: ['name'],

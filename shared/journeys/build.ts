@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { lockForWrite } from '../db/locks.js';
+import { forgetStoredInsights } from './insights-store.js';
 import type { Window } from '../window.js';
 import { deleteNonConverting, insertNonConverting, PATH_SESSIONS_TABLE, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
@@ -73,6 +74,7 @@ export async function buildJourneys(
   const q = journeySql(db);
   return writeTransaction(db, async (trx) => {
     await lockForWrite(trx, 'journeys');
+    await forgetStoredInsights(trx);
     await analyzeIfUnknown(trx, ['session_sources', 'conversions', 'session_costs', 'journeys', 'journey_sessions', PATHS_TABLE]);
     onStep('validate');
     const issues = await writeIssues(trx, w, q);

@@ -6,7 +6,8 @@ import { EXIT_CODES, type AppError } from '../errors.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { windowSlug, type Window } from '../window.js';
 import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
-import { computeInsights, outsizedJourneyRevenues, type JourneyInsights } from './insights.js';
+import { outsizedJourneyRevenues, type JourneyInsights } from './insights.js';
+import { computeAndStoreInsights } from './insights-store.js';
 import { insightsCsvRows, writeInsights } from './insights-files.js';
 import { formatInsights } from './insights-table.js';
 
@@ -71,7 +72,7 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
     ),
     TE.chain((build) =>
       pipe(
-        computeInsights(caps.db, w),
+        computeAndStoreInsights(caps.db, w),
         TE.chainFirst((insights) => {
           const overflowed: string[] = [];
           insightsCsvRows(insights, overflowed);

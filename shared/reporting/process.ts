@@ -6,7 +6,7 @@ import { requireSchema } from '../db/migrate.js';
 import { internal, messageOf, type AppError } from '../errors.js';
 import { journeysNeverBuilt } from '../ihc/journeys.js';
 import type { AttributionRun } from '../ihc/runs.js';
-import { computeInsights } from '../journeys/insights.js';
+import { insightsOf } from '../journeys/insights-store.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { datesOf, windowSlug, type Window } from '../window.js';
 import { attributeWindow, type WindowOutcome } from './attribute.js';
@@ -130,7 +130,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
         TE.bind('insights', () => {
           const t0 = Date.now();
           return pipe(
-            computeInsights(caps.db, w),
+            insightsOf(caps.db, w),
             TE.map((i) => {
               caps.logger.info(`journey insights in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
               work.tick();

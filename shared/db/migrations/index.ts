@@ -7,7 +7,7 @@ import * as m005 from './005_attribution_runs.js';
 import * as m006 from './006_conversions_user_index.js';
 import * as m007 from './007_session_date_user_index.js';
 import * as m008 from './008_nonconverting_tables.js';
-import * as m009 from './009_without_rowid_keys.js';
+import * as m009 from './009_reporting_storage.js';
 
 export interface Migration {
   readonly name: string;

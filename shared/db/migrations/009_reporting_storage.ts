@@ -2,6 +2,14 @@ import type { Knex } from 'knex';
 import { dialectOf } from '../connect.js';
 
 /**
+ * Storage for process-attribution's speed at scale.
+ *
+ * journey_insights: the window's journey insights as build-journeys computed them (JSON), so that
+ * process-attribution reuses them instead of computing them again. Every build deletes all stored insights in its
+ * transaction (a build can change journeys outside its window: a conversion whose date moved), and build-journeys
+ * stores the window's insights under the same write lock as it computes them: a stored row therefore always
+ * describes the journey tables as they are.
+ *
  * SQLite only: session_costs and model_credits become WITHOUT ROWID tables, so that the primary key is the table.
  *
  * As rowid tables each held two B-trees, the rows and a separate index on the text key, and every probe by
@@ -17,7 +25,7 @@ import { dialectOf } from '../connect.js';
  * no primary key, or a NULL in it (a rowid table allows that, a WITHOUT ROWID one does not), is left as it is: the
  * queries work on both forms. PostgreSQL keeps its heap tables (no such form there): nothing to do.
  */
-export const name = '009_without_rowid_keys';
+export const name = '009_reporting_storage';
 
 const TABLES = ['session_costs', 'model_credits'];
 
@@ -68,11 +76,18 @@ async function rebuild(db: Knex, table: string, withoutRowid: boolean): Promise<
 }
 
 export async function up(db: Knex): Promise<void> {
+  await db.schema.createTable('journey_insights', (t) => {
+    t.date('window_start').notNullable();
+    t.date('window_end').notNullable();
+    t.text('insights').notNullable();
+    t.primary(['window_start', 'window_end']);
+  });
   if (dialectOf(db) !== 'sqlite') return;
   for (const t of TABLES) if (await db.schema.hasTable(t)) await rebuild(db, t, true);
 }
 
 export async function down(db: Knex): Promise<void> {
+  await db.schema.dropTableIfExists('journey_insights');
   if (dialectOf(db) !== 'sqlite') return;
   for (const t of TABLES) if (await db.schema.hasTable(t)) await rebuild(db, t, false);
 }
