@@ -196,7 +196,7 @@ export const OWN_TABLES: readonly TableSpec[] = [
   {
     name: 'model_credits',
     columns: [col('model', 'text'), col('conv_id', 'text'), col('session_id', 'text'), col('credit', 'real')],
-    primaryKey: ['model', 'conv_id', 'session_id'],
+    primaryKey: ['conv_id', 'session_id', 'model'],
   },
   {
     name: 'journey_insights',
