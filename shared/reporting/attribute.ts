@@ -227,11 +227,10 @@ async function creditedDates(db: Knex, w: Window): Promise<string[]> {
     db,
     'reading the dates credited to the window',
     DateRow,
-    `SELECT DISTINCT s.event_date AS d
-       FROM attribution_customer_journey a
-       JOIN conversions c ON c.conv_id = a.conv_id
-       JOIN session_sources s ON s.session_id = a.session_id
-      WHERE ${IN_WINDOW}`,
+    // the credited sessions as a list first: SQLite then looks them up in key order, front to back through
+    // session_sources (a join looked them up conversion by conversion, at random: 0.6 -> 0.35 CPU s at scale 10)
+    `SELECT DISTINCT s.event_date AS d FROM session_sources s
+      WHERE s.session_id IN (SELECT a.session_id FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW})`,
     [w.start, w.end],
   );
   return rows.map((r) => r.d);
