@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import * as E from 'fp-ts/lib/Either.js';
-import { makeDb } from '../shared/db/connect.js';
+import { makeDb, writeTransaction } from '../shared/db/connect.js';
 import { checkSchema, migrate } from '../shared/db/migrate.js';
 import { expectedSchema } from '../shared/db/schema.js';
 import { MIGRATIONS } from '../shared/db/migrations/index.js';
@@ -87,10 +87,10 @@ test(`migration 009 makes session_costs and model_credits WITHOUT ROWID tables a
       await indexNames(db, 'session_costs'),
     ];
     const before = await rows();
-    await db.transaction((trx) => m009.down(trx));
+    await writeTransaction(db, (trx) => m009.down(trx));
     t.notRegex(await definition(db, 'session_costs'), /WITHOUT ROWID/);
     t.deepEqual(await rows(), before);
-    await db.transaction((trx) => m009.up(trx));
+    await writeTransaction(db, (trx) => m009.up(trx));
     t.regex(await definition(db, 'session_costs'), /\)\s*WITHOUT ROWID$/);
     t.deepEqual(await rows(), before);
     // the same declared column types: the schema check still passes, an adopted table keeps its shape
