@@ -96,6 +96,29 @@ test('cost is counted once for a session shared by two journeys; credit and reve
   t.true(Math.abs(out.reconciliation.creditedRevenue - 150) < 1e-9);
 });
 
+test('the cost reconciliation gives the same figures for a window holding most sessions and for a short one', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [
+    { id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 5 },
+    { id: 'b', user: 'u2', date: '2023-09-03', channel: 'Display', cost: 7.5 },
+    { id: 'c', user: 'u3', date: '2023-09-03', channel: 'Display', cost: null },
+    { id: 'd', user: 'u4', date: '2023-09-02', channel: 'Social' },
+    { id: 'e', user: 'u5', date: '2023-09-05', channel: 'Social', cost: 100 },
+  ]);
+  await db('session_costs').insert({ session_id: 'ghost', cost: 3 });
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+  const expected = { sessionCost: 12.5, reportedCost: 12.5, sessionsWithoutCost: 1, orphanCosts: { rows: 1, cost: 3 } };
+  // 5 cost rows for 4 window sessions: one pass over the cost rows
+  t.like((await run(db, W)).reconciliation, expected);
+  // 45 cost rows (more than 4 per window session): the window's sessions look up their costs, the orphans are found on their own
+  await seedSessions(
+    db,
+    Array.from({ length: 40 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
+  );
+  t.like((await run(db, W)).reconciliation, expected);
+});
+
 test('dates and channels that only carry cost appear with ihc 0; null cost counts as 0; sessions without cost row or credit do not', async (t) => {
   const { db } = await withDb(t);
   await seedSessions(db, [
