@@ -288,3 +288,21 @@ test('non-converting paths leave out sessions reported as duplicate_session_id, 
   t.deepEqual(await pathsOf(db), { 'nc:v:solo': ['solo'] });
   t.deepEqual(r.nonConverting, { paths: 1, sessions: 1 });
 });
+
+test("fit-ihc's path pages go on past paths whose sessions were deleted after the build", async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  // five users without an order, one one-session path each (path ids follow user_id)
+  const users = ['u1', 'u2', 'u3', 'u4', 'u5'];
+  await seed(db, users.map((u, i): S => [`s${i + 1}`, u, '2023-09-02', `0${i + 1}:00:00`, 'SEO']), []);
+  await buildJourneys(db, W, OPTS);
+  const read = async (): Promise<string[]> => {
+    const times: string[] = [];
+    for await (const page of nonConvertingPathPages(dbOver(db), W, 2)) for (const p of page) times.push(p.map((s) => s.event_time).join(', '));
+    return times;
+  };
+  t.deepEqual(await read(), ['01:00:00', '02:00:00', '03:00:00', '04:00:00', '05:00:00']);
+  // the first page's paths (u1, u2) and one of the second's lose their sessions
+  await db('session_sources').whereIn('session_id', ['s1', 's2', 's3']).delete();
+  t.deepEqual(await read(), ['04:00:00', '05:00:00']);
+});

@@ -265,15 +265,17 @@ export interface StoredPathSession {
 
 const PathSessionRow = t.type({
   path_id: DbNumber,
-  event_date: DbText,
-  event_time: DbText,
-  holder_engagement: DbBit,
-  closer_engagement: DbBit,
+  event_date: t.union([DbText, t.null]),
+  event_time: t.union([DbText, t.null]),
+  holder_engagement: t.union([DbBit, t.null]),
+  closer_engagement: t.union([DbBit, t.null]),
 });
 
 /**
  * The window's non-converting paths, page by page in path_id order, each as its sessions in time order with
- * their times and flags (from session_sources), for fit-ihc. Memory holds one page.
+ * their times and flags (from session_sources), for fit-ihc. Memory holds one page. A session deleted from
+ * session_sources after the build is left out of its path, and a path left without sessions is skipped; the
+ * pages still advance on the path ids, so such paths never end the walk early.
  */
 export async function* nonConvertingPathPages(db: Db, w: Window, pageSize = 500): AsyncGenerator<StoredPathSession[][]> {
   const noIndex = db.dialect === 'sqlite' ? '+' : '';
@@ -284,14 +286,14 @@ export async function* nonConvertingPathPages(db: Db, w: Window, pageSize = 500)
         "reading the window's non-converting paths",
         PathSessionRow,
         // the page's ids first, walked on the key from `after` (see readJourneyPage: through the date index
-        // every page would read and sort the whole window)
-        `SELECT ps.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
+        // every page would read and sort the whole window); outer joins keep every id of the page in the answer
+        `SELECT k.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
            FROM (SELECT p.path_id FROM ${PATHS_TABLE} p
                   WHERE ${noIndex}p.last_date >= ? AND ${noIndex}p.last_date <= ? AND p.path_id > ?
                   ORDER BY p.path_id LIMIT ${Math.max(1, Math.floor(pageSize))}) k
-           JOIN ${PATH_SESSIONS_TABLE} ps ON ps.path_id = k.path_id
-           JOIN session_sources s ON s.session_id = ps.session_id
-          ORDER BY ps.path_id, ps.position`,
+           LEFT JOIN ${PATH_SESSIONS_TABLE} ps ON ps.path_id = k.path_id
+           LEFT JOIN session_sources s ON s.session_id = ps.session_id
+          ORDER BY k.path_id, ps.position`,
         [w.start, w.end, after],
       ),
     );
@@ -299,11 +301,12 @@ export async function* nonConvertingPathPages(db: Db, w: Window, pageSize = 500)
     const page: StoredPathSession[][] = [];
     let last = -1;
     for (const r of rows) {
+      after = r.path_id;
+      if (r.event_date === null || r.event_time === null || r.holder_engagement === null || r.closer_engagement === null) continue;
       if (r.path_id !== last) page.push([]);
       last = r.path_id;
-      page[page.length - 1]!.push(r);
+      page[page.length - 1]!.push({ event_date: r.event_date, event_time: r.event_time, holder_engagement: r.holder_engagement, closer_engagement: r.closer_engagement });
     }
-    after = last;
-    yield page;
+    if (page.length > 0) yield page;
   }
 }
