@@ -7,7 +7,7 @@ import type { Window } from '../window.js';
 import { JOURNEY_STATUS } from './build.js';
 import { distributionOfHistogram, emptyPercentiles, PERCENTILES, percentileRanks, round, type Distribution } from './percentiles.js';
 import { journeySql, type JourneySql } from './sql.js';
-import { PATHS_TABLE } from './nonconverting.js';
+import { PATHS_TABLE, windowPaths } from './nonconverting.js';
 import { issueCounts, type IssueCount } from './validate.js';
 
 /**
@@ -159,9 +159,10 @@ function insightsWith(db: Db, q: JourneySql, w: Window): TE.TaskEither<AppError,
     TE.bind('first', () => channelCounts('js.position = 0')),
     TE.bind('last', () => channelCounts('js.conversion = 1')),
     TE.bind('issues', () => db.run('reading the data issues', (k) => issueCounts(k, w))),
-    TE.bind('nc', () =>
-      db.select(what, NcTotals, (k) => k(PATHS_TABLE).count({ n: '*' }).sum({ s: 'session_count' }).whereBetween('last_date', [w.start, w.end])),
-    ),
+    TE.bind('nc', () => {
+      const win = windowPaths(q, w);
+      return db.select(what, NcTotals, `SELECT COUNT(*) AS n, SUM(p.session_count) AS s FROM ${PATHS_TABLE} p WHERE ${win.sql}`, win.bindings);
+    }),
     TE.map(({ statusRows, hist, agg, ranked, paths, first, last, issues, nc }) => {
       const st = (s: string) => statusRows.find((r) => r.status === s);
       const journeys = st(JOURNEY_STATUS.ok)?.n ?? 0;
