@@ -108,7 +108,7 @@ const OrderRow = t.type({ n: DbNumber, date: DbText, time: DbText });
 
 /** users per read: a page's sessions and orders are all the build holds in memory */
 const USERS_PER_PAGE = 2000;
-/** paths buffered before they are written */
+/** paths buffered before they are written (PostgreSQL) */
 const WRITE_ROWS = 20000;
 /** rows per statement where rows travel as JSON (node-sqlite3) */
 const JSON_ROWS = 2000;
@@ -229,8 +229,10 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
       i = j;
       oi = oj;
     }
-    // a few statements for the window rather than two per page (each COPY costs PostgreSQL ~25 ms to set up and end)
-    if (pathRows.length >= WRITE_ROWS) await write();
+    // PostgreSQL: a few COPY statements for the window rather than two per page (each costs ~25 ms to set up and
+    // end). SQLite writes each page at once: its prepared INSERT costs the same per row, and the buffered rows
+    // only raised the peak RSS (165 -> 227 MB at scale 10)
+    if (q.dialect !== 'pg' || pathRows.length >= WRITE_ROWS) await write();
   }
   await write();
   await trx.raw(q.dialect === 'pg' ? 'DROP TABLE nc_users, nc_sessions, nc_orders' : 'DROP TABLE nc_users');
