@@ -9,7 +9,7 @@ import { packBatches, type Batch, type BatchNotice } from './batching.js';
 import { bodyOf, type ValueItem } from './contract.js';
 import { orThrow } from '../db/db.js';
 import { countJourneys } from '../journeys/read.js';
-import { conversionTimes, journeysNeverBuilt, streamJourneys } from './journeys.js';
+import { journeysNeverBuilt, OrderTimes, streamJourneys } from './journeys.js';
 import { toOpaque } from './opaque.js';
 import { resolveProvider, type Provider } from './provider.js';
 import { withStoredConversionType } from './conversion-types.js';
@@ -18,7 +18,10 @@ import { count } from '../format.js';
 import { realTiming, type RetryPolicy, type Timing } from './retry.js';
 import { closeRun, openRun } from './runs.js';
 import { describeShard, inShard, parseShard, type Shard } from './shard.js';
-import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatch, recordUnsent, stagedStatus } from './staging.js';
+import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatches, recordUnsent, stagedStatus, type BatchRecord } from './staging.js';
+import { StagingWriter } from './writer.js';
+import { dialectOf } from '../db/connect.js';
+import { MAX_KEY_LOCKS } from '../db/locks.js';
 
 export interface SendArgs {
   /** `local`, `ihc` or a base URL; default config provider.name */
@@ -49,6 +52,8 @@ export interface SendDeps {
 }
 
 const PAGE = 500;
+/** conversions per staging transaction on SQLite: each commit rewrites the pages it touched */
+const GROUP_JOURNEYS_SQLITE = 2_000;
 
 export function retryPolicyOf(p: Capabilities['config']['provider']): RetryPolicy {
   return {
@@ -67,10 +72,11 @@ export function retryPolicyOf(p: Capabilities['config']['provider']): RetryPolic
  */
 export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {}): TE.TaskEither<AppError, TaskResult> {
   const convTypeId = args.convTypeId ?? caps.config.provider.conv_type_id;
+  const orders = new OrderTimes();
   return pipe(
     caps.db.run('send-to-api could not read table conversion_types', (k) => withStoredConversionType(k, caps.config, convTypeId, caps.logger)),
     TE.chainEitherK((config) =>
-      resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => conversionTimes(caps.db, ids) }),
+      resolveProvider(config, caps.env, { name: args.provider, convTypeId, conversionTimes: (ids) => orders.of(caps.db, ids) }),
     ),
     TE.bindTo('provider'),
     TE.bind('shard', () => TE.fromEither(args.shard === undefined ? E.right(undefined) : parseShard(args.shard))),
@@ -89,7 +95,7 @@ export function sendToApi(args: SendArgs, caps: Capabilities, deps: SendDeps = {
       ),
     ),
     TE.chain(({ provider, shard }) =>
-      caps.db.run('send-to-api could not read journeys or write the staging tables', () => run(provider, convTypeId, args, shard, caps, deps.timing ?? realTiming)),
+      caps.db.run('send-to-api could not read journeys or write the staging tables', () => run(provider, convTypeId, args, shard, orders, caps, deps.timing ?? realTiming)),
     ),
     TE.chainEitherK((result) => result),
   );
@@ -100,6 +106,7 @@ async function run(
   convTypeId: string,
   args: SendArgs,
   shard: Shard | undefined,
+  orders: OrderTimes,
   caps: Capabilities,
   timing: Timing,
 ): Promise<E.Either<AppError, TaskResult>> {
@@ -131,6 +138,7 @@ async function run(
   const unsent: FailedJourney[] = [];
   const truncated: string[] = [];
   const onNotice = (n: BatchNotice): void => {
+    if (n.kind !== 'truncated') orders.forget([n.conversionId]);
     switch (n.kind) {
       case 'empty':
         unsent.push({ conversionId: n.conversionId, reason: 'the journey has no sessions before the conversion; nothing to attribute' });
@@ -148,7 +156,7 @@ async function run(
     }
   };
   const batches = packBatches(
-    streamJourneys(caps.db, args.window, PAGE, keep),
+    streamJourneys(caps.db, args.window, PAGE, keep, orders),
     { maxJourneys: pcfg.max_journeys_per_request, maxSessions: pcfg.max_sessions_per_request, oversize: pcfg.oversize_journey },
     onNotice,
   );
@@ -159,10 +167,23 @@ async function run(
   let thrown: unknown;
   const started = timing.now();
   let batchNo = 0;
+  const insertChunk = caps.config.database.insert_chunk_rows;
+  const writer = new StagingWriter<BatchRecord>((group) => recordBatches(db, group, insertChunk), {
+    maxPending: Math.max(8, 2 * pcfg.concurrency),
+    // PostgreSQL: within the per-conversion locks (shared/db/locks.ts), so that concurrent shards still write in parallel
+    maxGroupJourneys: dialectOf(db) === 'pg' ? MAX_KEY_LOCKS : GROUP_JOURNEYS_SQLITE,
+  });
 
   const handle = async (batch: Batch, no: number): Promise<void> => {
-    const n = batch.journeys.length;
     const convIds = batch.journeys.map((j) => j.conversionId);
+    try {
+      await handleBatch(batch, convIds, no);
+    } finally {
+      orders.forget(convIds);
+    }
+  };
+  const handleBatch = async (batch: Batch, convIds: readonly string[], no: number): Promise<void> => {
+    const n = batch.journeys.length;
     const body = bodyOf(batch.journeys);
     const batchId = fingerprint(provider.identity, convTypeId, body);
     if (!args.force) {
@@ -199,11 +220,15 @@ async function run(
     };
     const fail = async (reason: string, httpStatus: number | null, response: string | null): Promise<void> => {
       log.error(`batch ${no} (${batchId.slice(0, 12)}, ${n} journeys) failed: ${reason}`);
-      await recordBatch(
-        db,
-        { ...base, status: 'failed', httpStatus, error: reason, response, values: [], failed: convIds.map((c) => ({ conversionId: c, reason: `batch failed: ${reason}` })) },
-        caps.config.database.insert_chunk_rows,
-      );
+      await writer.add({
+        ...base,
+        status: 'failed',
+        httpStatus,
+        error: reason,
+        response,
+        values: [],
+        failed: convIds.map((c) => ({ conversionId: c, reason: `batch failed: ${reason}` })),
+      });
       stats.batchesFailed += 1;
       stats.journeysNotAttributed += n;
       progress.tick(n);
@@ -229,11 +254,7 @@ async function run(
       failed = failed.map((f) => ({ conversionId: op.realConversionId(f.conversionId) ?? f.conversionId, reason: f.reason }));
     }
     for (const f of failed.slice(0, 3)) log.warn(`batch ${no}: journey ${f.conversionId} not attributed: ${f.reason}`);
-    await recordBatch(
-      db,
-      { ...base, status: checked.status, httpStatus: outcome.status, error: null, response: outcome.text, values, failed },
-      caps.config.database.insert_chunk_rows,
-    );
+    await writer.add({ ...base, status: checked.status, httpStatus: outcome.status, error: null, response: outcome.text, values, failed });
     stats.batchesSent += 1;
     stats.journeysAttributed += n - failed.length;
     stats.journeysNotAttributed += failed.length;
@@ -259,6 +280,11 @@ async function run(
     }
   };
   await Promise.all(Array.from({ length: pcfg.concurrency }, () => worker()));
+  try {
+    await writer.close();
+  } catch (e) {
+    thrown ??= e;
+  }
   const prog = progress.done();
   if (thrown !== undefined) throw thrown;
 

@@ -8,7 +8,7 @@ import type { FailedJourney } from './answer.js';
 import type { RequestBody, ValueItem } from './contract.js';
 import { sha256 } from './provider.js';
 import { fnv1a } from './shard.js';
-import { writeTransaction } from '../db/connect.js';
+import { dialectOf, writeTransaction } from '../db/connect.js';
 
 /**
  * The staging tables process-attribution reads (migration 003): one api_batches row per request fingerprint,
@@ -92,50 +92,113 @@ function chunks<T>(xs: readonly T[], n: number): T[][] {
   return out;
 }
 
+const BATCH_COLUMNS = [
+  'batch_id',
+  'provider',
+  'conv_type_id',
+  'window_start',
+  'window_end',
+  'journeys',
+  'sessions',
+  'status',
+  'http_status',
+  'attempts',
+  'error',
+  'response',
+  'created_at',
+  'updated_at',
+] as const;
+/** what a re-sent batch replaces in its api_batches row (created_at and the fingerprint's parts stay) */
+const BATCH_UPDATED = ['provider', 'window_start', 'window_end', 'status', 'http_status', 'attempts', 'error', 'response', 'updated_at'] as const;
+
+/** The longest answer text kept in api_batches.response. */
+const RESPONSE_LIMIT = 4_000_000;
+
+function batchRow(r: BatchRecord): Knex.Value[] {
+  const response = r.response === null ? null : redact(r.response.length > RESPONSE_LIMIT ? r.response.slice(0, RESPONSE_LIMIT) : r.response);
+  const error = r.error === null ? null : redact(r.error).slice(0, 4000);
+  return [r.batchId, r.provider, r.convTypeId, r.window.start, r.window.end, r.convIds.length, r.sessions, r.status, r.httpStatus, r.attempts, error, response, r.now, r.now];
+}
+
+/** Upsert of api_batches rows, the same SQL on both databases (SQLite 3.24+ and PostgreSQL know ON CONFLICT). */
+function upsertBatches(rows: readonly Knex.Value[][]): { sql: string; bindings: Knex.Value[] } {
+  const marks = `(${BATCH_COLUMNS.map(() => '?').join(', ')})`;
+  return {
+    sql:
+      `INSERT INTO api_batches (${BATCH_COLUMNS.join(', ')}) VALUES ${rows.map(() => marks).join(', ')}
+       ON CONFLICT (batch_id) DO UPDATE SET ${BATCH_UPDATED.map((c) => `${c} = excluded.${c}`).join(', ')}`,
+    bindings: rows.flat(),
+  };
+}
+
 /**
- * Writes one completed batch. A batch that succeeded (fully or in part) replaces the api_results of all its
- * conversions and clears their earlier failures; a failed batch writes nothing to api_results (earlier answers
- * for its conversions, if any, stay as they were) and records each of its journeys as failed.
+ * Writes completed batches in one transaction (send-to-api's StagingWriter hands over what its senders finished
+ * meanwhile). Each batch is written as a whole: one that succeeded (fully or in part) replaces the api_results
+ * of all its conversions and clears their earlier failures; a failed one writes nothing to api_results (earlier
+ * answers for its conversions, if any, stay as they were) and records each of its journeys as failed. A kill
+ * leaves every batch either written or absent, and a re-run sends the absent ones.
+ *
+ * The rows go set-wise: one upsert of the batches, one DELETE and one INSERT per staging table for all of them.
+ * On PostgreSQL, where every statement waits for a round trip, the deletes are one statement and the inserts
+ * another (array parameters, unnest), after the locks; on SQLite the statements are chunked under its limits.
  */
-export async function recordBatch(db: Knex, r: BatchRecord, insertChunk: number): Promise<void> {
-  const responseLimit = 4_000_000;
-  const response = r.response === null ? null : redact(r.response.length > responseLimit ? r.response.slice(0, responseLimit) : r.response);
+export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insertChunk: number): Promise<void> {
+  if (rs.length === 0) return;
+  // the last record of a fingerprint wins, as when the batches were written one after the other
+  const batches = [...new Map(rs.map((r) => [r.batchId, batchRow(r)])).values()];
+  const answered = rs.filter((r) => r.status !== 'failed');
+  const resultIds = answered.flatMap((r) => r.convIds);
+  const allIds = rs.flatMap((r) => r.convIds);
+  const results = answered.flatMap((r) => r.values.map((v) => ({ ...v, batch_id: r.batchId })));
+  const failures = rs.flatMap((r) => r.failed.map((f) => ({ conv_id: f.conversionId, batch_id: r.batchId, reason: redact(f.reason).slice(0, 2000), created_at: r.now })));
   await writeTransaction(db, async (trx) => {
-    await lockKeysForWrite(trx, 'staging', r.convIds.map(fnv1a));
-    await trx('api_batches')
-      .insert({
-        batch_id: r.batchId,
-        provider: r.provider,
-        conv_type_id: r.convTypeId,
-        window_start: r.window.start,
-        window_end: r.window.end,
-        journeys: r.convIds.length,
-        sessions: r.sessions,
-        status: r.status,
-        http_status: r.httpStatus,
-        attempts: r.attempts,
-        error: r.error === null ? null : redact(r.error).slice(0, 4000),
-        response,
-        created_at: r.now,
-        updated_at: r.now,
-      })
-      .onConflict('batch_id')
-      .merge(['provider', 'window_start', 'window_end', 'status', 'http_status', 'attempts', 'error', 'response', 'updated_at']);
-    if (r.status !== 'failed') {
-      for (const c of chunks(r.convIds, IN_CHUNK)) await trx('api_results').whereIn('conv_id', c).delete();
-      const rows = r.values.map((v) => ({
-        conv_id: v.conversion_id,
-        session_id: v.session_id,
-        batch_id: r.batchId,
-        initializer: v.initializer,
-        holder: v.holder,
-        closer: v.closer,
-        ihc: v.ihc,
-      }));
-      for (const c of chunks(rows, insertChunk)) await trx('api_results').insert(c);
+    await lockKeysForWrite(trx, 'staging', allIds.map(fnv1a));
+    if (dialectOf(trx) === 'pg') {
+      const up = upsertBatches(batches);
+      // three tables in one statement: the CTEs touch different tables, so their order does not matter
+      await trx.raw(
+        `WITH b AS (${up.sql}),
+              r AS (DELETE FROM api_results WHERE conv_id = ANY(?::text[]))
+         DELETE FROM api_failures WHERE conv_id = ANY(?::text[])`,
+        [...up.bindings, resultIds, allIds],
+      );
+      if (results.length + failures.length === 0) return;
+      await trx.raw(
+        `WITH r AS (INSERT INTO api_results (conv_id, session_id, batch_id, initializer, holder, closer, ihc)
+                    SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[], ?::float8[], ?::float8[]))
+         INSERT INTO api_failures (conv_id, batch_id, reason, created_at) SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[])`,
+        [
+          results.map((v) => v.conversion_id),
+          results.map((v) => v.session_id),
+          results.map((v) => v.batch_id),
+          results.map((v) => v.initializer),
+          results.map((v) => v.holder),
+          results.map((v) => v.closer),
+          results.map((v) => v.ihc),
+          failures.map((f) => f.conv_id),
+          failures.map((f) => f.batch_id),
+          failures.map((f) => f.reason),
+          failures.map((f) => f.created_at),
+        ],
+      );
+      return;
     }
-    for (const c of chunks(r.convIds, IN_CHUNK)) await trx('api_failures').whereIn('conv_id', c).delete();
-    const failures = r.failed.map((f) => ({ conv_id: f.conversionId, batch_id: r.batchId, reason: redact(f.reason).slice(0, 2000), created_at: r.now }));
+    for (const c of chunks(batches, Math.max(1, Math.floor(insertChunk / 4)))) {
+      const up = upsertBatches(c);
+      await trx.raw(up.sql, up.bindings);
+    }
+    for (const c of chunks(resultIds, IN_CHUNK)) await trx('api_results').whereIn('conv_id', c).delete();
+    const rows = results.map((v) => ({
+      conv_id: v.conversion_id,
+      session_id: v.session_id,
+      batch_id: v.batch_id,
+      initializer: v.initializer,
+      holder: v.holder,
+      closer: v.closer,
+      ihc: v.ihc,
+    }));
+    for (const c of chunks(rows, insertChunk)) await trx('api_results').insert(c);
+    for (const c of chunks(allIds, IN_CHUNK)) await trx('api_failures').whereIn('conv_id', c).delete();
     for (const c of chunks(failures, insertChunk)) await trx('api_failures').insert(c);
   });
 }

@@ -48,9 +48,6 @@ const Head = t.type(
     status: DbText,
     conv_date: DbText,
     conv_time: DbText,
-    order_date: t.union([DbText, t.null]),
-    order_time: t.union([DbText, t.null]),
-    revenue: t.union([DbNumber, t.null]),
   },
   'journey',
 );
@@ -76,6 +73,11 @@ function statusSql(only: readonly string[] | undefined): { sql: string; bindings
   return only === undefined ? { sql: '', bindings: [] } : { sql: `AND j.status IN (${placeholders(only.length)})`, bindings: [...only] };
 }
 
+const Order = t.type(
+  { conv_id: DbText, conv_date: t.union([DbText, t.null]), conv_time: t.union([DbText, t.null]), revenue: t.union([DbNumber, t.null]) },
+  'order',
+);
+
 /** One page after `after` (a conv_id; undefined: the first page). */
 export function readJourneyPage(db: Db, w: Window, after: string | undefined, opts: ReadOptions = {}): TE.TaskEither<AppError, StoredJourney[]> {
   const size = Math.min(500, Math.max(1, Math.floor(opts.pageSize ?? 500)));
@@ -85,52 +87,72 @@ export function readJourneyPage(db: Db, w: Window, after: string | undefined, op
     db.select(
       "reading the window's journeys",
       Head,
-      // the page's ids first; only those are joined to their journey and order rows (joining before the LIMIT
-      // would fetch the whole window per page). On SQLite the ids come from the conv_id key, walked in order from
-      // `after` until the page is full: through the date index every page would read and sort the whole window
-      // and the pages together would cost the window squared. '+' keeps SQLite off the date index; PostgreSQL's planner chooses with its statistics.
-      `SELECT p.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time,
-              c.conv_date AS order_date, c.conv_time AS order_time, c.revenue AS revenue
-         FROM (SELECT j.conv_id FROM journeys j
-                WHERE ${noIndex}j.conv_date >= ? AND ${noIndex}j.conv_date <= ? ${status.sql} ${after === undefined ? '' : 'AND j.conv_id > ?'}
-                ORDER BY j.conv_id
-                LIMIT ${size}) p
-         JOIN journeys j ON j.conv_id = p.conv_id
-         LEFT JOIN conversions c ON c.conv_id = p.conv_id
-        ORDER BY p.conv_id`,
+      // the page's journeys only, walked on the conv_id key from `after` until the page is full: through the date
+      // index every page would read and sort the whole window and the pages together would cost the window squared.
+      // '+' keeps SQLite off the date index; PostgreSQL's planner chooses with its statistics.
+      `SELECT j.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time
+         FROM journeys j
+        WHERE ${noIndex}j.conv_date >= ? AND ${noIndex}j.conv_date <= ? ${status.sql} ${after === undefined ? '' : 'AND j.conv_id > ?'}
+        ORDER BY j.conv_id
+        LIMIT ${size}`,
       [w.start, w.end, ...status.bindings, ...(after === undefined ? [] : [after])],
     ),
-    TE.chain((heads) =>
-      heads.length === 0
-        ? TE.right([])
-        : pipe(
-            db.select(
-              "reading the window's journey sessions",
-              Session,
-              `SELECT conv_id, session_id, event_date, event_time, channel_name, holder_engagement, closer_engagement,
-                      impression_interaction, conversion
-                 FROM journey_sessions WHERE conv_id IN (${placeholders(heads.length)})
-                ORDER BY conv_id, position`,
-              heads.map((h) => h.conv_id),
-            ),
-            TE.map((rows) => {
-              const byConv = new Map<string, StoredSession[]>();
-              for (const { conv_id, ...s } of rows) {
-                let list = byConv.get(conv_id);
-                if (list === undefined) byConv.set(conv_id, (list = []));
-                list.push(s);
-              }
-              return heads.map((h) => ({
-                conv_id: h.conv_id,
-                status: h.status,
-                conv_date: h.conv_date,
-                conv_time: h.conv_time,
-                order: h.order_date === null || h.order_time === null ? null : { date: h.order_date, time: h.order_time, revenue: h.revenue ?? 0 },
-                sessions: byConv.get(h.conv_id) ?? [],
-              }));
-            }),
+    TE.chain((heads) => {
+      if (heads.length === 0) return TE.right([]);
+      const ids = heads.map((h) => h.conv_id);
+      const last = ids[ids.length - 1]!;
+      return pipe(
+        TE.Do,
+        // the orders by key: joined to the page in one statement, PostgreSQL hashed the whole conversions table for
+        // every page; one array parameter there (a 500-item IN list is 500 parameters to parse and bind)
+        TE.bind('orders', () =>
+          db.select(
+            "reading the window's orders",
+            Order,
+            db.dialect === 'pg'
+              ? `SELECT conv_id, conv_date, conv_time, revenue FROM conversions WHERE conv_id = ANY(?::text[])`
+              : `SELECT conv_id, conv_date, conv_time, revenue FROM conversions WHERE conv_id IN (${placeholders(ids.length)})`,
+            db.dialect === 'pg' ? [ids] : ids,
           ),
-    ),
+        ),
+        // the sessions of the page's key range (journey_sessions.conv_date is its journey's): a range of the primary
+        // key, where an IN list of the page's ids made PostgreSQL scan the whole table for every page. Journeys of the
+        // range that the status filter left out are dropped below.
+        TE.bind('rows', () =>
+          db.select(
+            "reading the window's journey sessions",
+            Session,
+            `SELECT conv_id, session_id, event_date, event_time, channel_name, holder_engagement, closer_engagement,
+                    impression_interaction, conversion
+               FROM journey_sessions
+              WHERE ${after === undefined ? '' : 'conv_id > ? AND '}conv_id <= ? AND ${noIndex}conv_date >= ? AND ${noIndex}conv_date <= ?
+              ORDER BY conv_id, position`,
+            [...(after === undefined ? [] : [after]), last, w.start, w.end],
+          ),
+        ),
+        TE.map(({ orders, rows }) => {
+          const byConv = new Map<string, StoredSession[]>(ids.map((id) => [id, []]));
+          for (const { conv_id, ...s } of rows) byConv.get(conv_id)?.push(s);
+          const orderOf = new Map<string, (typeof orders)[number][]>();
+          for (const o of orders) {
+            const list = orderOf.get(o.conv_id);
+            if (list === undefined) orderOf.set(o.conv_id, [o]);
+            else list.push(o);
+          }
+          // a conversions table adopted without its key may repeat a conv_id: one journey per row, as a join gives
+          return heads.flatMap((h) =>
+            (orderOf.get(h.conv_id) ?? [undefined]).map((o) => ({
+              conv_id: h.conv_id,
+              status: h.status,
+              conv_date: h.conv_date,
+              conv_time: h.conv_time,
+              order: o === undefined || o.conv_date === null || o.conv_time === null ? null : { date: o.conv_date, time: o.conv_time, revenue: o.revenue ?? 0 },
+              sessions: byConv.get(h.conv_id) ?? [],
+            })),
+          );
+        }),
+      );
+    }),
   );
 }
 
