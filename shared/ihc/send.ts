@@ -53,7 +53,9 @@ export interface SendDeps {
 
 const PAGE = 500;
 /** conversions per staging transaction on SQLite: each commit rewrites the pages it touched */
-const GROUP_JOURNEYS_SQLITE = 2_000;
+const GROUP_JOURNEYS_SQLITE = 1_000;
+/** how long an answered batch may wait for others to share its transaction (an HTTP answer takes longer) */
+const GROUP_LINGER_MS = 50;
 
 export function retryPolicyOf(p: Capabilities['config']['provider']): RetryPolicy {
   return {
@@ -169,9 +171,10 @@ async function run(
   let batchNo = 0;
   const insertChunk = caps.config.database.insert_chunk_rows;
   const writer = new StagingWriter<BatchRecord>((group) => recordBatches(db, group, insertChunk), {
-    maxPending: Math.max(8, 2 * pcfg.concurrency),
+    maxPending: Math.max(16, 2 * pcfg.concurrency),
     // PostgreSQL: within the per-conversion locks (shared/db/locks.ts), so that concurrent shards still write in parallel
     maxGroupJourneys: dialectOf(db) === 'pg' ? MAX_KEY_LOCKS : GROUP_JOURNEYS_SQLITE,
+    lingerMs: GROUP_LINGER_MS,
   });
 
   const handle = async (batch: Batch, no: number): Promise<void> => {

@@ -9,6 +9,7 @@ import type { RequestBody, ValueItem } from './contract.js';
 import { sha256 } from './provider.js';
 import { fnv1a } from './shard.js';
 import { dialectOf, writeTransaction } from '../db/connect.js';
+import { writeRows } from '../ingest/stage.js';
 
 /**
  * The staging tables process-attribution reads (migration 003): one api_batches row per request fingerprint,
@@ -111,6 +112,9 @@ const BATCH_COLUMNS = [
 /** what a re-sent batch replaces in its api_batches row (created_at and the fingerprint's parts stay) */
 const BATCH_UPDATED = ['provider', 'window_start', 'window_end', 'status', 'http_status', 'attempts', 'error', 'response', 'updated_at'] as const;
 
+const RESULT_COLUMNS = ['conv_id', 'session_id', 'batch_id', 'initializer', 'holder', 'closer', 'ihc'] as const;
+const FAILURE_COLUMNS = ['conv_id', 'batch_id', 'reason', 'created_at'] as const;
+
 /** The longest answer text kept in api_batches.response. */
 const RESPONSE_LIMIT = 4_000_000;
 
@@ -188,18 +192,19 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
       await trx.raw(up.sql, up.bindings);
     }
     for (const c of chunks(resultIds, IN_CHUNK)) await trx('api_results').whereIn('conv_id', c).delete();
-    const rows = results.map((v) => ({
-      conv_id: v.conversion_id,
-      session_id: v.session_id,
-      batch_id: v.batch_id,
-      initializer: v.initializer,
-      holder: v.holder,
-      closer: v.closer,
-      ihc: v.ihc,
-    }));
-    for (const c of chunks(rows, insertChunk)) await trx('api_results').insert(c);
     for (const c of chunks(allIds, IN_CHUNK)) await trx('api_failures').whereIn('conv_id', c).delete();
-    for (const c of chunks(failures, insertChunk)) await trx('api_failures').insert(c);
+    const resultRows = results.map((v) => [v.conversion_id, v.session_id, v.batch_id, v.initializer, v.holder, v.closer, v.ihc]);
+    const failureRows = failures.map((f) => [f.conv_id, f.batch_id, f.reason, f.created_at]);
+    if ((trx.client as { driverName?: string }).driverName === 'better-sqlite3') {
+      // one prepared INSERT per table, a step per row: knex compiles and prepares a new multi-row statement per chunk
+      await writeRows(trx, 'api_results', RESULT_COLUMNS, resultRows, insertChunk);
+      await writeRows(trx, 'api_failures', FAILURE_COLUMNS, failureRows, insertChunk);
+      return;
+    }
+    // node-sqlite3: bound values (its JSON path would parse the floats with SQLite's own number reader)
+    const named = (cols: readonly string[], rows: unknown[][]) => rows.map((r) => Object.fromEntries(cols.map((c, i) => [c, r[i]])));
+    for (const c of chunks(named(RESULT_COLUMNS, resultRows), insertChunk)) await trx('api_results').insert(c);
+    for (const c of chunks(named(FAILURE_COLUMNS, failureRows), insertChunk)) await trx('api_failures').insert(c);
   });
 }
 

@@ -1,17 +1,19 @@
 /**
  * Group commit for send-to-api's staging writes. The senders hand each finished batch to `add` and go on with
- * the next one; one write at a time takes every batch finished meanwhile (up to `maxGroupJourneys` conversions)
- * and writes them in one transaction. Nothing waits for a timer: a batch finished while no write runs is written
- * at once, so a slow provider still gets each answer stored as it comes, and a fast one (the local engine) gets
- * several per transaction. `add` waits only while more than `maxPending` batches are queued, so memory stays
- * bounded; a failed write is thrown by the next `add` and by `close` (the batches not yet written are sent again
- * by the next run, as after a kill).
+ * the next one; one write at a time takes the batches finished meanwhile (up to `maxGroupJourneys` conversions)
+ * and writes them in one transaction. A write starts when a group is full, or `lingerMs` after the first batch
+ * of a group was queued: a slow provider's answers are stored a moment after they come, and a fast one (the
+ * local engine) fills groups, one commit for many batches. `add` waits only while more than `maxPending`
+ * batches are queued, so memory stays bounded; a failed write is thrown by the next `add` and by `close` (the
+ * batches not yet written are sent again by the next run, as after a kill).
  */
 export interface WriterLimits {
   /** batches queued before `add` waits for the writes */
   readonly maxPending: number;
   /** conversions per transaction; a batch larger than that is written alone */
   readonly maxGroupJourneys: number;
+  /** how long a group that is not full waits for more batches */
+  readonly lingerMs: number;
 }
 
 export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
@@ -19,6 +21,10 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
   private busy = false;
   private failure: { readonly error: unknown } | undefined;
   private wake: Array<() => void> = [];
+  private closing = false;
+  private queuedJourneys = 0;
+  /** ends the current linger early (group full, writer closing, or senders waiting) */
+  private stopLinger: (() => void) | undefined;
 
   constructor(
     private readonly write: (group: readonly R[]) => Promise<void>,
@@ -28,6 +34,8 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
   async add(record: R): Promise<void> {
     this.check();
     this.queue.push(record);
+    this.queuedJourneys += record.convIds.length;
+    if (this.queuedJourneys >= this.limits.maxGroupJourneys || this.queue.length > this.limits.maxPending) this.stopLinger?.();
     this.kick();
     while (this.queue.length > this.limits.maxPending && this.failure === undefined) await this.progress();
     this.check();
@@ -35,6 +43,8 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
 
   /** Resolves when everything queued is written; throws the first failed write. */
   async close(): Promise<void> {
+    this.closing = true;
+    this.stopLinger?.();
     while (this.busy) await this.progress();
     this.check();
   }
@@ -55,6 +65,16 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
         // `busy` is cleared in the same turn as the last emptiness check, so an `add` never finds a writer that has
         // stopped looking
         while (this.queue.length > 0 && this.failure === undefined) {
+          if (!this.closing && this.queuedJourneys < this.limits.maxGroupJourneys && this.queue.length <= this.limits.maxPending) {
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, this.limits.lingerMs);
+              this.stopLinger = () => {
+                clearTimeout(timer);
+                resolve();
+              };
+            });
+            this.stopLinger = undefined;
+          }
           let n = 0;
           let journeys = 0;
           while (n < this.queue.length && (n === 0 || journeys + this.queue[n]!.convIds.length <= this.limits.maxGroupJourneys)) {
@@ -62,6 +82,7 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
             n += 1;
           }
           const group = this.queue.splice(0, n);
+          this.queuedJourneys -= journeys;
           try {
             await this.write(group);
           } catch (e) {
