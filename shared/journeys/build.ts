@@ -129,13 +129,12 @@ export async function buildJourneys(
     await analyzeIfUnknown(trx, ['journey_sessions'], true);
 
     onStep('count');
+    // count and status in one pass: each journey row is rewritten once (PostgreSQL writes a new row version per
+    // UPDATE, and two passes doubled the window's journeys table and its index entries)
     await trx.raw(
-      `UPDATE journeys SET session_count = (SELECT COUNT(*) FROM journey_sessions js WHERE js.conv_id = journeys.conv_id)
+      `UPDATE journeys SET (session_count, status) =
+              (SELECT COUNT(*), CASE WHEN COUNT(*) > 0 THEN ? ELSE ? END FROM journey_sessions js WHERE js.conv_id = journeys.conv_id)
         WHERE conv_date BETWEEN ? AND ? AND status = ?`,
-      [w.start, w.end, PENDING],
-    );
-    await trx.raw(
-      `UPDATE journeys SET status = CASE WHEN session_count > 0 THEN ? ELSE ? END WHERE conv_date BETWEEN ? AND ? AND status = ?`,
       [JOURNEY_STATUS.ok, JOURNEY_STATUS.noSessions, w.start, w.end, PENDING],
     );
     let nonConverting: NonConvertingResult = { paths: 0, sessions: 0 };

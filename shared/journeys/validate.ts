@@ -177,10 +177,10 @@ export const ISSUE_CHECKS: readonly IssueCheck[] = [
     table: 'conversions',
     severity: 'warning',
     meaning: 'a window conversion uses an id that is also a session_id; providers that mix both kinds of id may confuse them',
-    select: (_q, w) => ({
+    select: (q, w) => ({
       sql: `SELECT c.conv_id AS record_key, 'conv_id is also the session_id of a session' AS detail
               FROM conversions c WHERE c.conv_date BETWEEN ? AND ?
-               AND EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = c.conv_id)`,
+               AND EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = c.conv_id${q.perRow})`,
       bindings: [w.start, w.end],
     }),
   },
@@ -189,10 +189,10 @@ export const ISSUE_CHECKS: readonly IssueCheck[] = [
     table: 'conversions',
     severity: 'warning',
     meaning: 'the converting user has no session at all; the conversion gets the journey status no_sessions',
-    select: (_q, w) => ({
+    select: (q, w) => ({
       sql: `SELECT c.conv_id AS record_key, 'user ' || ${quoted('c.user_id')} || ' has no session' AS detail
               FROM conversions c WHERE c.conv_date BETWEEN ? AND ?
-               AND NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.user_id = c.user_id)`,
+               AND NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.user_id = c.user_id${q.perRow})`,
       bindings: [w.start, w.end],
     }),
   },
