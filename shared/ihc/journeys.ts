@@ -46,7 +46,7 @@ export async function* streamJourneys(
   keep: (convId: string) => boolean = () => true,
   orders?: OrderTimes,
 ): AsyncGenerator<ContractJourney> {
-  for await (const page of journeyPages(db, w, { pageSize })) {
+  for await (const page of journeyPages(db, w, { pageSize, prefetch: true })) {
     for (const j of page) {
       if (!keep(j.conv_id)) continue;
       orders?.note(j.conv_id, j.order === null ? undefined : toEpochSeconds(j.order.date, j.order.time));

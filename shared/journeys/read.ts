@@ -40,6 +40,11 @@ export interface ReadOptions {
   readonly statuses?: readonly string[];
   /** journeys per page, at most 500 (one IN list of ids; SQLite builds before 3.32 take 999 bound values) */
   readonly pageSize?: number;
+  /**
+   * read the next page while the caller works on this one (one page more in memory): on PostgreSQL the reads then
+   * overlap the caller's work instead of stopping it for their round trips. SQLite's reads block the thread anyway.
+   */
+  readonly prefetch?: boolean;
 }
 
 const Head = t.type(
@@ -162,13 +167,23 @@ export function readJourneyPage(db: Db, w: Window, after: string | undefined, op
  */
 export async function* journeyPages(db: Db, w: Window, opts: ReadOptions = {}): AsyncGenerator<StoredJourney[]> {
   const size = Math.min(500, Math.max(1, Math.floor(opts.pageSize ?? 500)));
-  let after: string | undefined;
+  const read = (after: string | undefined): Promise<StoredJourney[]> => {
+    const p = orThrow(readJourneyPage(db, w, after, { ...opts, pageSize: size }));
+    // a prefetched page that fails while nobody awaits it yet is not an unhandled rejection: its await below throws
+    p.catch(() => undefined);
+    return p;
+  };
+  const prefetch = opts.prefetch === true && db.dialect === 'pg';
+  let next = read(undefined);
   for (;;) {
-    const page = await orThrow(readJourneyPage(db, w, after, { ...opts, pageSize: size }));
+    const page = await next;
     if (page.length === 0) return;
+    const more = page.length >= size;
+    const after = page[page.length - 1]!.conv_id;
+    if (more && prefetch) next = read(after);
     yield page;
-    if (page.length < size) return;
-    after = page[page.length - 1]!.conv_id;
+    if (!more) return;
+    if (!prefetch) next = read(after);
   }
 }
 
