@@ -22,7 +22,11 @@ export const LOOKBACK = ['--lookback-days', '3'];
 /** A config file whose busy timeout outlasts any step on a busy CI machine: waiting is what is under test. */
 export function patientConfig(dir: string): string {
   const file = path.join(dir, 'config.yaml');
-  fs.writeFileSync(file, fs.readFileSync(CONFIG_FILE, 'utf8').replace(/busy_timeout_ms: \d+/, 'busy_timeout_ms: 600000'));
+  // every fresh target asks for it while other tests' CLIs read it: written in place, a reader could find it
+  // truncated (empty); a rename replaces it whole
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  fs.writeFileSync(tmp, fs.readFileSync(CONFIG_FILE, 'utf8').replace(/busy_timeout_ms: \d+/, 'busy_timeout_ms: 600000'));
+  fs.renameSync(tmp, file);
   return file;
 }
 
