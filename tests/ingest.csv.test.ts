@@ -1,6 +1,9 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { CsvParser, CsvSyntaxError, type CsvRecord } from '../shared/ingest/csv.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { countDataLines, CsvParser, CsvSyntaxError, type CsvRecord } from '../shared/ingest/csv.js';
+import { tempDir } from './helpers/env.js';
 
 function parse(bytes: Buffer, chunk = bytes.length): CsvRecord[] {
   const p = new CsvParser({ maxFieldBytes: 64, maxFields: 8 });
@@ -49,4 +52,27 @@ test('more fields than kept are counted, not stored', (t) => {
   const [r] = parse(Buffer.from(`${Array.from({ length: 20 }, (_, i) => i).join(',')}\n`));
   t.is(r!.fieldCount, 20);
   t.is(r!.fields.length, 8);
+});
+
+test('countDataLines counts LF, CR and CRLF line ends once each, also where a CRLF straddles two reads', async (t) => {
+  const dir = tempDir('count-lines-');
+  try {
+    const file = path.join(dir, 'x.csv');
+    const ends = ['\n', '\r', '\r\n'];
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom('', 'a', 'b,c'), fc.constantFrom(...ends)), { maxLength: 12 }), fc.constantFrom('', 'z'), async (lines, tail) => {
+        const text = lines.map(([s, e]) => s + e).join('') + tail;
+        fs.writeFileSync(file, text);
+        // what the parser counts as lines: a last line without its line end counts too
+        const parts = text.split(/\r\n|\r|\n/);
+        const counted = parts.length - (parts[parts.length - 1] === '' ? 1 : 0);
+        t.is(await countDataLines(file), Math.max(0, counted - 1));
+      }),
+    );
+    // the reader's chunks are 1 MiB: a CR ending one and its LF starting the next is still one line end
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc((1 << 20) - 1, 'a'), Buffer.from('\r\nb\r\n')]));
+    t.is(await countDataLines(file), 1);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

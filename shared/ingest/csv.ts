@@ -288,11 +288,11 @@ export async function countDataLines(file: string): Promise<number> {
   let lines = 0;
   let last = LF;
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
-      if (c === CR || (c === LF && last !== CR)) lines++;
-      last = c;
-    }
+    if (chunk.length === 0) continue;
+    // indexOf is a native memchr: a line is a LF, a CR, or a CRLF counted once (by its CR)
+    for (let i = chunk.indexOf(LF); i >= 0; i = chunk.indexOf(LF, i + 1)) if ((i > 0 ? chunk[i - 1] : last) !== CR) lines++;
+    for (let i = chunk.indexOf(CR); i >= 0; i = chunk.indexOf(CR, i + 1)) lines++;
+    last = chunk[chunk.length - 1]!;
   }
   if (last !== LF && last !== CR) lines++;
   return Math.max(0, lines - 1);
