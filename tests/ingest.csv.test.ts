@@ -12,20 +12,20 @@ function parse(bytes: Buffer, chunk = bytes.length): CsvRecord[] {
   p.end(out);
   return out;
 }
-const simple = (rs: CsvRecord[]) => rs.map((r) => [r.line, r.fieldCount, ...r.fields, ...(r.problems ?? []).map((p) => `${p.index}:${p.reason}`)]);
+const simple = (rs: CsvRecord[]) => rs.map((r) => [r.line, r.fieldCount, ...r.fields, ...(r.problems ?? []).map((p) => `${p.index}:${p.reason}:${p.detail}`)]);
 
 test('quotes, doubled quotes, trimming, a BOM and line breaks inside quotes', (t) => {
   const rs = parse(Buffer.from('\ufeffa , "b,""c""" ,\r\n"x\r\ny",z\n', 'utf8'));
   t.deepEqual(simple(rs), [
     [1, 3, 'a', 'b,"c"', ''],
-    [3, 2, 'x\\x0d\\x0ay', 'z', '0:control_character'],
+    [3, 2, 'x\\x0d\\x0ay', 'z', '0:control_character:"x\\x0d\\x0ay" holds a control character'],
   ]);
 });
 
 test('records are the same whatever the chunk borders (CRLF and multi-byte characters split across chunks)', (t) => {
   fc.assert(
     fc.property(
-      fc.array(fc.constantFrom('a', 'é', ',', '"', '""', '\r', '\n', '\r\n', ' ', '\u0000', '\xff'), { maxLength: 40 }),
+      fc.array(fc.constantFrom('a', 'é', ',', '"', '""', '\r', '\n', '\r\n', ' ', '\t', 'x'.repeat(30), '\u0000', '\xff'), { maxLength: 40 }),
       fc.integer({ min: 1, max: 7 }),
       (parts, chunk) => {
         const bytes = Buffer.concat(parts.map((p) => (p === '\xff' ? Buffer.from([0xff]) : Buffer.from(p, 'utf8'))));

@@ -105,28 +105,9 @@ export class CsvParser {
   }
 
   private endField(): void {
-    const index = this.fieldCount++;
     const len = this.quoted ? this.len : this.trimmedLen;
     const seen = this.quoted ? this.seen : this.seen - (this.len - this.trimmedLen);
-    if (index < this.limits.maxFields) {
-      const bytes = this.buf.subarray(0, len);
-      let value: string;
-      let problem: FieldProblem | undefined;
-      if (seen > this.limits.maxFieldBytes) {
-        value = `${escapeBytes(bytes.subarray(0, 40))}...`;
-        problem = { index, reason: 'field_too_long', detail: `the field has ${seen.toLocaleString('en-US')} bytes, more than the limit of ${this.limits.maxFieldBytes.toLocaleString('en-US')}` };
-      } else if (this.high && !isUtf8(bytes)) {
-        value = escapeBytes(bytes);
-        problem = { index, reason: 'bad_encoding', detail: `"${value}" is not valid UTF-8` };
-      } else if (this.ctrl) {
-        value = escapeBytes(bytes);
-        problem = { index, reason: 'control_character', detail: `"${value}" holds a control character` };
-      } else {
-        value = this.high ? bytes.toString('utf8') : bytes.toString('latin1');
-      }
-      this.fields.push(value);
-      if (problem !== undefined) (this.problems ??= []).push(problem);
-    }
+    this.addField(this.buf, 0, len, seen, this.high, this.ctrl);
     this.len = 0;
     this.seen = 0;
     this.trimmedLen = 0;
@@ -135,8 +116,35 @@ export class CsvParser {
     this.quoted = false;
   }
 
+  /** The field held by src[start, end): `seen` bytes long before the limit cut it, with bytes >= 0x80 (high) or control bytes. */
+  private addField(src: Buffer, start: number, end: number, seen: number, high: boolean, ctrl: boolean): void {
+    const index = this.fieldCount++;
+    if (index >= this.limits.maxFields) return;
+    let value: string;
+    let problem: FieldProblem | undefined;
+    if (seen > this.limits.maxFieldBytes) {
+      value = `${escapeBytes(src.subarray(start, Math.min(end, start + 40)))}...`;
+      problem = { index, reason: 'field_too_long', detail: `the field has ${seen.toLocaleString('en-US')} bytes, more than the limit of ${this.limits.maxFieldBytes.toLocaleString('en-US')}` };
+    } else if (high && !isUtf8(src.subarray(start, end))) {
+      value = escapeBytes(src.subarray(start, end));
+      problem = { index, reason: 'bad_encoding', detail: `"${value}" is not valid UTF-8` };
+    } else if (ctrl) {
+      value = escapeBytes(src.subarray(start, end));
+      problem = { index, reason: 'control_character', detail: `"${value}" holds a control character` };
+    } else {
+      value = src.toString(high ? 'utf8' : 'latin1', start, end);
+    }
+    this.fields.push(value);
+    if (problem !== undefined) (this.problems ??= []).push(problem);
+  }
+
   private endRecord(out: CsvRecord[]): void {
     this.endField();
+    this.finishRecord(out);
+  }
+
+  /** The record's last field is already added. */
+  private finishRecord(out: CsvRecord[]): void {
     const empty = this.fieldCount === 1 && !this.recordHasContent;
     if (!empty) {
       out.push(
@@ -152,8 +160,40 @@ export class CsvParser {
     this.state = S.FieldStart;
   }
 
+  /**
+   * Fast path for an unquoted field that ends inside this chunk (most fields): one scan for its end, the value
+   * taken from the chunk itself, the same checks as byte by byte. Returns the index of the byte that ended
+   * it (a comma or a line break, already handled), or -1 when the byte-by-byte path must take the field
+   * (it runs past the chunk, meets a quote, or is longer than the limit).
+   */
+  private unquotedField(chunk: Buffer, i: number, out: CsvRecord[]): number {
+    const n = chunk.length;
+    let high = false;
+    let ctrl = false;
+    let j = i;
+    for (; j < n; j++) {
+      const d = chunk[j]!;
+      if (d === COMMA || d === LF || d === CR || d === QUOTE) break;
+      if (d >= 0x80) high = true;
+      else if (d < 0x20 || d === 0x7f) ctrl = true;
+    }
+    if (j === n || chunk[j] === QUOTE || j - i > this.limits.maxFieldBytes) return -1;
+    let end = j;
+    while (chunk[end - 1] === SPACE || chunk[end - 1] === TAB) end--;
+    this.recordHasContent = true;
+    this.addField(chunk, i, end, end - i, high, ctrl);
+    const c = chunk[j]!;
+    if (c !== COMMA) {
+      this.finishRecord(out);
+      this.line++;
+      if (c === CR) this.pendingCR = true;
+    }
+    return j;
+  }
+
   /** Parses one chunk; records completed in it are appended to `out`. */
-  feed(chunk: Uint8Array, out: CsvRecord[]): void {
+  feed(bytes: Uint8Array, out: CsvRecord[]): void {
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let i = 0;
     if (this.atFileStart && chunk.length > 0) {
       // a UTF-8 byte order mark is not part of the first column's name
@@ -181,6 +221,11 @@ export class CsvParser {
           } else if (c === LF || c === CR) {
             this.lineBreak(c, out);
           } else {
+            const ended = this.unquotedField(chunk, i, out);
+            if (ended >= 0) {
+              i = ended;
+              break;
+            }
             this.state = S.Unquoted;
             this.recordHasContent = true;
             this.push(c);
