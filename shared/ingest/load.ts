@@ -12,6 +12,7 @@ import { makeDecoder, type Problem } from './decode.js';
 import { MAX_FIELD_BYTES, type Reason } from './fields.js';
 import { headerProblems, type Kind } from './kinds.js';
 import { makeStager, type Stager } from './stage.js';
+import { enforced } from '../db/guarantees.js';
 
 const CacheSize = t.type({ cache_size: DbNumber });
 const DuplicateKey = t.type({ line: DbNumber, k: DbText, first_line: DbNumber });
@@ -228,7 +229,8 @@ async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): P
   const total = await countDataLines(f.path);
   if (dialectOf(trx) === 'sqlite') {
     const empty = (await orThrow(dbOver(trx).select(`looking into ${f.kind.table}`, CountRow, `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${f.kind.table} LIMIT 1) x`)))[0]?.n === 0;
-    if (empty) {
+    // the direct path relies on the key to find a repeat: an adopted table without its primary key would keep both
+    if (empty && (await enforced(trx, { kind: 'unique', table: f.kind.table, column: f.kind.key }))) {
       const direct = await loadIntoEmptyTable(trx, f, opts, total);
       if (direct !== undefined) return direct;
     }
