@@ -34,6 +34,13 @@ export interface JourneySql {
    * for the window's 20,000 conversions; OFFSET 0 keeps the subquery as it is written. SQLite probes anyway.
    */
   readonly perRow: string;
+  /**
+   * A sum of floats that does not depend on the order the plan feeds the rows in. PostgreSQL adds float8 in
+   * arrival order, and a plan that differs between two runs (statistics, a concurrent writer) moved a model's
+   * revenue by a cent (1017.99 against 1017.98, the reason for ac95d22); numeric addition is exact. SQLite (3.43+)
+   * already sums with Kahan-Babuska-Neumaier compensation.
+   */
+  readonly stableSum: (expr: string) => string;
 }
 
 export function journeySql(db: Knex): JourneySql {
@@ -51,6 +58,7 @@ export function journeySql(db: Knex): JourneySql {
       noIndex: '',
       orderedConcat: (c, sep, o) => `string_agg(${c}, '${sep}' ORDER BY ${o})`,
       perRow: ' OFFSET 0',
+      stableSum: (e) => `CAST(SUM(CAST(${e} AS numeric)) AS double precision)`,
     };
   }
   // SQLite stores dates as text. A well-formed value equals its own round trip through a day number (and has the
@@ -70,6 +78,7 @@ export function journeySql(db: Knex): JourneySql {
     // ORDER BY inside an aggregate needs SQLite 3.44 (both bundled drivers have it)
     orderedConcat: (c, sep, o) => `group_concat(${c}, '${sep}' ORDER BY ${o})`,
     perRow: '',
+    stableSum: (e) => `SUM(${e})`,
   };
 }
 

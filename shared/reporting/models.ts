@@ -108,7 +108,8 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   }
   p1?.done();
   // the paths that led to no order: Markov's NULL state, Shapley's conversion rates, the incremental fit
-  const nc = await nonConvertingPaths(db, journeySql(db), w);
+  const q = journeySql(db);
+  const nc = await nonConvertingPaths(db, q, w);
   for (const p of nc.perPath) agg.add(p.channels, 0, 0, p.nulls);
   if (perUser !== undefined) for (const p of nc.perUser) perUser.add(p.channels, 0, 0, p.nulls);
   const paths = agg.paths();
@@ -161,7 +162,7 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
     dbOver(db).select(
       "summing the models' credit per channel",
       ModelSum,
-      `SELECT m.model AS model, js.channel_name AS channel_name, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
+      `SELECT m.model AS model, js.channel_name AS channel_name, ${q.stableSum('m.credit')} AS orders, ${q.stableSum('m.credit * c.revenue')} AS revenue
        FROM model_credits m
        JOIN conversions c ON c.conv_id = m.conv_id
        JOIN journey_sessions js ON js.conv_id = m.conv_id AND js.session_id = m.session_id
@@ -176,7 +177,7 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
         dbOver(db).select(
           "summing the pipeline's IHC credit per channel",
           ModelSum,
-          `SELECT 'ihc' AS model, s.channel_name AS channel_name, SUM(a.ihc) AS orders, SUM(a.ihc * c.revenue) AS revenue
+          `SELECT 'ihc' AS model, s.channel_name AS channel_name, ${q.stableSum('a.ihc')} AS orders, ${q.stableSum('a.ihc * c.revenue')} AS revenue
            FROM attribution_customer_journey a
            JOIN conversions c ON c.conv_id = a.conv_id
            JOIN session_sources s ON s.session_id = a.session_id
