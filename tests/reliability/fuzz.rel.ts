@@ -104,7 +104,8 @@ test('API answer decoding: any text is accepted or rejected with a reason, never
   fc.assert(
     fc.property(answerish, fc.constantFrom(200, 206, 500), (text, status) => {
       const r = checkAnswer(journeys, status, text, 1e-6);
-      if (r._tag === 'rejected') return r.reason.length > 0 && !/Array<|undefined|\{ /.test(r.reason);
+      // quoted excerpts of the answer may hold anything the fuzzer typed ("{ " included); only our own words are checked
+      if (r._tag === 'rejected') return r.reason.length > 0 && !/Array<|undefined|\{ /.test(r.reason.replace(/"(?:[^"\\]|\\.)*"/g, '""'));
       const sum = r.values.reduce((a, v) => a + v.ihc, 0);
       return r.values.length + r.failed.length * 2 === 2 && (r.values.length === 0 || Math.abs(sum - 1) <= 1e-6);
     }),
@@ -138,7 +139,7 @@ test("the server's request decoding: any body gets 200, 206 or 400 with a messag
     fc.property(body, (b) => {
       const reply = answerRequest(b, DEFAULT_IHC_PARAMS, limits);
       if (![200, 206, 400].includes(reply.status)) return false;
-      if (reply.status === 400) return typeof reply.body['message'] === 'string' && !/Array<|expected undefined|\{ \w+:/.test(String(reply.body['message']));
+      if (reply.status === 400) return typeof reply.body['message'] === 'string' && !/Array<|expected undefined|\{ \w+:/.test(String(reply.body['message']).replace(/"(?:[^"\\]|\\.)*"/g, '""'));
       return Array.isArray(reply.body['value']);
     }),
     { numRuns: 300 * ITERATIONS, seed: SEED },
