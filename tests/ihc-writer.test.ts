@@ -72,3 +72,23 @@ test('a failed write is thrown by close and by the next add; what followed it is
   await t.throwsAsync(() => w.add(rec('d')), { message: 'cannot write b' });
   t.deepEqual(r.groups, [['a']]);
 });
+
+test('with maxWriters, a second group is written while the first is, each batch once; never more writes than allowed', async (t) => {
+  const r = recorder(30);
+  const w = new StagingWriter<Rec>(r.write, { maxPending: 100, maxGroupJourneys: 2, lingerMs: 5, maxWriters: 2 });
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+  for (const name of names) await w.add(rec(name));
+  await w.close();
+  t.deepEqual([...r.groups.flat()].sort(), names);
+  t.true(r.groups.every((g) => g.length <= 2), JSON.stringify(r.groups));
+  t.is(r.maxInFlight(), 2);
+});
+
+test('with maxWriters, a failed write is thrown by close and no group starts after it', async (t) => {
+  const r = recorder(20, 'a');
+  const w = new StagingWriter<Rec>(r.write, { maxPending: 100, maxGroupJourneys: 1, lingerMs: 1, maxWriters: 2 });
+  for (const name of ['a', 'b', 'c', 'd', 'e']) await w.add(rec(name));
+  await t.throwsAsync(() => w.close(), { message: 'cannot write a' });
+  // 'b' was already being written beside 'a'; nothing was taken after the failure
+  t.deepEqual(r.groups, [['b']]);
+});

@@ -53,15 +53,20 @@ export const MAX_KEY_LOCKS = 256;
  */
 export async function lockKeysForWrite(trx: Knex.Transaction, what: WriteLock, keys: readonly number[]): Promise<void> {
   if (dialectOf(trx) !== 'pg') return;
+  await trx.raw(keyLockSql(what, keys));
+}
+
+/**
+ * lockKeysForWrite's statement, its values written out (they are integers), for a script of statements sent in
+ * one round trip (shared/db/pg-script.ts). PostgreSQL only.
+ */
+export function keyLockSql(what: WriteLock, keys: readonly number[]): string {
   const hashes = [...new Set(keys.map((k) => k | 0))].sort((a, b) => a - b);
-  if (hashes.length > MAX_KEY_LOCKS) return lockForWrite(trx, what);
+  if (hashes.length > MAX_KEY_LOCKS) return `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${WRITE_LOCKS[what]})`;
   // one statement (UNION ALL runs its branches in order): the group lock first, then the keys in order
   // first key of a key lock: the namespace's last byte replaced by the group, so that two groups' keys never meet
-  await trx.raw(
-    `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock_shared(?, ?) AS l
-       UNION ALL SELECT pg_advisory_xact_lock(?, k) FROM unnest(?::int4[]) AS k) s`,
-    [LOCK_NAMESPACE, WRITE_LOCKS[what], KEY_NAMESPACE | WRITE_LOCKS[what], hashes],
-  );
+  return `SELECT count(*) AS n FROM (SELECT pg_advisory_xact_lock_shared(${LOCK_NAMESPACE}, ${WRITE_LOCKS[what]}) AS l
+       UNION ALL SELECT pg_advisory_xact_lock(${KEY_NAMESPACE | WRITE_LOCKS[what]}, k) FROM unnest('{${hashes.join(',')}}'::int4[]) AS k) s`;
 }
 
 /** 'ATT' and the group number: first key of the per-key locks. */

@@ -56,6 +56,8 @@ const PAGE = 500;
 const GROUP_JOURNEYS_SQLITE = 1_000;
 /** how long an answered batch may wait for others to share its transaction (an HTTP answer takes longer) */
 const GROUP_LINGER_MS = 50;
+/** staging transactions at once on PostgreSQL (of database.pool_max connections; the rest read journeys) */
+const PG_WRITERS = 2;
 
 export function retryPolicyOf(p: Capabilities['config']['provider']): RetryPolicy {
   return {
@@ -175,6 +177,9 @@ async function run(
     // PostgreSQL: within the per-conversion locks (shared/db/locks.ts), so that concurrent shards still write in parallel
     maxGroupJourneys: dialectOf(db) === 'pg' ? MAX_KEY_LOCKS : GROUP_JOURNEYS_SQLITE,
     lingerMs: GROUP_LINGER_MS,
+    // PostgreSQL writes on several connections at once (the groups' keys are disjoint, so they never wait for each
+    // other): one group at a time was the send's bottleneck there. SQLite has one writer.
+    maxWriters: dialectOf(db) === 'pg' ? PG_WRITERS : 1,
   });
 
   const handle = async (batch: Batch, no: number): Promise<void> => {

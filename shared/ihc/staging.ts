@@ -1,7 +1,8 @@
 import * as t from 'io-ts';
 import { CountRow, dbOver, DbNumber, orThrow } from '../db/db.js';
 import type { Knex } from 'knex';
-import { lockKeysForWrite } from '../db/locks.js';
+import { keyLockSql, lockKeysForWrite } from '../db/locks.js';
+import { pgArray, pgLiteral, runPgScript } from '../db/pg-script.js';
 import { redact } from '../errors.js';
 import type { Window } from '../window.js';
 import type { FailedJourney } from './answer.js';
@@ -118,20 +119,23 @@ const FAILURE_COLUMNS = ['conv_id', 'batch_id', 'reason', 'created_at'] as const
 /** The longest answer text kept in api_batches.response. */
 const RESPONSE_LIMIT = 4_000_000;
 
-function batchRow(r: BatchRecord): Knex.Value[] {
+function batchRow(r: BatchRecord): Array<string | number | null> {
   const response = r.response === null ? null : redact(r.response.length > RESPONSE_LIMIT ? r.response.slice(0, RESPONSE_LIMIT) : r.response);
   const error = r.error === null ? null : redact(r.error).slice(0, 4000);
   return [r.batchId, r.provider, r.convTypeId, r.window.start, r.window.end, r.convIds.length, r.sessions, r.status, r.httpStatus, r.attempts, error, response, r.now, r.now];
 }
 
-/** Upsert of api_batches rows, the same SQL on both databases (SQLite 3.24+ and PostgreSQL know ON CONFLICT). */
-function upsertBatches(rows: readonly Knex.Value[][]): { sql: string; bindings: Knex.Value[] } {
-  const marks = `(${BATCH_COLUMNS.map(() => '?').join(', ')})`;
+/**
+ * Upsert of api_batches rows, the same SQL on both databases (SQLite 3.24+ and PostgreSQL know ON CONFLICT): with
+ * `literal`, the values are written into the text (a PostgreSQL script, see runPgScript), else bound.
+ */
+function upsertBatches(rows: ReadonlyArray<Array<string | number | null>>, literal?: (v: string | number | null) => string): { sql: string; bindings: Knex.Value[] } {
+  const values = rows.map((r) => `(${r.map((v) => (literal === undefined ? '?' : literal(v))).join(', ')})`).join(', ');
   return {
     sql:
-      `INSERT INTO api_batches (${BATCH_COLUMNS.join(', ')}) VALUES ${rows.map(() => marks).join(', ')}
+      `INSERT INTO api_batches (${BATCH_COLUMNS.join(', ')}) VALUES ${values}
        ON CONFLICT (batch_id) DO UPDATE SET ${BATCH_UPDATED.map((c) => `${c} = excluded.${c}`).join(', ')}`,
-    bindings: rows.flat(),
+    bindings: literal === undefined ? rows.flat() : [],
   };
 }
 
@@ -143,8 +147,9 @@ function upsertBatches(rows: readonly Knex.Value[][]): { sql: string; bindings: 
  * leaves every batch either written or absent, and a re-run sends the absent ones.
  *
  * The rows go set-wise: one upsert of the batches, one DELETE and one INSERT per staging table for all of them.
- * On PostgreSQL, where every statement waits for a round trip, the deletes are one statement and the inserts
- * another (array parameters, unnest), after the locks; on SQLite the statements are chunked under its limits.
+ * On PostgreSQL, where every statement waits for a round trip, the whole group is one script in one round trip
+ * (the locks, then the deletes, then the inserts of arrays through unnest); on SQLite the statements are chunked
+ * under its limits.
  */
 export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insertChunk: number): Promise<void> {
   if (rs.length === 0) return;
@@ -155,38 +160,35 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
   const allIds = rs.flatMap((r) => r.convIds);
   const results = answered.flatMap((r) => r.values.map((v) => ({ ...v, batch_id: r.batchId })));
   const failures = rs.flatMap((r) => r.failed.map((f) => ({ conv_id: f.conversionId, batch_id: r.batchId, reason: redact(f.reason).slice(0, 2000), created_at: r.now })));
-  await writeTransaction(db, async (trx) => {
-    await lockKeysForWrite(trx, 'staging', allIds.map(fnv1a));
-    if (dialectOf(trx) === 'pg') {
-      const up = upsertBatches(batches);
-      // three tables in one statement: the CTEs touch different tables, so their order does not matter
-      await trx.raw(
-        `WITH b AS (${up.sql}),
-              r AS (DELETE FROM api_results WHERE conv_id = ANY(?::text[]))
-         DELETE FROM api_failures WHERE conv_id = ANY(?::text[])`,
-        [...up.bindings, resultIds, allIds],
+  if (dialectOf(db) === 'pg') {
+    // one round trip for the whole group (runPgScript): the lock, then the deletes and the batches' upsert, then
+    // the inserts. The deletes and the inserts are separate statements: a statement's CTEs run in no set order.
+    const script = [
+      keyLockSql('staging', allIds.map(fnv1a)),
+      `WITH b AS (${upsertBatches(batches, pgLiteral).sql}),
+            r AS (DELETE FROM api_results WHERE conv_id = ANY(${pgArray(resultIds, 'text')}))
+       DELETE FROM api_failures WHERE conv_id = ANY(${pgArray(allIds, 'text')})`,
+    ];
+    if (results.length > 0) {
+      script.push(
+        `INSERT INTO api_results (conv_id, session_id, batch_id, initializer, holder, closer, ihc)
+         SELECT * FROM unnest(${pgArray(results.map((v) => v.conversion_id), 'text')}, ${pgArray(results.map((v) => v.session_id), 'text')},
+                              ${pgArray(results.map((v) => v.batch_id), 'text')}, ${pgArray(results.map((v) => v.initializer), 'float8')},
+                              ${pgArray(results.map((v) => v.holder), 'float8')}, ${pgArray(results.map((v) => v.closer), 'float8')},
+                              ${pgArray(results.map((v) => v.ihc), 'float8')})`,
       );
-      if (results.length + failures.length === 0) return;
-      await trx.raw(
-        `WITH r AS (INSERT INTO api_results (conv_id, session_id, batch_id, initializer, holder, closer, ihc)
-                    SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[], ?::float8[], ?::float8[]))
-         INSERT INTO api_failures (conv_id, batch_id, reason, created_at) SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[])`,
-        [
-          results.map((v) => v.conversion_id),
-          results.map((v) => v.session_id),
-          results.map((v) => v.batch_id),
-          results.map((v) => v.initializer),
-          results.map((v) => v.holder),
-          results.map((v) => v.closer),
-          results.map((v) => v.ihc),
-          failures.map((f) => f.conv_id),
-          failures.map((f) => f.batch_id),
-          failures.map((f) => f.reason),
-          failures.map((f) => f.created_at),
-        ],
-      );
-      return;
     }
+    if (failures.length > 0) {
+      script.push(
+        `INSERT INTO api_failures (conv_id, batch_id, reason, created_at)
+         SELECT * FROM unnest(${pgArray(failures.map((f) => f.conv_id), 'text')}, ${pgArray(failures.map((f) => f.batch_id), 'text')},
+                              ${pgArray(failures.map((f) => f.reason), 'text')}, ${pgArray(failures.map((f) => f.created_at), 'text')})`,
+      );
+    }
+    await runPgScript(db, script);
+    return;
+  }
+  await writeTransaction(db, async (trx) => {
     for (const c of chunks(batches, Math.max(1, Math.floor(insertChunk / 4)))) {
       const up = upsertBatches(c);
       await trx.raw(up.sql, up.bindings);

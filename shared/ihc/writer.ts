@@ -1,11 +1,13 @@
 /**
  * Group commit for send-to-api's staging writes. The senders hand each finished batch to `add` and go on with
- * the next one; one write at a time takes the batches finished meanwhile (up to `maxGroupJourneys` conversions)
- * and writes them in one transaction. A write starts when a group is full, or `lingerMs` after the first batch
- * of a group was queued: a slow provider's answers are stored a moment after they come, and a fast one (the
- * local engine) fills groups, one commit for many batches. `add` waits only while more than `maxPending`
- * batches are queued, so memory stays bounded; a failed write is thrown by the next `add` and by `close` (the
- * batches not yet written are sent again by the next run, as after a kill).
+ * the next one; a write takes the batches finished meanwhile (up to `maxGroupJourneys` conversions) and writes
+ * them in one transaction. A write starts when a group is full, or `lingerMs` after the first batch of a group
+ * was queued: a slow provider's answers are stored a moment after they come, and a fast one (the local engine)
+ * fills groups, one commit for many batches. Up to `maxWriters` writes run at once, each on its own group (a
+ * second starts only while the others write and batches wait; none lingers while another does). `add` waits
+ * only while more than `maxPending` batches are queued, so memory stays bounded; a failed write is thrown by the
+ * next `add` and by `close`, and no group is started after it (the batches not yet written are sent again by
+ * the next run, as after a kill).
  */
 export interface WriterLimits {
   /** batches queued before `add` waits for the writes */
@@ -14,11 +16,15 @@ export interface WriterLimits {
   readonly maxGroupJourneys: number;
   /** how long a group that is not full waits for more batches */
   readonly lingerMs: number;
+  /** groups written at once (default 1: in order, one after the other) */
+  readonly maxWriters?: number;
 }
 
 export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
   private readonly queue: R[] = [];
-  private busy = false;
+  /** writes running (or lingering before their group) */
+  private running = 0;
+  private lingering = false;
   private failure: { readonly error: unknown } | undefined;
   private wake: Array<() => void> = [];
   private closing = false;
@@ -45,7 +51,7 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
   async close(): Promise<void> {
     this.closing = true;
     this.stopLinger?.();
-    while (this.busy) await this.progress();
+    while (this.running > 0) await this.progress();
     this.check();
   }
 
@@ -58,14 +64,16 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
   }
 
   private kick(): void {
-    if (this.busy) return;
-    this.busy = true;
+    // a lingering write takes what comes meanwhile; another starts only beside writes busy with their groups
+    if (this.lingering || this.running >= (this.limits.maxWriters ?? 1)) return;
+    this.running += 1;
     void (async () => {
       try {
-        // `busy` is cleared in the same turn as the last emptiness check, so an `add` never finds a writer that has
-        // stopped looking
-        while (this.queue.length > 0 && this.failure === undefined) {
+        // `running` drops in the same turn as the last emptiness check, so an `add` never finds only writes that
+        // have stopped looking
+        while (this.queue.length > 0 && this.failure === undefined && !this.lingering) {
           if (!this.closing && this.queuedJourneys < this.limits.maxGroupJourneys && this.queue.length <= this.limits.maxPending) {
+            this.lingering = true;
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, this.limits.lingerMs);
               this.stopLinger = () => {
@@ -74,6 +82,8 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
               };
             });
             this.stopLinger = undefined;
+            this.lingering = false;
+            if (this.queue.length === 0 || this.failure !== undefined) break;
           }
           let n = 0;
           let journeys = 0;
@@ -83,15 +93,17 @@ export class StagingWriter<R extends { readonly convIds: readonly string[] }> {
           }
           const group = this.queue.splice(0, n);
           this.queuedJourneys -= journeys;
+          // batches left behind (the group was full): another write may take them meanwhile
+          if (this.queue.length > 0) this.kick();
           try {
             await this.write(group);
           } catch (e) {
-            this.failure = { error: e };
+            this.failure ??= { error: e };
           }
           this.notify();
         }
       } finally {
-        this.busy = false;
+        this.running -= 1;
         this.notify();
       }
     })();
