@@ -165,6 +165,10 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
     // the inserts. The deletes and the inserts are separate statements: a statement's CTEs run in no set order.
     const script = [
       keyLockSql('staging', allIds.map(fnv1a)),
+      // the deletes find the group's conversions by key: a first send fills the staging tables as it goes, with no
+      // statistics yet, and the planner then scanned the whole growing api_results for every group (for this
+      // transaction only; the inserts read no table)
+      `SELECT set_config('enable_seqscan', 'off', true)`,
       `WITH b AS (${upsertBatches(batches, pgLiteral).sql}),
             r AS (DELETE FROM api_results WHERE conv_id = ANY(${pgArray(resultIds, 'text')}))
        DELETE FROM api_failures WHERE conv_id = ANY(${pgArray(allIds, 'text')})`,
