@@ -47,6 +47,7 @@ import { SCENARIOS, simulateUser, TruthTally, type Scenario } from '../shared/ge
 import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import { journeyPages } from '../shared/reporting/journeys.js';
+import { benchArgs } from './args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WINDOW = { start: '2024-03-01', end: '2024-03-28' };
@@ -62,11 +63,6 @@ type Row = {
   rho: number | null;
   credited_orders: Record<string, number>;
 };
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 function run(task: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -231,10 +227,14 @@ function table(rows: readonly Row[], scenarios: readonly string[]): string {
 }
 
 async function main(): Promise<void> {
-  const scale = Number(arg('scale', '1'));
-  const seed = Number(arg('seed', '42'));
-  const keep = arg('keep', '');
-  const spreadSeeds = Number(arg('spread', '10'));
+  const a = benchArgs('accuracy.js', 'Every model against planted truth on every scenario (see the header of bench/accuracy.ts).', {
+    scale: { type: 'number', default: 1, describe: "generate-data's scale per scenario" },
+    seed: { type: 'number', default: 42, describe: "generate-data's seed" },
+    keep: { type: 'string', default: '', describe: 'keep each scenario\'s data and database under this folder (default: a temporary folder, removed)' },
+    spread: { type: 'number', default: 10, describe: 'seeds 1..N re-simulated in process for the sampling spread' },
+  });
+  const { scale, seed, keep } = a;
+  const spreadSeeds = a.spread;
   const started = Date.now();
   const scenarios = SCENARIOS.filter((s) => s.name !== 'tiny');
   const rows: Row[] = [];

@@ -13,6 +13,7 @@ import { attributePaths, creditJourney, fitModel, type Fitted } from '../shared/
 import { DEFAULT_MODELS_CONFIG } from '../shared/attribution/params.js';
 import { decodePathRow, pathsFromJourneys, type PathCount } from '../shared/attribution/paths.js';
 import { MODEL_NAMES, type Journey, type ModelName } from '../shared/attribution/types.js';
+import { benchArgs } from './args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const REFERENCE = path.resolve(ROOT, '../shared/reference/pathdata.csv');
@@ -105,8 +106,9 @@ function cpuMs(fn: () => void): number {
 }
 
 function main(): void {
-  const arg = process.argv.indexOf('--journeys');
-  const count = arg > 0 ? Number(process.argv[arg + 1]) : 200_000;
+  const count = benchArgs('attribution.bench.js', 'The attribution engine alone: journeys credited per second, per model.', {
+    journeys: { type: 'number', default: 200_000, describe: 'synthetic journeys to credit' },
+  }).journeys;
   const journeys = generateJourneys(count);
   const sessions = journeys.reduce((a, j) => a + j.sessions.length, 0);
   const cfg = DEFAULT_MODELS_CONFIG;

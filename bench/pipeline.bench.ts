@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './args.js';
 import { formatTable, ratiosOf, type BenchRow } from './table.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -40,22 +41,19 @@ interface Options {
   readonly seed: number;
 }
 
-function options(argv: readonly string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const scales = (get('scales') ?? '1 10').split(/[\s,]+/).filter((s) => s !== '').map(Number);
-  if (scales.length === 0 || scales.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`--scales: whole numbers >= 1, got "${get('scales')}"`);
-  return {
-    scales,
-    postgres: get('postgres'),
-    sqlite: get('sqlite') !== 'false',
-    journeys: Number(get('journeys') ?? 200_000),
-    work: path.resolve(get('work') ?? path.join(os.tmpdir(), 'attribution-bench')),
-    out: path.resolve(get('out') ?? path.join(ROOT, 'bench/results')),
-    seed: Number(get('seed') ?? 42),
-  };
+function options(): Options {
+  const a = benchArgs('pipeline.bench.js', 'Every step against the bare-database baselines on the same files (see the header of bench/pipeline.bench.ts).', {
+    scales: { type: 'string', default: '1 10', describe: 'scales to generate and run, e.g. "1 10" or "100"' },
+    postgres: { type: 'string', describe: 'also run against this PostgreSQL URL (a throwaway server: its tables are dropped)' },
+    sqlite: { type: 'boolean', default: true, describe: 'run against SQLite (--sqlite false: PostgreSQL only)' },
+    journeys: { type: 'number', default: 200_000, describe: "journeys in the engine micro-benchmark" },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'attribution-bench'), describe: 'folder for the generated data and databases (emptied per scale)' },
+    out: { type: 'string', default: path.join(ROOT, 'bench/results'), describe: 'folder for the JSON results' },
+    seed: { type: 'number', default: 42, describe: "generate-data's seed" },
+  });
+  const scales = a.scales.split(/[\s,]+/).filter((s) => s !== '').map(Number);
+  if (scales.length === 0 || scales.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`--scales: whole numbers >= 1, got "${a.scales}"`);
+  return { scales, postgres: a.postgres, sqlite: a.sqlite, journeys: a.journeys, work: path.resolve(a.work), out: path.resolve(a.out), seed: a.seed };
 }
 
 interface Measured {
@@ -252,7 +250,7 @@ function benchBackend(b: Backend, scale: number, dir: string): { rows: StepResul
 }
 
 function main(): void {
-  const o = options(process.argv.slice(2));
+  const o = options();
   const backends: Array<(work: string) => Backend> = [];
   if (o.sqlite) backends.push(sqliteBackend);
   if (o.postgres !== undefined) {
