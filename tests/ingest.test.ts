@@ -104,6 +104,33 @@ test(`every invalid row is quarantined with line, field and reason; valid rows l
   }
 });
 
+test(`a first load stores the rows in key order whatever the file's order, also when a repeated key sends it through the staging table (${driverUnderTest()})`, async (t) => {
+  // later lookups by key that read other columns then walk the table front to back (shared/ingest/load.ts)
+  const ids = ['s5', 's2', 's9', 's1', 's7', 's3', 's8', 's4', 's6'];
+  const session = (id: string) => `${id},u${id},2023-08-29,10:00:00,SEO,1,0,0`;
+  const rowidOrder = async (db: Knex, table: string, key: string): Promise<string[]> =>
+    ((await db.raw(`SELECT ${key} AS k FROM ${table} ORDER BY rowid`)) as Array<{ k: string }>).map((r) => r.k);
+  for (const repeat of [false, true]) {
+    const { db, dir, cleanup } = await freshDb();
+    try {
+      const sessions = write(dir, 's.csv', [SESSIONS_HEADER, ...ids.map(session), ...(repeat ? [session('s2')] : [])]);
+      const conversions = write(dir, 'c.csv', ['conv_id,user_id,conv_date,conv_time,revenue', 'c3,u1,2023-08-29,12:00:00,1', 'c1,u1,2023-08-29,12:00:00,1', 'c2,u1,2023-08-29,12:00:00,1']);
+      const stats = await load(db, [
+        { kind: 'sessions', path: sessions },
+        { kind: 'conversions', path: conversions },
+      ]);
+      t.deepEqual(stats.map((s) => [s.inserted, s.quarantined]), [[9, repeat ? 1 : 0], [3, 0]]);
+      t.deepEqual(await rowidOrder(db, 'session_sources', 'session_id'), [...ids].sort());
+      t.deepEqual(await rowidOrder(db, 'conversions', 'conv_id'), ['c1', 'c2', 'c3']);
+      // the secondary indexes, dropped for the insert, are back
+      const indexes = (await db.raw(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'session_sources' AND sql IS NOT NULL ORDER BY name`)) as Array<{ name: string }>;
+      t.deepEqual(indexes.map((i) => i.name), ['idx_session_sources_date_channel_id_user', 'idx_session_sources_user_ts_id_channel']);
+    } finally {
+      await cleanup();
+    }
+  }
+});
+
 test('a re-load changes nothing; a changed row is counted as updated', async (t) => {
   const { db, dir, cleanup } = await freshDb();
   try {

@@ -28,23 +28,20 @@ async function connectionOf<C>(trx: Knex.Transaction): Promise<C> {
 
 /** SQLite only: how rows meet the table. */
 export interface StageOptions {
-  /** leading values of each row that are not stored (the load's line number, when rows go straight to their table) */
+  /** leading values of each row that are not stored (the load's line number, when the direct path needs none) */
   readonly skip?: number;
-  /** a row whose key the table already holds is left out (ON CONFLICT DO NOTHING) instead of failing the statement */
-  readonly ignoreExisting?: boolean;
 }
 
 export async function makeStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number, options: StageOptions = {}): Promise<Stager> {
   if (dialectOf(trx) === 'pg') {
-    if (options.skip !== undefined || options.ignoreExisting !== undefined) throw new Error('makeStager: skip and ignoreExisting are for SQLite');
+    if (options.skip !== undefined) throw new Error('makeStager: skip is for SQLite');
     return pgCopyStager(await connectionOf<PgConnection>(trx), table, names);
   }
   const skip = options.skip ?? 0;
-  const conflict = options.ignoreExisting === true ? ' ON CONFLICT DO NOTHING' : '';
   // by the client's name, not by duck typing: node-sqlite3's Database has a `prepare` too, but an asynchronous
   // one whose errors arrive as events after the row was counted as staged
-  if ((trx.client as { driverName?: string }).driverName !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip, conflict);
-  return preparedStager(await connectionOf<BetterSqliteConnection>(trx), table, names, skip, conflict);
+  if ((trx.client as { driverName?: string }).driverName !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip);
+  return preparedStager(await connectionOf<BetterSqliteConnection>(trx), table, names, skip);
 }
 
 /**
@@ -66,8 +63,8 @@ export async function writeRows(
 }
 
 /** better-sqlite3: one prepared INSERT reused for the whole file, each row a synchronous step, no parsing of SQL or JSON. */
-function preparedStager(conn: BetterSqliteConnection, table: string, names: readonly string[], skip: number, conflict: string): Stager {
-  const stmt = conn.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})${conflict}`);
+function preparedStager(conn: BetterSqliteConnection, table: string, names: readonly string[], skip: number): Stager {
+  const stmt = conn.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`);
   return {
     add: (row) => {
       stmt.run(skip === 0 ? row : row.slice(skip));
@@ -82,10 +79,9 @@ function preparedStager(conn: BetterSqliteConnection, table: string, names: read
  * node-sqlite3 (asynchronous, a round trip per statement): rows travel as one JSON parameter per statement,
  * since preparing a multi-row VALUES statement cost more than executing it and SQLite caps those at 500 rows.
  */
-function jsonStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number, skip: number, conflict: string): Stager {
+function jsonStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number, skip: number): Stager {
   let rows: (readonly unknown[])[] = [];
-  // WHERE true: without it SQLite would read ON CONFLICT as the join constraint of json_each
-  const sql = `INSERT INTO ${table} (${names.join(', ')}) SELECT ${names.map((_, i) => `json_extract(value, '$[${i + skip}]')`).join(', ')} FROM json_each(?) WHERE true${conflict}`;
+  const sql = `INSERT INTO ${table} (${names.join(', ')}) SELECT ${names.map((_, i) => `json_extract(value, '$[${i + skip}]')`).join(', ')} FROM json_each(?)`;
   const flush = async (): Promise<void> => {
     if (rows.length === 0) return;
     const json = JSON.stringify(rows);
