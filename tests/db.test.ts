@@ -119,6 +119,50 @@ test('migration 009 leaves a cost table with a NULL key as a rowid table, its ro
   }
 });
 
+test(`migration 011 stores an adopted session table's rows in key order, rows, indexes and declared types kept; a table in order is left alone (${driverUnderTest()})`, async (t) => {
+  const sessions = (db: ReturnType<typeof makeDb>) => db('session_sources').select().orderBy('session_id');
+  const byRowid = async (db: ReturnType<typeof makeDb>): Promise<Array<{ rowid: number; session_id: string }>> =>
+    (await db.raw('SELECT rowid, session_id FROM session_sources ORDER BY rowid')) as Array<{ rowid: number; session_id: string }>;
+  const add = (file: string, sql: string) => {
+    const raw = new Database(file);
+    raw.exec(sql);
+    raw.close();
+  };
+  const row = (id: string, rowid: number) => `INSERT INTO session_sources (rowid, session_id, user_id, event_date, event_time, channel_name, holder_engagement, closer_engagement, impression_interaction)
+    VALUES (${rowid}, '${id}', 'u1', '2023-09-0${rowid % 9}', '10:00:00', 'SEO', 0, 1, 0);`;
+  {
+    // the challenge fixture holds s1 (rowid 1); these come after it in file order, not in key order
+    const { file, dir } = challengeDb();
+    add(file, row('s3', 2) + row('s0', 3) + row('s2', 4) + 'CREATE INDEX idx_sessions_by_channel ON session_sources (channel_name);');
+    const db = makeDb(testConfig(file, dir).database);
+    try {
+      const before = await sessions(db);
+      t.true(E.isRight(await migrate(db)()));
+      t.deepEqual((await byRowid(db)).map((r) => r.session_id), ['s0', 's1', 's2', 's3']);
+      t.deepEqual(await sessions(db), before);
+      t.true((await indexNames(db, 'session_sources')).includes('idx_sessions_by_channel'));
+      t.regex(await definition(db, 'session_sources'), /session_id VARCHAR\(64\) PRIMARY KEY,\s*user_id VARCHAR\(64\)/);
+      t.notRegex(await definition(db, 'session_sources'), /WITHOUT ROWID/);
+      const check = await checkSchema(db)();
+      t.true(E.isRight(check), E.isLeft(check) ? formatError(check.left) : '');
+    } finally {
+      await db.destroy();
+    }
+  }
+  {
+    // already in key order (rowids with gaps): not copied, so the rowids stay as they were
+    const { file, dir } = challengeDb();
+    add(file, row('s2', 20) + row('s3', 30));
+    const db = makeDb(testConfig(file, dir).database);
+    try {
+      t.true(E.isRight(await migrate(db)()));
+      t.deepEqual(await byRowid(db), [{ rowid: 1, session_id: 's1' }, { rowid: 20, session_id: 's2' }, { rowid: 30, session_id: 's3' }]);
+    } finally {
+      await db.destroy();
+    }
+  }
+});
+
 test('schema drift is reported with each exact difference', async (t) => {
   const { file, dir } = challengeDb();
   const db = makeDb(testConfig(file, dir).database);

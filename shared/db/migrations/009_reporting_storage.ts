@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { dialectOf } from '../connect.js';
+import { createAs, isWithoutRowid, quote, replaceTable, tableObjects } from '../rebuild.js';
 
 /**
  * Storage for process-attribution's speed at scale.
@@ -31,46 +32,11 @@ import { dialectOf } from '../connect.js';
 export const name = '009_reporting_storage';
 
 
-interface MasterRow {
-  readonly type: string;
-  readonly name: string;
-  readonly sql: string | null;
-}
-
-const quote = (s: string): string => `"${s.replace(/"/g, '""')}"`;
-
-async function master(db: Knex, table: string): Promise<MasterRow[]> {
-  return (await db.raw(`SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL`, [table])) as MasterRow[];
-}
-
-/** The table's CREATE statement as a rowid (or WITHOUT ROWID) table, under another name; undefined when it cannot be rewritten. */
-function createAs(sql: string, newName: string, withoutRowid: boolean): string | undefined {
-  const head = /^\s*CREATE\s+TABLE\s+(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)\s*\(/i;
-  if (!head.test(sql)) return undefined;
-  const body = sql.replace(head, `CREATE TABLE ${quote(newName)} (`).replace(/\)\s*WITHOUT\s+ROWID\s*$/i, ')');
-  return withoutRowid ? `${body} WITHOUT ROWID` : body;
-}
-
-/** Replaces `table` by a copy made with `create` (which names the table `${table}_009`), indexes and triggers re-created. */
-async function replaceTable(db: Knex, table: string, create: string, orderBy: readonly string[]): Promise<void> {
-  const objects = await master(db, table);
-  const cols = (await db.raw(`PRAGMA table_info(${quote(table)})`)) as Array<{ name: string }>;
-  const names = cols.map((c) => quote(c.name)).join(', ');
-  const tmp = `${table}_009`;
-  await db.raw(create);
-  // in key order: the new B-tree is written front to back instead of at random places
-  await db.raw(`INSERT INTO ${quote(tmp)} (${names}) SELECT ${names} FROM ${quote(table)} ORDER BY ${orderBy.join(', ')}`);
-  await db.raw(`DROP TABLE ${quote(table)}`);
-  await db.raw(`ALTER TABLE ${quote(tmp)} RENAME TO ${quote(table)}`);
-  for (const o of objects) if (o.type === 'index' || o.type === 'trigger') await db.raw(o.sql!);
-}
-
 /** A challenge table (its definition is the user's) as a WITHOUT ROWID table with the same key, or back. */
 async function rebuild(db: Knex, table: string, withoutRowid: boolean): Promise<void> {
-  const def = (await master(db, table)).find((o) => o.type === 'table');
+  const def = (await tableObjects(db, table)).find((o) => o.type === 'table');
   if (def?.sql == null) return;
-  const isWithoutRowid = /\)\s*WITHOUT\s+ROWID\s*$/i.test(def.sql);
-  if (isWithoutRowid === withoutRowid) return;
+  if (isWithoutRowid(def.sql) === withoutRowid) return;
   const cols = (await db.raw(`PRAGMA table_info(${quote(table)})`)) as Array<{ name: string; pk: number }>;
   const key = cols.filter((c) => Number(c.pk) > 0).sort((a, b) => a.pk - b.pk).map((c) => quote(c.name));
   if (key.length === 0) return;
@@ -80,7 +46,7 @@ async function rebuild(db: Knex, table: string, withoutRowid: boolean): Promise<
     if (Number(nulls[0]?.n ?? 0) > 0) return;
   }
   const create = createAs(def.sql, `${table}_009`, withoutRowid);
-  if (create !== undefined) await replaceTable(db, table, create, key);
+  if (create !== undefined) await replaceTable(db, table, create, `${table}_009`, key);
 }
 
 /**
@@ -105,6 +71,7 @@ async function rekeyCredits(db: Knex, key: readonly string[], withoutRowid: bool
     'model_credits',
     `CREATE TABLE model_credits_009 (model TEXT NOT NULL, conv_id TEXT NOT NULL, session_id TEXT NOT NULL, credit FLOAT NOT NULL,
        PRIMARY KEY (${key.join(', ')}))${withoutRowid ? ' WITHOUT ROWID' : ''}`,
+    'model_credits_009',
     key,
   );
 }
