@@ -70,16 +70,15 @@ test('fit-ihc fits the phase weights against non-converting journeys: the phase 
   // 60 non-converting paths like the journeys but with no holder-engaged session: holding is what orders need
   const base = Date.parse('2023-09-02T00:00:00Z') / 1000;
   const paths: Record<string, unknown>[] = [];
-  const members: Record<string, unknown>[] = [];
   const sessions: Record<string, unknown>[] = [];
   for (let j = 0; j < 60; j++) {
     const end = base + j * 3600;
     const ts = [end - (j % 40 + 3) * 3600 - 7200, end - (j % 40 + 3) * 3600, end - 3600];
     const [cd, ct] = split(ts[2]!);
-    paths.push({ path_id: j + 1, user_id: `n${j}`, first_session: `n${pad(j)}s0`, last_date: cd, last_time: ct, session_count: 3, channels: 'x\u001fx\u001fx' });
+    const later = JSON.stringify([`n${pad(j)}s1`, `n${pad(j)}s2`]);
+    paths.push({ path_id: j + 1, user_id: `n${j}`, first_session: `n${pad(j)}s0`, last_date: cd, last_time: ct, session_count: 3, channels: 'x\u001fx\u001fx', later_sessions: later });
     ts.forEach((s, k) => {
       const [ed, et] = split(s);
-      members.push({ path_id: j + 1, position: k, session_id: `n${pad(j)}s${k}` });
       sessions.push({
         session_id: `n${pad(j)}s${k}`, user_id: `n${j}`, event_date: ed, event_time: et,
         channel_name: 'x', holder_engagement: 0, closer_engagement: k === 0 ? 0 : 1, impression_interaction: 0,
@@ -88,7 +87,6 @@ test('fit-ihc fits the phase weights against non-converting journeys: the phase 
   }
   await db.batchInsert('session_sources', sessions, 100);
   await db.batchInsert('nonconverting_paths', paths, 100);
-  await db.batchInsert('nonconverting_path_sessions', members, 100);
   const caps = testCaps(db, config);
   const r = await fitIhcProgram({ name: 'phases', replace: false, minSamples: 30, window: { start: '2023-08-29', end: '2023-09-07' } }, caps)();
   t.true(E.isRight(r), JSON.stringify(r));

@@ -13,6 +13,7 @@ import { streamJourneys } from '../shared/ihc/journeys.js';
 import { countJourneys } from '../shared/journeys/read.js';
 import { driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
 import * as m008 from '../shared/db/migrations/008_nonconverting_tables.js';
+import * as m012 from '../shared/db/migrations/012_path_session_ids.js';
 import { makeDb } from '../shared/db/connect.js';
 import { migrate } from '../shared/db/migrate.js';
 
@@ -59,23 +60,31 @@ const CONVERSIONS: Array<[string, string, string, string]> = [
   ['c3', 'u3', '2023-09-05', '10:00:00'],
 ];
 
+/** every stored path's session ids in order (first_session, then the JSON array later_sessions), by user and first session */
 async function pathsOf(db: Knex): Promise<Record<string, string[]>> {
-  const rows = (await db('nonconverting_paths as p')
-    .join('nonconverting_path_sessions as ps', 'ps.path_id', 'p.path_id')
-    .select('p.user_id', 'p.first_session', 'ps.session_id')
-    .orderBy(['p.user_id', 'p.first_session', 'ps.position'])) as Array<{ user_id: string; first_session: string; session_id: string }>;
+  const rows = (await db('nonconverting_paths').select('user_id', 'first_session', 'later_sessions', 'session_count')) as Array<{
+    user_id: string;
+    first_session: string;
+    later_sessions: string | null;
+    session_count: number;
+  }>;
   const out: Record<string, string[]> = {};
-  for (const r of rows) (out[`nc:${r.user_id}:${r.first_session}`] ??= []).push(r.session_id);
-  return out;
+  for (const r of rows) {
+    const ids = [r.first_session, ...(r.later_sessions === null ? [] : (JSON.parse(r.later_sessions) as string[]))];
+    if (ids.length !== Number(r.session_count)) throw new Error(`path ${r.user_id}:${r.first_session} holds ${ids.length} ids for ${r.session_count} sessions`);
+    out[`nc:${r.user_id}:${r.first_session}`] = ids;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** sessions that are both in a non-converting path and in a converting journey of the same user */
 async function overlaps(db: Knex): Promise<unknown[]> {
-  return db('nonconverting_path_sessions as a')
-    .join('session_sources as s', 's.session_id', 'a.session_id')
+  const ids = Object.values(await pathsOf(db)).flat();
+  return db('session_sources as s')
+    .whereIn('s.session_id', ids)
     .join('conversions as c', 'c.user_id', 's.user_id')
     .andWhereRaw("(s.event_date < c.conv_date OR (s.event_date = c.conv_date AND s.event_time < c.conv_time))")
-    .select('a.session_id', 'c.conv_id');
+    .select('s.session_id', 'c.conv_id');
 }
 
 test('non-converting paths: cut where a converting journey begins, closed by a long gap, in the window of their last session', async (t) => {
@@ -192,17 +201,34 @@ test('consecutive and overlapping windows: a path that grows past a window is st
   t.deepEqual(await pathsOf(db), { 'nc:u9:p1': ['p1', 'p2', 'p3'] });
   const rows = (await db('nonconverting_paths').select('user_id', 'first_session', 'last_date', 'session_count')) as unknown[];
   t.deepEqual(rows, [{ user_id: 'u9', first_session: 'p1', last_date: '2023-09-05', session_count: 3 }]);
-  // every stored session row belongs to a stored path
-  t.is((await db('nonconverting_path_sessions').whereNotIn('path_id', db('nonconverting_paths').select('path_id'))).length, 0);
 });
 
 const pgUrl = process.env['TEST_POSTGRES_URL'];
 
-/** Migration 008 on a database holding paths the old way: down() stores them as journeys, up() moves them back. */
+/**
+ * Migrations 012 and 008 on a database holding paths the old ways: 012's down() gives each path session a row of
+ * nonconverting_path_sessions, 008's down() stores the paths as journeys; their up()s move them back.
+ */
 async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> {
-  await seed(db, SESSIONS, CONVERSIONS);
+  // a path of three sessions whose ids need escaping in JSON
+  const odd: S[] = [
+    ['x"1', 'u5', '2023-09-03', '07:00:00', 'SEO'],
+    ['x\\2', 'u5', '2023-09-03', '08:00:00', 'Email'],
+    ['x ü\u001f3', 'u5', '2023-09-03', '09:00:00', 'SEO'],
+  ];
+  await seed(db, [...SESSIONS, ...odd], CONVERSIONS);
   await buildJourneys(db, W, OPTS);
   const paths = await pathsOf(db);
+  t.deepEqual(paths['nc:u5:x"1'], odd.map((s) => s[0]));
+  const pathSessions = (): Promise<unknown[]> =>
+    db('nonconverting_paths as p')
+      .join('nonconverting_path_sessions as ps', 'ps.path_id', 'p.path_id')
+      .orderBy(['p.user_id', 'p.first_session', 'ps.position'])
+      .select('p.user_id', 'ps.position', 'ps.session_id');
+  const expectedSessions = Object.entries(paths).flatMap(([key, ids]) => ids.map((session_id, position) => ({ user_id: key.split(':')[1], position, session_id })));
+  await m012.down(db);
+  t.deepEqual(await pathSessions(), expectedSessions);
+  t.false(await db.schema.hasColumn('nonconverting_paths', 'later_sessions'));
   const rows = async (): Promise<unknown[]> =>
     db('nonconverting_paths').select('user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels').orderBy(['user_id', 'first_session']);
   const before = await rows();
@@ -221,9 +247,12 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
       { session_id: 'e', position: 1, channel_name: 'SEO', holder_engagement: 1, conversion: 0 },
     ],
   );
-  t.is(Number(((await db('journeys').where('status', 'non_converting').count({ n: '*' })) as [{ n: unknown }])[0].n), 3);
+  t.is(Number(((await db('journeys').where('status', 'non_converting').count({ n: '*' })) as [{ n: unknown }])[0].n), 4);
 
   await m008.up(db);
+  t.deepEqual(await pathSessions(), expectedSessions);
+  await m012.up(db);
+  t.false(await db.schema.hasTable('nonconverting_path_sessions'));
   t.deepEqual(await pathsOf(db), paths);
   t.deepEqual(await rows(), before);
   t.deepEqual(await db('journeys').pluck('conv_id'), ['c1']);
@@ -234,19 +263,24 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
   // the readers on this database: fit-ihc's pages (times and flags from session_sources) and the models' counts
   const pages: string[][] = [];
   for await (const page of nonConvertingPathPages(dbOver(db), W, 2)) pages.push(page.map((p) => p.map((x) => `${x.event_date} ${x.event_time}`).join(', ')));
-  t.deepEqual(pages.flat().sort(), ['2023-08-30 09:00:00, 2023-09-01 09:00:00', '2023-09-02 09:00:00', '2023-09-02 10:00:00, 2023-09-02 11:00:00']);
+  t.deepEqual(pages.flat().sort(), [
+    '2023-08-30 09:00:00, 2023-09-01 09:00:00',
+    '2023-09-02 09:00:00',
+    '2023-09-02 10:00:00, 2023-09-02 11:00:00',
+    '2023-09-03 07:00:00, 2023-09-03 08:00:00, 2023-09-03 09:00:00',
+  ]);
   t.is(pages.length, 2);
   const counts = await nonConvertingPaths(db, journeySql(db), W);
-  t.deepEqual(counts.perUser.map((p) => p.channels.join('>')), ['Email', 'SEO>SEO', 'Social>SEO']);
+  t.deepEqual(counts.perUser.map((p) => p.channels.join('>')), ['Email', 'SEO>Email>SEO', 'SEO>SEO', 'Social>SEO']);
 }
 
-test(`migration 008 moves stored non-converting journeys into the path tables and back (${driverUnderTest()})`, async (t) => {
+test(`migrations 008 and 012 move stored non-converting paths to the path table and back (${driverUnderTest()})`, async (t) => {
   const { db, cleanup } = await freshDb();
   t.teardown(cleanup);
   await migrationRoundTrip(t, db);
 });
 
-(pgUrl !== undefined && pgUrl !== '' ? test : test.skip)('migration 008 moves stored non-converting journeys into the path tables and back (PostgreSQL)', async (t) => {
+(pgUrl !== undefined && pgUrl !== '' ? test : test.skip)('migrations 008 and 012 move stored non-converting paths to the path table and back (PostgreSQL)', async (t) => {
   const schema = 'nc_migration_test';
   const admin = knex({ client: 'pg', connection: pgUrl! });
   await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

@@ -147,13 +147,9 @@ export const OWN_TABLES: readonly TableSpec[] = [
       col('last_time', 'time'),
       col('session_count', 'integer'),
       col('channels', 'text'),
+      col('later_sessions', 'text'),
     ],
     primaryKey: ['path_id'],
-  },
-  {
-    name: 'nonconverting_path_sessions',
-    columns: [col('path_id', 'integer'), col('position', 'integer'), col('session_id', 'text')],
-    primaryKey: ['path_id', 'position'],
   },
   {
     name: 'api_batches',

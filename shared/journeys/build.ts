@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import { lockForWrite } from '../db/locks.js';
 import { forgetStoredInsights } from './insights-store.js';
 import type { Window } from '../window.js';
-import { deleteNonConverting, insertNonConverting, PATH_SESSIONS_TABLE, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
+import { deleteNonConverting, insertNonConverting, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
@@ -147,7 +147,7 @@ export async function buildJourneys(
         excludeDuplicates: excludedSessions,
       });
     }
-    if (opts.nonConverting !== null) await analyzeIfUnknown(trx, [PATHS_TABLE, PATH_SESSIONS_TABLE], true);
+    if (opts.nonConverting !== null) await analyzeIfUnknown(trx, [PATHS_TABLE], true);
     const counts = await orThrow(
       dbOver(trx).select('counting the window\'s journeys by status', StatusCount, (k) =>
         k('journeys')

@@ -7,9 +7,9 @@ import { analyzeIfUnknown, type JourneySql } from './sql.js';
 import { writeRows } from '../ingest/stage.js';
 
 /**
- * Non-converting paths: the window's paths of sessions that led to no order, stored in their own tables
- * (migration 008: nonconverting_paths, one row per path with its channel sequence, and
- * nonconverting_path_sessions, its sessions in order) so that the data-driven models see the paths that failed.
+ * Non-converting paths: the window's paths of sessions that led to no order, stored in their own table
+ * (nonconverting_paths, migrations 008 and 012: one row per path with its channel sequence and its session ids)
+ * so that the data-driven models see the paths that failed.
  * They are never sent to an attribution provider.
  *
  * Rules (userPaths applies them to one user's sessions and orders; SQL picks the users and orders their rows):
@@ -27,7 +27,6 @@ import { writeRows } from '../ingest/stage.js';
  */
 
 export const PATHS_TABLE = 'nonconverting_paths';
-export const PATH_SESSIONS_TABLE = 'nonconverting_path_sessions';
 /** between the channel names of nonconverting_paths.channels */
 export const CHANNEL_SEPARATOR = '\u001f';
 
@@ -112,15 +111,10 @@ const USERS_PER_PAGE = 2000;
 const WRITE_ROWS = 20000;
 /** rows per statement where rows travel as JSON (node-sqlite3) */
 const JSON_ROWS = 2000;
-const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels'];
-const PATH_SESSION_COLUMNS = ['path_id', 'position', 'session_id'];
+const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions'];
 
 /** The window's stored paths go (build-journeys' replace step, whether or not it builds new ones). */
 export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
-  await trx.raw(
-    `DELETE FROM ${PATH_SESSIONS_TABLE} WHERE path_id IN (SELECT path_id FROM ${PATHS_TABLE} WHERE last_date BETWEEN ? AND ?)`,
-    [w.start, w.end],
-  );
   await trx(PATHS_TABLE).whereBetween('last_date', [w.start, w.end]).delete();
 }
 
@@ -196,13 +190,9 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
   let sessions = 0;
   const total = users?.n ?? 0;
   let pathRows: Array<readonly unknown[]> = [];
-  let sessionRows: Array<readonly unknown[]> = [];
-  // one stager at a time: PostgreSQL's COPY holds the connection until it ends
   const write = async (): Promise<void> => {
     await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, JSON_ROWS);
-    await writeRows(trx, PATH_SESSIONS_TABLE, PATH_SESSION_COLUMNS, sessionRows, JSON_ROWS);
     pathRows = [];
-    sessionRows = [];
   };
   for (let from = 1; from <= total; from += USERS_PER_PAGE) {
     const to = from + USERS_PER_PAGE - 1;
@@ -221,8 +211,8 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
       for (const p of userPaths(rows.slice(i, j), orders.slice(oi, oj), o, w)) {
         const id = nextId++;
         const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
-        pathRows.push([id, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels]);
-        p.sessions.forEach((s, position) => sessionRows.push([id, position, s.session_id]));
+        const later = p.sessions.length > 1 ? JSON.stringify(p.sessions.slice(1).map((s) => s.session_id)) : null;
+        pathRows.push([id, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels, later]);
         paths++;
         sessions += p.sessions.length;
       }
@@ -342,21 +332,26 @@ const PathSessionRow = t.type({
  */
 export async function* nonConvertingPathPages(db: Db, w: Window, pageSize = 500): AsyncGenerator<StoredPathSession[][]> {
   const noIndex = db.dialect === 'sqlite' ? '+' : '';
+  // the ids after the first, one row each with its position (1, 2, ...)
+  const later =
+    db.dialect === 'pg'
+      ? 'SELECT k.path_id, j.position, j.session_id FROM k CROSS JOIN LATERAL json_array_elements_text(k.later_sessions::json) WITH ORDINALITY AS j(session_id, position)'
+      : 'SELECT k.path_id, j.key + 1, j.value FROM k, json_each(k.later_sessions) j';
   let after = 0;
   for (;;) {
     const rows = await orThrow(
       db.select(
         "reading the window's non-converting paths",
         PathSessionRow,
-        // the page's ids first, walked on the key from `after` (see readJourneyPage: through the date index
-        // every page would read and sort the whole window); outer joins keep every id of the page in the answer
-        `SELECT k.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
-           FROM (SELECT p.path_id FROM ${PATHS_TABLE} p
-                  WHERE ${noIndex}p.last_date >= ? AND ${noIndex}p.last_date <= ? AND p.path_id > ?
-                  ORDER BY p.path_id LIMIT ${Math.max(1, Math.floor(pageSize))}) k
-           LEFT JOIN ${PATH_SESSIONS_TABLE} ps ON ps.path_id = k.path_id
-           LEFT JOIN session_sources s ON s.session_id = ps.session_id
-          ORDER BY k.path_id, ps.position`,
+        // the page's paths first, walked on the key from `after` (see readJourneyPage: through the date index
+        // every page would read and sort the whole window); the outer join keeps every path of the page in the answer
+        `WITH k AS (SELECT p.path_id, p.first_session, p.later_sessions FROM ${PATHS_TABLE} p
+                     WHERE ${noIndex}p.last_date >= ? AND ${noIndex}p.last_date <= ? AND p.path_id > ?
+                     ORDER BY p.path_id LIMIT ${Math.max(1, Math.floor(pageSize))}),
+              ps AS (SELECT k.path_id, 0 AS position, k.first_session AS session_id FROM k UNION ALL ${later})
+         SELECT ps.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
+           FROM ps LEFT JOIN session_sources s ON s.session_id = ps.session_id
+          ORDER BY ps.path_id, ps.position`,
         [w.start, w.end, after],
       ),
     );
