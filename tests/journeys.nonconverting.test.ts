@@ -340,3 +340,29 @@ test("fit-ihc's path pages go on past paths whose sessions were deleted after th
   await db('session_sources').whereIn('session_id', ['s1', 's2', 's3']).delete();
   t.deepEqual(await read(), ['04:00:00', '05:00:00']);
 });
+
+test('non-converting paths leave out sessions and orders whose date or time is not a real one, as SQLite stores them', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  await seed(
+    db,
+    [
+      ['ok1', 'w', '2023-09-01', '08:00:00', 'SEO'],
+      ['feb30', 'w', '2023-02-30', '08:00:00', 'Email'],
+      ['short', 'w', '2023-9-01', '08:00:00', 'Email'],
+      ['h24', 'w', '2023-09-01', '24:00:00', 'Email'],
+      ['s60', 'w', '2023-09-01', '09:00:60', 'Email'],
+      ['ok2', 'w', '2023-09-02', '08:00:00', 'Direct'],
+      // a real order whose time is malformed claims nothing
+      ['ok3', 'x', '2023-09-02', '08:00:00', 'SEO'],
+    ],
+    [['cx', 'x', '2023-09-03', '25:00:00']],
+  );
+  // stored as a number: not a date as text
+  await db('session_sources').insert({
+    session_id: 'num', user_id: 'w', event_date: 20230901, event_time: '10:00:00', channel_name: 'Email', holder_engagement: 1, closer_engagement: 0, impression_interaction: 0,
+  });
+  const r = await buildJourneys(db, W, OPTS);
+  t.deepEqual(await pathsOf(db), { 'nc:w:ok1': ['ok1', 'ok2'], 'nc:x:ok3': ['ok3'] });
+  t.deepEqual(r.nonConverting, { paths: 2, sessions: 3 });
+});
