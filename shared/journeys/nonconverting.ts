@@ -131,6 +131,21 @@ const WRITE_ROWS = 20000;
 const JSON_ROWS = 2000;
 const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions'];
 
+const Span = t.type({ lo: t.unknown, hi: t.unknown });
+
+/**
+ * SQLite: true when no session is dated outside the window (two probes of the date index). The window's users
+ * then come cheaper from a walk of the (user, time) index, already in user order (0.4 CPU s at scale 10), than
+ * from the date index and a sort of every session's user id (1.4 s). The date test stays in the query either
+ * way, so only the plan depends on this.
+ */
+async function windowHoldsAllSessions(db: Db, w: Window): Promise<boolean> {
+  const [span] = await orThrow(
+    db.select("reading the sessions' first and last day", Span, 'SELECT (SELECT MIN(event_date) FROM session_sources) AS lo, (SELECT MAX(event_date) FROM session_sources) AS hi', []),
+  );
+  return typeof span?.lo === 'string' && typeof span.hi === 'string' && span.lo >= w.start && span.hi <= w.end;
+}
+
 /** The window's stored paths go (build-journeys' replace step, whether or not it builds new ones). */
 export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
   await trx(PATHS_TABLE).whereBetween('last_date', [w.start, w.end]).delete();
@@ -150,7 +165,8 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
   // inserts them, which spares the second sort of ROW_NUMBER (3.4 -> 0.8 CPU s at scale 10)
   await trx.raw(
     q.dialect === 'sqlite'
-      ? 'INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ? ORDER BY user_id'
+      ? `INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources
+          WHERE ${(await windowHoldsAllSessions(db, w)) ? '+' : ''}event_date BETWEEN ? AND ? ORDER BY user_id`
       : `INSERT INTO nc_users (n, user_id)
          SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
            FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
