@@ -67,13 +67,28 @@ export interface NcPath {
   readonly last_time: string;
 }
 
+const daySeconds = new Map<string, number>();
+const digit = (s: string, i: number): number => s.charCodeAt(i) - 48;
+/**
+ * toEpochSeconds for a valid date and time: the day's start is parsed once per distinct date, the time is read
+ * digit by digit (Date.parse of a new string per session was about 0.5 CPU s at scale 10).
+ */
+function stampSeconds(date: string, time: string): number {
+  let day = daySeconds.get(date);
+  if (day === undefined) {
+    day = toEpochSeconds(date, '00:00:00');
+    if (daySeconds.size < 100_000) daySeconds.set(date, day);
+  }
+  return day + (digit(time, 0) * 10 + digit(time, 1)) * 3600 + (digit(time, 3) * 10 + digit(time, 4)) * 60 + digit(time, 6) * 10 + digit(time, 7);
+}
+
 /**
  * One user's non-converting paths whose last session is in the window. `sessions`: the user's sessions in
  * (date, time, session_id) order, valid dates and times only, duplicates and sessions before the lookback
  * already left out; `orders`: the user's conversions with valid date and time, in time order.
  */
 export function userPaths(sessions: readonly UserSession[], orders: readonly UserOrder[], rules: PathRules, w: Window): NcPath[] {
-  const orderTs = orders.map((o) => toEpochSeconds(o.date, o.time));
+  const orderTs = orders.map((o) => stampSeconds(o.date, o.time));
   const lookback = rules.lookbackDays === null ? null : rules.lookbackDays * 86400;
   const gap = Math.round(rules.closeAfterDays * 86400);
   const paths: NcPath[] = [];
@@ -88,7 +103,7 @@ export function userPaths(sessions: readonly UserSession[], orders: readonly Use
   let next = 0; // the first order not before the session (sessions come in time order)
   let prevTs: number | null = null;
   for (const s of sessions) {
-    const ts = toEpochSeconds(s.event_date, s.event_time);
+    const ts = stampSeconds(s.event_date, s.event_time);
     while (next < orderTs.length && (rules.includeSameSecond ? orderTs[next]! < ts : orderTs[next]! <= ts)) next++;
     // the nearest following order claims the session if any order does: a lookback only cuts off far ones
     const claimed = next < orderTs.length && (lookback === null || ts >= orderTs[next]! - lookback);
