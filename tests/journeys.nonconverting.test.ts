@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { fitMarkov } from '../shared/attribution/markov.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
 import { computeInsights } from '../shared/journeys/insights.js';
-import { nonConvertingPathPages, nonConvertingPaths } from '../shared/journeys/nonconverting.js';
+import { nonConvertingPathPages, nonConvertingPaths, validStamp } from '../shared/journeys/nonconverting.js';
 import type { PathCount } from '../shared/attribution/paths.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import * as E from 'fp-ts/lib/Either.js';
@@ -365,4 +365,21 @@ test('non-converting paths leave out sessions and orders whose date or time is n
   const r = await buildJourneys(db, W, OPTS);
   t.deepEqual(await pathsOf(db), { 'nc:w:ok1': ['ok1', 'ok2'], 'nc:x:ok3': ['ok3'] });
   t.deepEqual(r.nonConverting, { paths: 2, sessions: 3 });
+});
+
+test("validStamp accepts exactly the dates and times that SQLite's validity tests accept", async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  const q = journeySql(db);
+  const dates: unknown[] = ['2023-09-01', '2024-02-29', '2023-02-29', '2023-02-30', '2023-9-01', '2023-09-01 ', '0000-01-01', '9999-12-31', '2023-13-01', '2023-00-10', '2023-01-00', '', 20230901];
+  const times: unknown[] = ['00:00:00', '23:59:59', '24:00:00', '12:60:00', '12:00:60', '1:00:00', '12:00:0a', '12-00-00', '12:00:00.5', '', 100000];
+  for (const d of dates) {
+    for (const tm of times) {
+      const rows = (await db.raw(`SELECT CASE WHEN ${q.validDate('x.d')} AND ${q.validTime('x.t')} THEN 1 ELSE 0 END AS ok FROM (SELECT ? AS d, ? AS t) x`, [
+        d as string,
+        tm as string,
+      ])) as Array<{ ok: number }>;
+      t.is(validStamp(d, tm), rows[0]!.ok === 1, `${String(d)} ${String(tm)}`);
+    }
+  }
 });

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { PathCount } from '../attribution/paths.js';
-import { isIsoDate, isIsoTime, toEpochSeconds, type Window } from '../window.js';
+import { isIsoDate, toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
 import { dbOver, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
 import { analyzeIfUnknown, type JourneySql } from './sql.js';
@@ -135,7 +135,17 @@ export function validStamp(date: unknown, time: unknown): boolean {
     if (!isIsoDate(date)) return false;
     if (validDates.size < 100_000) validDates.add(date);
   }
-  return isIsoTime(time);
+  return isTimeOfDay(time);
+}
+
+/** window.ts' isIsoTime (HH:MM:SS before 24:00:00) without a regular expression match per row */
+function isTimeOfDay(s: string): boolean {
+  if (s.length !== 8 || s.charCodeAt(2) !== 58 || s.charCodeAt(5) !== 58) return false;
+  for (const i of [0, 1, 3, 4, 6, 7]) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return digit(s, 0) * 10 + digit(s, 1) < 24 && digit(s, 3) < 6 && digit(s, 6) < 6;
 }
 
 /** users per read: a page's sessions and orders are all the build holds in memory */
