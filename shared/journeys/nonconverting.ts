@@ -383,13 +383,21 @@ export interface StoredPathSession {
   readonly closer_engagement: 0 | 1;
 }
 
-const PathSessionRow = t.type({
-  path_id: DbNumber,
+const PathSessionFields = {
   event_date: t.union([DbText, t.null]),
   event_time: t.union([DbText, t.null]),
   holder_engagement: t.union([DbBit, t.null]),
   closer_engagement: t.union([DbBit, t.null]),
-});
+};
+const PathSessionRow = t.type({ path_id: DbNumber, ...PathSessionFields });
+const SessionFieldsRow = t.type({ session_id: DbText, ...PathSessionFields });
+const PagePathRow = t.type({ path_id: DbNumber, first_session: DbText, later_sessions: t.union([DbText, t.null]) });
+
+type FieldsRow = t.TypeOf<typeof SessionFieldsRow>;
+const stored = (r: Omit<FieldsRow, 'session_id'>): StoredPathSession | null =>
+  r.event_date === null || r.event_time === null || r.holder_engagement === null || r.closer_engagement === null
+    ? null
+    : { event_date: r.event_date, event_time: r.event_time, holder_engagement: r.holder_engagement, closer_engagement: r.closer_engagement };
 
 /**
  * The window's non-converting paths, page by page in path_id order, each as its sessions in time order with
@@ -399,39 +407,70 @@ const PathSessionRow = t.type({
  */
 export async function* nonConvertingPathPages(db: Db, w: Window, pageSize = 500): AsyncGenerator<StoredPathSession[][]> {
   const noIndex = db.dialect === 'sqlite' ? '+' : '';
-  // the ids after the first, one row each with its position (1, 2, ...)
-  const later =
-    db.dialect === 'pg'
-      ? 'SELECT k.path_id, j.position, j.session_id FROM k CROSS JOIN LATERAL json_array_elements_text(k.later_sessions::json) WITH ORDINALITY AS j(session_id, position)'
-      : 'SELECT k.path_id, j.key + 1, j.value FROM k, json_each(k.later_sessions) j';
+  // walked on the key from `after` (see readJourneyPage: through the date index every page would read and sort
+  // the whole window)
+  const pageSql = `SELECT p.path_id, p.first_session, p.later_sessions FROM ${PATHS_TABLE} p
+                    WHERE ${noIndex}p.last_date >= ? AND ${noIndex}p.last_date <= ? AND p.path_id > ?
+                    ORDER BY p.path_id LIMIT ${Math.max(1, Math.floor(pageSize))}`;
+  const read = db.dialect === 'pg' ? pgPathPage : sqlitePathPage;
   let after = 0;
   for (;;) {
-    const rows = await orThrow(
-      db.select(
-        "reading the window's non-converting paths",
-        PathSessionRow,
-        // the page's paths first, walked on the key from `after` (see readJourneyPage: through the date index
-        // every page would read and sort the whole window); the outer join keeps every path of the page in the answer
-        `WITH k AS (SELECT p.path_id, p.first_session, p.later_sessions FROM ${PATHS_TABLE} p
-                     WHERE ${noIndex}p.last_date >= ? AND ${noIndex}p.last_date <= ? AND p.path_id > ?
-                     ORDER BY p.path_id LIMIT ${Math.max(1, Math.floor(pageSize))}),
-              ps AS (SELECT k.path_id, 0 AS position, k.first_session AS session_id FROM k UNION ALL ${later})
-         SELECT ps.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
-           FROM ps LEFT JOIN session_sources s ON s.session_id = ps.session_id
-          ORDER BY ps.path_id, ps.position`,
-        [w.start, w.end, after],
-      ),
-    );
-    if (rows.length === 0) return;
-    const page: StoredPathSession[][] = [];
-    let last = -1;
-    for (const r of rows) {
-      after = r.path_id;
-      if (r.event_date === null || r.event_time === null || r.holder_engagement === null || r.closer_engagement === null) continue;
-      if (r.path_id !== last) page.push([]);
-      last = r.path_id;
-      page[page.length - 1]!.push({ event_date: r.event_date, event_time: r.event_time, holder_engagement: r.holder_engagement, closer_engagement: r.closer_engagement });
-    }
+    const r = await read(db, pageSql, [w.start, w.end, after]);
+    if (r === null) return;
+    after = r.after;
+    const page = r.page.filter((p) => p.length > 0);
     if (page.length > 0) yield page;
   }
+}
+
+/** SQLite: one statement unpacks the page's ids (json_each) and probes session_sources per id */
+async function sqlitePathPage(db: Db, pageSql: string, bindings: unknown[]): Promise<{ after: number; page: StoredPathSession[][] } | null> {
+  const rows = await orThrow(
+    db.select(
+      "reading the window's non-converting paths",
+      PathSessionRow,
+      `WITH k AS (${pageSql}),
+            ps AS (SELECT k.path_id, 0 AS position, k.first_session AS session_id FROM k
+                   UNION ALL SELECT k.path_id, j.key + 1, j.value FROM k, json_each(k.later_sessions) j)
+       SELECT ps.path_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
+         FROM ps LEFT JOIN session_sources s ON s.session_id = ps.session_id
+        ORDER BY ps.path_id, ps.position`,
+      bindings,
+    ),
+  );
+  if (rows.length === 0) return null;
+  const page: StoredPathSession[][] = [];
+  let last = -1;
+  for (const r of rows) {
+    if (r.path_id !== last) page.push([]);
+    last = r.path_id;
+    const s = stored(r);
+    if (s !== null) page[page.length - 1]!.push(s);
+  }
+  return { after: last, page };
+}
+
+/**
+ * PostgreSQL: the page's paths, then their sessions by key, the ids as one JSON parameter. Unpacked from each
+ * path in one statement, the planner guessed 100 ids per path and hashed all of session_sources for every page
+ * (and compiled the plan with JIT): 537 s at scale 10 against 52 s.
+ */
+async function pgPathPage(db: Db, pageSql: string, bindings: unknown[]): Promise<{ after: number; page: StoredPathSession[][] } | null> {
+  const paths = await orThrow(db.select("reading the window's non-converting paths", PagePathRow, pageSql, bindings));
+  if (paths.length === 0) return null;
+  const members = paths.map((p) => [p.first_session, ...(p.later_sessions === null ? [] : (JSON.parse(p.later_sessions) as string[]))]);
+  const rows = await orThrow(
+    db.select(
+      "reading the window's non-converting paths' sessions",
+      SessionFieldsRow,
+      `SELECT s.session_id, s.event_date, s.event_time, s.holder_engagement, s.closer_engagement
+         FROM session_sources s WHERE s.session_id IN (SELECT json_array_elements_text(CAST(? AS json)))`,
+      [JSON.stringify(members.flat())],
+    ),
+  );
+  const byId = new Map<string, FieldsRow[]>();
+  for (const r of rows) byId.set(r.session_id, [...(byId.get(r.session_id) ?? []), r]);
+  // a session_id repeated in an adopted table appears as often as the join of the other databases gives it
+  const page = members.map((m) => m.flatMap((id) => (byId.get(id) ?? []).map(stored).filter((s): s is StoredPathSession => s !== null)));
+  return { after: paths[paths.length - 1]!.path_id, page };
 }
