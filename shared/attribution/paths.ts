@@ -107,17 +107,29 @@ export function journeyChannels(journey: Journey): string[] {
  */
 export class PathAggregator {
   private readonly byKey = new Map<string, { channels: readonly string[]; conversions: number; value: number; nulls: number }>();
+  /**
+   * one string per channel name: the caller's names are fresh strings of each database row, and a distinct path
+   * that kept them held its own copy of every name for as long as the aggregate lived
+   */
+  private readonly names = new Map<string, string>();
 
   add(channels: readonly string[], conversions: number, value: number, nulls: number): void {
     if (channels.length === 0) return;
     const key = channels.join('\u001f');
     const hit = this.byKey.get(key);
-    if (hit === undefined) this.byKey.set(key, { channels, conversions, value, nulls });
+    if (hit === undefined) this.byKey.set(key, { channels: channels.map((c) => this.name(c)), conversions, value, nulls });
     else {
       hit.conversions += conversions;
       hit.value += value;
       hit.nulls += nulls;
     }
+  }
+
+  private name(c: string): string {
+    const known = this.names.get(c);
+    if (known !== undefined) return known;
+    this.names.set(c, c);
+    return c;
   }
 
   addJourney(journey: Journey): void {
