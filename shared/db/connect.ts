@@ -114,6 +114,14 @@ export function dialectOf(db: Knex): Dialect {
 }
 
 /**
+ * SQLite's driver, by the client's name ('better-sqlite3' or 'sqlite3'; undefined on PostgreSQL), not by duck
+ * typing: node-sqlite3's Database has a `prepare` too, but an asynchronous one.
+ */
+export function sqliteDriverOf(db: Knex): string | undefined {
+  return dialectOf(db) === 'sqlite' ? (db.client as { driverName?: string }).driverName : undefined;
+}
+
+/**
  * Every write goes through here. On SQLite the transaction begins IMMEDIATE (see immediateClient), so a
  * second writer waits up to busy_timeout_ms for the first one instead of failing at once with "database is
  * locked"; on PostgreSQL it is an ordinary transaction.

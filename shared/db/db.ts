@@ -4,7 +4,7 @@ import * as t from 'io-ts';
 import type { Knex } from 'knex';
 import { describeErrors } from '../codecs/report.js';
 import { databaseError, internal, schemaError, type AppError } from '../errors.js';
-import { dialectOf, writeTransaction, type Dialect } from './connect.js';
+import { dialectOf, sqliteDriverOf, writeTransaction, type Dialect } from './connect.js';
 
 /**
  * The database as programs see it: every read decodes its rows with a codec, every call returns a TaskEither,
@@ -110,7 +110,7 @@ function decodeRows<A>(what: string, codec: t.Decoder<unknown, A>, rows: readonl
   return E.right(out);
 }
 
-const isNodeSqlite3 = (k: Knex): boolean => (k.client as { driverName?: string }).driverName === 'sqlite3';
+const isNodeSqlite3 = (k: Knex): boolean => sqliteDriverOf(k) === 'sqlite3';
 
 interface NodeSqlite3Connection {
   run(sql: string, bindings: readonly unknown[], cb: (this: { changes: number }, err: Error | null) => void): void;

@@ -9,7 +9,7 @@ import type { FailedJourney } from './answer.js';
 import type { RequestBody, ValueItem } from './contract.js';
 import { sha256 } from './provider.js';
 import { fnv1a } from './shard.js';
-import { dialectOf, writeTransaction } from '../db/connect.js';
+import { dialectOf, sqliteDriverOf, writeTransaction } from '../db/connect.js';
 import { writeRows } from '../ingest/stage.js';
 
 /**
@@ -201,7 +201,7 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
     for (const c of chunks(allIds, IN_CHUNK)) await trx('api_failures').whereIn('conv_id', c).delete();
     const resultRows = results.map((v) => [v.conversion_id, v.session_id, v.batch_id, v.initializer, v.holder, v.closer, v.ihc]);
     const failureRows = failures.map((f) => [f.conv_id, f.batch_id, f.reason, f.created_at]);
-    if ((trx.client as { driverName?: string }).driverName === 'better-sqlite3') {
+    if (sqliteDriverOf(trx) === 'better-sqlite3') {
       // one prepared INSERT per table, a step per row: knex compiles and prepares a new multi-row statement per chunk
       await writeRows(trx, 'api_results', RESULT_COLUMNS, resultRows, insertChunk);
       await writeRows(trx, 'api_failures', FAILURE_COLUMNS, failureRows, insertChunk);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { from as copyFrom } from 'pg-copy-streams';
-import { dialectOf } from '../db/connect.js';
+import { dialectOf, sqliteDriverOf } from '../db/connect.js';
 
 /**
  * How checked rows reach the staging table, fastest first for each driver. A row is an array: the line
@@ -38,9 +38,8 @@ export async function makeStager(trx: Knex.Transaction, table: string, names: re
     return pgCopyStager(await connectionOf<PgConnection>(trx), table, names);
   }
   const skip = options.skip ?? 0;
-  // by the client's name, not by duck typing: node-sqlite3's Database has a `prepare` too, but an asynchronous
-  // one whose errors arrive as events after the row was counted as staged
-  if ((trx.client as { driverName?: string }).driverName !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip);
+  // node-sqlite3's prepare is asynchronous: its errors would arrive as events after the row was counted as staged
+  if (sqliteDriverOf(trx) !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip);
   return preparedStager(await connectionOf<BetterSqliteConnection>(trx), table, names, skip);
 }
 
