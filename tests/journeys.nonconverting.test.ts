@@ -383,3 +383,46 @@ test("validStamp accepts exactly the dates and times that SQLite's validity test
     }
   }
 });
+
+test('non-converting paths: the walk of every user (the window holds all sessions) and of the window\'s users agree, across pages and for a user longer than a page', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  const month = { start: '2023-08-01', end: '2023-08-31' };
+  let seed32 = 7;
+  const rand = (n: number): number => {
+    seed32 = (seed32 * 1103515245 + 12345) % 2147483648;
+    return Math.floor((seed32 / 2147483648) * n);
+  };
+  const channels = ['SEO', 'Email', 'Social', 'Direct'];
+  const stamp = (): [string, string] => [
+    `2023-08-${String(1 + rand(31)).padStart(2, '0')}`,
+    `${String(rand(24)).padStart(2, '0')}:${String(rand(60)).padStart(2, '0')}:${String(rand(60)).padStart(2, '0')}`,
+  ];
+  const sessions: S[] = [];
+  const conversions: Array<[string, string, string, string]> = [];
+  for (let u = 0; u < 3000; u++) {
+    const user = `u${String(u).padStart(4, '0')}`;
+    // u1500 alone has more sessions than a page of the walk holds (4,000)
+    const n = u === 1500 ? 4500 : 1 + rand(4);
+    for (let k = 0; k < n; k++) sessions.push([`s${user}-${k}`, user, ...stamp(), channels[rand(4)]!]);
+    if (rand(10) === 0 || u === 1500) conversions.push([`c${user}`, user, ...stamp()]);
+  }
+  const rows = (ss: S[]) =>
+    ss.map(([session_id, user_id, event_date, event_time, channel_name]) => ({ session_id, user_id, event_date, event_time, channel_name, holder_engagement: 1, closer_engagement: 0, impression_interaction: 0 }));
+  await db.batchInsert('session_sources', rows(sessions), 100);
+  await db.batchInsert('conversions', conversions.map(([conv_id, user_id, conv_date, conv_time]) => ({ conv_id, user_id, conv_date, conv_time, revenue: 10 })), 100);
+  const stored = async () => ({ ids: await pathsOf(db), rows: await db('nonconverting_paths').orderBy('path_id').select('user_id', 'first_session', 'last_date', 'last_time', 'channels') });
+  for (const opts of [OPTS, { ...OPTS, lookbackDays: 2 }]) {
+    await db('session_sources').where({ user_id: 'outsider' }).delete();
+    const everyUser = await buildJourneys(db, month, opts);
+    const walked = await stored();
+    // one session dated before the window: the build now reads the window's users only
+    await db('session_sources').insert(rows([['outside', 'outsider', '2023-07-01', '10:00:00', 'SEO']]));
+    const windowUsers = await buildJourneys(db, month, opts);
+    t.deepEqual(await stored(), walked);
+    t.deepEqual(windowUsers.nonConverting, everyUser.nonConverting);
+    t.true(everyUser.nonConverting.paths > 1000);
+    t.true(walked.rows.some((r: { user_id: string }) => r.user_id === 'u1500'));
+    t.true(walked.rows.some((r: { user_id: string }) => r.user_id === 'u2999'));
+  }
+});

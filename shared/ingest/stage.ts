@@ -61,6 +61,28 @@ export async function writeRows(
   await stager.close();
 }
 
+interface BetterSqliteReader {
+  prepare: (sql: string) => { raw: (on: boolean) => { all: (...params: unknown[]) => unknown[][] } };
+}
+
+/**
+ * A SELECT run page after page, its rows as arrays of values in column order: the read counterpart of writeRows,
+ * for reads that bring a whole window into the program. better-sqlite3 prepares it once and returns arrays (its
+ * raw mode): building an object per row cost about 2 us, 1.2 of the 3.0 CPU s that the 580,721 sessions of the
+ * non-converting paths took at scale 10. Other drivers go through knex, each row's values in column order.
+ */
+export async function rowReader(trx: Knex.Transaction, sql: string): Promise<(bindings: readonly unknown[]) => Promise<unknown[][]>> {
+  if (sqliteDriverOf(trx) === 'better-sqlite3') {
+    const stmt = (await connectionOf<BetterSqliteReader>(trx)).prepare(sql).raw(true);
+    return async (bindings) => stmt.all(...bindings);
+  }
+  return async (bindings) => {
+    const r = (await trx.raw(sql, bindings as Knex.RawBinding[])) as unknown;
+    const rows = Array.isArray(r) ? r : (r as { rows: unknown[] }).rows;
+    return rows.map((row) => Object.values(row as object) as unknown[]);
+  };
+}
+
 /** better-sqlite3: one prepared INSERT reused for the whole file, each row a synchronous step, no parsing of SQL or JSON. */
 function preparedStager(conn: BetterSqliteConnection, table: string, names: readonly string[], skip: number): Stager {
   const stmt = conn.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`);

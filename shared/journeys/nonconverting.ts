@@ -2,9 +2,10 @@ import type { Knex } from 'knex';
 import type { PathCount } from '../attribution/paths.js';
 import { isIsoDate, toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
-import { dbOver, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
+import { dbOver, DbBit, DbFailure, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
 import { analyzeIfUnknown, type JourneySql } from './sql.js';
-import { writeRows } from '../ingest/stage.js';
+import { rowReader, writeRows } from '../ingest/stage.js';
+import { schemaError } from '../errors.js';
 
 /**
  * Non-converting paths: the window's paths of sessions that led to no order, stored in their own table
@@ -117,10 +118,6 @@ export function userPaths(sessions: readonly UserSession[], orders: readonly Use
 
 const Count = t.type({ n: DbNumber });
 const MaxId = t.type({ m: t.union([DbNumber, t.null]) });
-// dates and times as stored: the pages test them here (see validStamp)
-const SessionRow = t.type({ n: DbNumber, session_id: DbText, event_date: t.unknown, event_time: t.unknown, channel_name: DbText });
-const UserRow = t.type({ n: DbNumber, user_id: DbText });
-const OrderRow = t.type({ n: DbNumber, date: t.unknown, time: t.unknown });
 
 const validDates = new Set<string>();
 /**
@@ -150,6 +147,8 @@ function isTimeOfDay(s: string): boolean {
 
 /** users per read: a page's sessions and orders are all the build holds in memory */
 const USERS_PER_PAGE = 2000;
+/** sessions per read of the whole (user, time) index (about 2,800 users at scale 10) */
+const SESSIONS_PER_PAGE = 4000;
 /** paths buffered before they are written (PostgreSQL) */
 const WRITE_ROWS = 20000;
 /** rows per statement where rows travel as JSON (node-sqlite3) */
@@ -158,12 +157,7 @@ const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_
 
 const Span = t.type({ lo: t.unknown, hi: t.unknown });
 
-/**
- * SQLite: true when no session is dated outside the window (two probes of the date index). The window's users
- * then come cheaper from a walk of the (user, time) index, already in user order (0.4 CPU s at scale 10), than
- * from the date index and a sort of every session's user id (1.4 s). The date test stays in the query either
- * way, so only the plan depends on this.
- */
+/** SQLite: true when no session is dated outside the window (two probes of the date index). */
 async function windowHoldsAllSessions(db: Db, w: Window): Promise<boolean> {
   const [span] = await orThrow(
     db.select("reading the sessions' first and last day", Span, 'SELECT (SELECT MIN(event_date) FROM session_sources) AS lo, (SELECT MAX(event_date) FROM session_sources) AS hi', []),
@@ -176,34 +170,70 @@ export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
   await trx(PATHS_TABLE).whereBetween('last_date', [w.start, w.end]).delete();
 }
 
+/** one user's sessions and orders, as read, for userPaths */
+type UserPaths = (user: string, sessions: readonly UserSession[], orders: readonly UserOrder[]) => void;
+
+const unreadable = (what: string, row: number, field: string): DbFailure =>
+  new DbFailure(schemaError(`${what}: row ${row} holds a value this version cannot read`, [`${field}: expected text`]));
+
+/**
+ * The sessions of rows [.., session_id, event_date, event_time, channel_name] from `from` to `to` (exclusive) that
+ * userPaths may use: dates and times as stored are tested here (validStamp).
+ */
+function sessionsOf(rows: readonly unknown[][], from: number, to: number, what: string): UserSession[] {
+  const out: UserSession[] = [];
+  for (let i = from; i < to; i++) {
+    const [, session_id, event_date, event_time, channel_name] = rows[i]!;
+    if (typeof session_id !== 'string') throw unreadable(what, i + 1, 'session_id');
+    if (typeof channel_name !== 'string') throw unreadable(what, i + 1, 'channel_name');
+    if (validStamp(event_date, event_time)) out.push({ session_id, event_date: event_date as string, event_time: event_time as string, channel_name });
+  }
+  return out;
+}
+
+/** the valid orders of rows [.., date, time] from `from` to `to` (exclusive) */
+function ordersOf(rows: readonly unknown[][], from: number, to: number): UserOrder[] {
+  const out: UserOrder[] = [];
+  for (let i = from; i < to; i++) {
+    const [, date, time] = rows[i]!;
+    if (validStamp(date, time)) out.push({ date: date as string, time: time as string });
+  }
+  return out;
+}
+
 /**
  * Builds the window's non-converting paths into their tables. Runs inside build-journeys' transaction, after
- * the window's old paths are gone. The window's users are numbered once in a temporary table; their sessions
- * and orders are then read page by page of users in (user, time) order and cut into paths by userPaths, so
- * memory holds one page whatever the window's size. The build holds the journeys write lock, so the next free
- * path_id cannot be taken by another build meanwhile.
+ * the window's old paths are gone. The users' sessions and orders are read page by page of users in (user,
+ * time) order and cut into paths by userPaths, so memory holds one page whatever the window's size. The build
+ * holds the journeys write lock, so the next free path_id cannot be taken by another build meanwhile.
  */
 export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
   const db = dbOver(trx);
-  await trx.raw('CREATE TEMPORARY TABLE nc_users (n INTEGER PRIMARY KEY, user_id TEXT NOT NULL)');
-  // numbered in user_id order, so that the pages walk the session index in order; SQLite numbers the rows as it
-  // inserts them, which spares the second sort of ROW_NUMBER (3.4 -> 0.8 CPU s at scale 10)
-  await trx.raw(
-    q.dialect === 'sqlite'
-      ? `INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources
-          WHERE ${(await windowHoldsAllSessions(db, w)) ? '+' : ''}event_date BETWEEN ? AND ? ORDER BY user_id`
-      : `INSERT INTO nc_users (n, user_id)
-         SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
-           FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
-    [w.start, w.end],
-  );
-  await analyzeIfUnknown(trx, ['nc_users'], true);
-  const [users] = await orThrow(db.select('counting the window\'s users', Count, 'SELECT COUNT(*) AS n FROM nc_users', []));
   const [max] = await orThrow(db.select('reading the last path key', MaxId, `SELECT MAX(path_id) AS m FROM ${PATHS_TABLE}`, []));
   let nextId = (max?.m ?? 0) + 1;
+  let paths = 0;
+  let sessions = 0;
+  let pathRows: Array<readonly unknown[]> = [];
+  const pathsOf: UserPaths = (user, userSessions, orders) => {
+    for (const p of userPaths(userSessions, orders, o, w)) {
+      const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
+      const later = p.sessions.length > 1 ? JSON.stringify(p.sessions.slice(1).map((s) => s.session_id)) : null;
+      pathRows.push([nextId++, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels, later]);
+      paths++;
+      sessions += p.sessions.length;
+    }
+  };
+  // PostgreSQL: a few COPY statements for the window rather than two per page (each costs ~25 ms to set up and
+  // end). SQLite writes each page at once: its prepared INSERT costs the same per row, and the buffered rows
+  // only raised the peak RSS (165 -> 227 MB at scale 10)
+  const write = async (last: boolean): Promise<void> => {
+    if (!last && q.dialect === 'pg' && pathRows.length < WRITE_ROWS) return;
+    await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, JSON_ROWS);
+    pathRows = [];
+  };
 
-  // PostgreSQL's tests are cheap (a typed column is only ever NULL when wrong); SQLite's are validStamp's
-  const conds = q.dialect === 'pg' ? [q.validDate('s.event_date'), q.validTime('s.event_time')] : ['TRUE'];
+  // conditions on the sessions read (s), and their bindings
+  const conds: string[] = [];
   const extra: Knex.RawBinding[] = [];
   if (o.lookbackDays !== null) {
     conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
@@ -216,28 +246,136 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
     );
     extra.push(w.start, w.end);
   }
+  // A user without a valid session in the window has no path ending in it (userPaths keeps only those): when the
+  // window holds every session, SQLite walks every user, the (user, time) index from front to back, instead of
+  // numbering the window's users and joining each page of them to that index (4.0 against 2.3 CPU s at scale 10)
+  if (q.dialect === 'sqlite' && (await windowHoldsAllSessions(db, w))) await walkAllUsers(trx, conds, extra, pathsOf, write);
+  else await walkWindowUsers(trx, q, w, conds, extra, pathsOf, write);
+  await write(true);
+  return { paths, sessions };
+}
+
+/**
+ * SQLite: every user's sessions in one walk of the (user, time) index (it carries session_id and channel_name,
+ * migration 010: no session row is read), SESSIONS_PER_PAGE at a time. A page's last user may continue on the
+ * next page, so it is read again there; a user filling a whole page is read alone. Each page's orders are read
+ * by the range of its users.
+ */
+async function walkAllUsers(
+  trx: Knex.Transaction,
+  conds: readonly string[],
+  extra: readonly Knex.RawBinding[],
+  pathsOf: UserPaths,
+  afterPage: (last: boolean) => Promise<void>,
+): Promise<void> {
+  const what = "reading the users' sessions";
+  const read = (from: string): Promise<(b: readonly unknown[]) => Promise<unknown[][]>> =>
+    rowReader(
+      trx,
+      `SELECT s.user_id, s.session_id, s.event_date, s.event_time, s.channel_name FROM session_sources s
+        WHERE ${[from, ...conds].join(' AND ')} ORDER BY s.user_id, s.event_date, s.event_time, s.session_id` +
+        (from === 's.user_id = ?' ? '' : ` LIMIT ${SESSIONS_PER_PAGE}`),
+    );
+  const first = await read('s.user_id >= ?');
+  const next = await read('s.user_id > ?');
+  const alone = await read('s.user_id = ?');
+  const orders = await rowReader(
+    trx,
+    'SELECT c.user_id, c.conv_date, c.conv_time FROM conversions c WHERE c.user_id BETWEEN ? AND ? ORDER BY c.user_id, c.conv_date, c.conv_time',
+  );
+  let after: string | null = null; // the last user done
+  for (;;) {
+    let rows = after === null ? await first(['', ...extra]) : await next([after, ...extra]);
+    if (rows.length === 0) return;
+    const full = rows.length === SESSIONS_PER_PAGE;
+    let end = rows.length;
+    for (const r of rows) if (typeof r[0] !== 'string') throw unreadable(what, 1 + rows.indexOf(r), 'user_id');
+    if (full) {
+      const last = rows[end - 1]![0];
+      while (end > 0 && rows[end - 1]![0] === last) end--;
+      if (end === 0) {
+        rows = await alone([last, ...extra]);
+        end = rows.length;
+      }
+    }
+    const lo = rows[0]![0] as string;
+    const hi = rows[end - 1]![0] as string;
+    const byUser = new Map<string, UserOrder[]>();
+    const orderRows = await orders([lo, hi]);
+    for (let i = 0; i < orderRows.length; ) {
+      const user = orderRows[i]![0];
+      let j = i;
+      while (j < orderRows.length && orderRows[j]![0] === user) j++;
+      if (typeof user === 'string') byUser.set(user, ordersOf(orderRows, i, j));
+      i = j;
+    }
+    for (let i = 0; i < end; ) {
+      const user = rows[i]![0] as string;
+      let j = i;
+      while (j < end && rows[j]![0] === user) j++;
+      pathsOf(user, sessionsOf(rows, i, j, what), byUser.get(user) ?? []);
+      i = j;
+    }
+    await afterPage(false);
+    if (!full) return;
+    after = hi;
+  }
+}
+
+/**
+ * The window's users, numbered once in a temporary table (in user_id order, so that the pages walk the session
+ * index in order), and their sessions and orders page by page of USERS_PER_PAGE users. PostgreSQL first joins
+ * them to their sessions and orders by hashing, into two temporary tables that the pages read by user number.
+ */
+async function walkWindowUsers(
+  trx: Knex.Transaction,
+  q: JourneySql,
+  w: Window,
+  conds: readonly string[],
+  extra: readonly Knex.RawBinding[],
+  pathsOf: UserPaths,
+  afterPage: (last: boolean) => Promise<void>,
+): Promise<void> {
+  const db = dbOver(trx);
+  await trx.raw('CREATE TEMPORARY TABLE nc_users (n INTEGER PRIMARY KEY, user_id TEXT NOT NULL)');
+  // SQLite numbers the rows as it inserts them, which spares the second sort of ROW_NUMBER (3.4 -> 0.8 CPU s at
+  // scale 10)
+  await trx.raw(
+    q.dialect === 'sqlite'
+      ? 'INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ? ORDER BY user_id'
+      : `INSERT INTO nc_users (n, user_id)
+         SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
+           FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
+    [w.start, w.end],
+  );
+  await analyzeIfUnknown(trx, ['nc_users'], true);
+  const [users] = await orThrow(db.select('counting the window\'s users', Count, 'SELECT COUNT(*) AS n FROM nc_users', []));
+  const total = users?.n ?? 0;
+
+  // PostgreSQL's tests are cheap (a typed column is only ever NULL when wrong); SQLite's are validStamp's
+  const sessionConds = q.dialect === 'pg' ? [q.validDate('s.event_date'), q.validTime('s.event_time'), ...conds] : ['TRUE', ...conds];
   const sessionRead = `
     SELECT u.n, s.session_id, s.event_date, s.event_time, s.channel_name
       FROM nc_users u JOIN session_sources s ON s.user_id = u.user_id
-     WHERE ${conds.join(' AND ')}`;
+     WHERE ${sessionConds.join(' AND ')}`;
   const orderRead = `
     SELECT u.n, c.conv_date AS date, c.conv_time AS time
       FROM nc_users u JOIN conversions c ON c.user_id = u.user_id
      WHERE ${q.dialect === 'pg' ? `${q.validDate('c.conv_date')} AND ${q.validTime('c.conv_time')}` : 'TRUE'}`;
   let sessionSql: string;
   let orderSql: string;
-  let sessionBindings: Knex.RawBinding[] = extra;
+  let sessionBindings: readonly Knex.RawBinding[] = extra;
   if (q.dialect === 'pg') {
-    // PostgreSQL joins the window's users to their sessions and orders once, by hashing, into temporary tables
-    // that the pages then read by user number. Joined page by page, every user cost a nested-loop probe of the
-    // user index and a random heap fetch: 33 s of the 51 s this step took at scale 10, against about 5 s here.
-    await trx.raw(`CREATE TEMPORARY TABLE nc_sessions AS ${sessionRead} ORDER BY u.n`, extra);
+    // Joined page by page, every user cost a nested-loop probe of the user index and a random heap fetch: 33 s of
+    // the 51 s this step took at scale 10, against about 5 s here.
+    await trx.raw(`CREATE TEMPORARY TABLE nc_sessions AS ${sessionRead} ORDER BY u.n`, extra as Knex.RawBinding[]);
     await trx.raw(`CREATE TEMPORARY TABLE nc_orders AS ${orderRead} ORDER BY u.n`);
     await trx.raw('CREATE INDEX ON nc_sessions (n)');
     await trx.raw('CREATE INDEX ON nc_orders (n)');
     await analyzeIfUnknown(trx, ['nc_sessions', 'nc_orders'], true);
-    sessionSql = `SELECT * FROM nc_sessions s WHERE s.n BETWEEN ? AND ? ORDER BY s.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
-    orderSql = 'SELECT * FROM nc_orders o WHERE o.n BETWEEN ? AND ? ORDER BY o.n, o.date, o.time';
+    sessionSql = `SELECT s.n, s.session_id, s.event_date, s.event_time, s.channel_name FROM nc_sessions s
+                   WHERE s.n BETWEEN ? AND ? ORDER BY s.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
+    orderSql = 'SELECT o.n, o.date, o.time FROM nc_orders o WHERE o.n BETWEEN ? AND ? ORDER BY o.n, o.date, o.time';
     sessionBindings = [];
   } else {
     // SQLite walks the (user, time) index per user; that index carries session_id and channel_name (migration
@@ -245,55 +383,35 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
     sessionSql = `${sessionRead} AND u.n BETWEEN ? AND ? ORDER BY u.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
     orderSql = `${orderRead} AND u.n BETWEEN ? AND ? ORDER BY u.n, c.conv_date, c.conv_time`;
   }
-
-  let paths = 0;
-  let sessions = 0;
-  const total = users?.n ?? 0;
-  let pathRows: Array<readonly unknown[]> = [];
-  const write = async (): Promise<void> => {
-    await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, JSON_ROWS);
-    pathRows = [];
-  };
+  const what = "reading the window's users' sessions";
+  const readUsers = await rowReader(trx, 'SELECT n, user_id FROM nc_users WHERE n BETWEEN ? AND ? ORDER BY n');
+  const readSessions = await rowReader(trx, sessionSql);
+  const readOrders = await rowReader(trx, orderSql);
   for (let from = 1; from <= total; from += USERS_PER_PAGE) {
     const to = from + USERS_PER_PAGE - 1;
     // the users' ids once per page, not on each of their sessions (0.8 of the 2.5 CPU s the session reads took)
-    const users = await orThrow(db.select("reading the window's users", UserRow, 'SELECT n, user_id FROM nc_users WHERE n BETWEEN ? AND ? ORDER BY n', [from, to]));
-    const rows = (await orThrow(db.select("reading the window's users' sessions", SessionRow, sessionSql, [...sessionBindings, from, to]))).filter((r) =>
-      validStamp(r.event_date, r.event_time),
-    ) as Array<{ n: number } & UserSession>;
-    const orders = (await orThrow(db.select("reading the window's users' orders", OrderRow, orderSql, [from, to]))).filter((r) => validStamp(r.date, r.time)) as Array<
-      { n: number } & UserOrder
-    >;
+    const userRows = await readUsers([from, to]);
+    const rows = await readSessions([...sessionBindings, from, to]);
+    const orders = await readOrders([from, to]);
     let oi = 0;
     let i = 0;
     while (i < rows.length) {
-      const n = rows[i]!.n;
-      const user = users[n - from]?.user_id;
-      if (user === undefined || users[n - from]!.n !== n) throw new Error(`user ${n} of the window is missing from nc_users`);
+      const n = Number(rows[i]![0]);
+      const u = userRows[n - from];
+      if (u === undefined || Number(u[0]) !== n) throw new Error(`user ${n} of the window is missing from nc_users`);
+      if (typeof u[1] !== 'string') throw unreadable("reading the window's users", n - from + 1, 'user_id');
       let j = i;
-      while (j < rows.length && rows[j]!.n === n) j++;
-      while (oi < orders.length && orders[oi]!.n < n) oi++;
+      while (j < rows.length && Number(rows[j]![0]) === n) j++;
+      while (oi < orders.length && Number(orders[oi]![0]) < n) oi++;
       let oj = oi;
-      while (oj < orders.length && orders[oj]!.n === n) oj++;
-      for (const p of userPaths(rows.slice(i, j), orders.slice(oi, oj), o, w)) {
-        const id = nextId++;
-        const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
-        const later = p.sessions.length > 1 ? JSON.stringify(p.sessions.slice(1).map((s) => s.session_id)) : null;
-        pathRows.push([id, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels, later]);
-        paths++;
-        sessions += p.sessions.length;
-      }
+      while (oj < orders.length && Number(orders[oj]![0]) === n) oj++;
+      pathsOf(u[1], sessionsOf(rows, i, j, what), ordersOf(orders, oi, oj));
       i = j;
       oi = oj;
     }
-    // PostgreSQL: a few COPY statements for the window rather than two per page (each costs ~25 ms to set up and
-    // end). SQLite writes each page at once: its prepared INSERT costs the same per row, and the buffered rows
-    // only raised the peak RSS (165 -> 227 MB at scale 10)
-    if (q.dialect !== 'pg' || pathRows.length >= WRITE_ROWS) await write();
+    await afterPage(false);
   }
-  await write();
   await trx.raw(q.dialect === 'pg' ? 'DROP TABLE nc_users, nc_sessions, nc_orders' : 'DROP TABLE nc_users');
-  return { paths, sessions };
 }
 
 /**
