@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
@@ -438,6 +438,48 @@ test('validation: duplicate ids in tables without their primary key are reported
   }
 });
 
+/**
+ * A check's count (when the dialect has one) against its naming query over the window W: equal, or with `zero`
+ * only 0 together (a count of something wider); the number named.
+ */
+async function countAgrees(t: ExecutionContext, db: Knex, reason: string, zero = false): Promise<number> {
+  const check = ISSUE_CHECKS.find((c) => c.reason === reason)!;
+  const q = journeySql(db);
+  const named = (await db.raw(check.select(q, W).sql, [...check.select(q, W).bindings])) as unknown[];
+  const counted = check.count?.(q, W);
+  if (counted === undefined) return named.length; // PostgreSQL names them directly
+  const row = ((await db.raw(counted.sql, [...counted.bindings])) as Array<Record<string, unknown>>)[0]!;
+  if (zero) t.is(Number(row[counted.column]) === 0, named.length === 0, reason);
+  else t.is(Number(row[counted.column]), named.length, reason);
+  return named.length;
+}
+
+test(`validation: the counts of malformed dates and times (distinct dates, a GLOB on times) find what the naming queries find (${driverUnderTest()})`, async (t) => {
+  const { db, cleanup } = await freshDb();
+  try {
+    // an adopted table without NOT NULL (dates and times typed as the migrations type them: numbers become
+    // numbers); every session in the window's scope (dated in it or of a converting user)
+    await db.schema.dropTable('session_sources');
+    await db.raw(`CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date DATE, event_time TIME, channel_name TEXT,
+                    holder_engagement INTEGER, closer_engagement INTEGER, impression_interaction INTEGER)`);
+    const dates = ['2023-09-01', '2023-02-29', '2023-02-30', '2023-9-01', '2023-09-01 ', '2023-13-01', '2023-00-10', '2023-01-00', '', '20230901'];
+    const times = ['00:00:00', '23:59:59', '24:00:00', '29:00:00', '12:60:00', '12:00:60', '1:00:00', '12:00:0a', '12-00-00', '12:00:00.5', '', ' 12:00:00', '100000'];
+    const sessions: S[] = [];
+    for (const d of dates) for (const tm of times) sessions.push([`${d}|${tm}`, 'u', d, tm]);
+    await seed(db, sessions, [['c1', 'u', '2023-09-02', '10:00:00']]);
+    await db('session_sources').insert({ session_id: 'undated', user_id: 'u', event_date: null, event_time: null, channel_name: 'SEO', holder_engagement: 0, closer_engagement: 0, impression_interaction: 0 });
+    // every date but the first and every time but the first two is malformed, and the undated session is both
+    t.is(await countAgrees(t, db, 'malformed_event_date', true), (dates.length - 1) * times.length + 1);
+    t.is(await countAgrees(t, db, 'malformed_event_time'), (times.length - 2) * dates.length + 1);
+    // none left: the counts say 0
+    await db('session_sources').whereNot({ session_id: '2023-09-01|00:00:00' }).delete();
+    t.is(await countAgrees(t, db, 'malformed_event_date', true), 0);
+    t.is(await countAgrees(t, db, 'malformed_event_time'), 0);
+  } finally {
+    await cleanup();
+  }
+});
+
 test(`validation: session_without_cost's count agrees with its naming query, so a zero skips nothing (${driverUnderTest()})`, async (t) => {
   const { db, cleanup } = await freshDb();
   try {
@@ -464,21 +506,15 @@ test(`validation: session_without_cost's count agrees with its naming query, so 
       ],
     );
     await db('session_sources').insert({ session_id: 'undated', user_id: 'u', event_date: null, event_time: '08:00:00', channel_name: 'SEO', holder_engagement: 0, closer_engagement: 0, impression_interaction: 0 });
-    const check = ISSUE_CHECKS.find((c) => c.reason === 'session_without_cost')!;
-    const q = journeySql(db);
-    const agree = async (): Promise<number> => {
-      const named = (await db.raw(check.select(q, W).sql, [...check.select(q, W).bindings])) as unknown[];
-      const counted = check.count?.(q, W);
-      if (counted === undefined) return named.length; // PostgreSQL names them directly
-      const n = ((await db.raw(counted.sql, [...counted.bindings])) as Array<{ n: number }>)[0]!.n;
-      t.is(Number(n), named.length);
-      return named.length;
-    };
-    t.is(await agree(), 3); // in-free, old-free, undated
+    const agree = (reason: string) => countAgrees(t, db, reason);
+    t.is(await agree('session_without_cost'), 3); // in-free, old-free, undated
+    t.is(await agree('cost_without_session'), 1); // orphan
     await db('session_costs').insert([{ session_id: 'in-free', cost: 1 }, { session_id: 'old-free', cost: 1 }, { session_id: 'undated', cost: 1 }]);
-    t.is(await agree(), 0);
+    await db('session_costs').where({ session_id: 'orphan' }).delete();
+    t.is(await agree('session_without_cost'), 0);
+    t.is(await agree('cost_without_session'), 0);
     await buildJourneys(db, W, DEFAULTS);
-    t.deepEqual(await db('data_issues').where({ reason: 'session_without_cost' }), []);
+    t.deepEqual(await db('data_issues').whereIn('reason', ['session_without_cost', 'cost_without_session']), []);
   } finally {
     await cleanup();
   }

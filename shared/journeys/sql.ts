@@ -63,12 +63,14 @@ export function journeySql(db: Knex): JourneySql {
   }
   // SQLite stores dates as text. A well-formed value equals its own round trip through a day number (and has the
   // right length, which date() does not check): "2023-02-30" becomes "2023-03-02" and fails. date() alone is
-  // not enough: SQLite before 3.45 returns "2023-02-30" unchanged (the sqlite3 driver bundles 3.44).
+  // not enough: SQLite before 3.45 returns "2023-02-30" unchanged (the sqlite3 driver bundles 3.44). date() and
+  // time() are NULL for what they cannot read ("2023-13-01", "12:60:00"): COALESCE makes that false, so that
+  // the checks' NOT finds those values too (NOT NULL is NULL, and they went unreported).
   return {
     dialect,
-    validDate: (c) => `(typeof(${c}) = 'text' AND length(${c}) = 10 AND date(julianday(${c})) = ${c})`,
+    validDate: (c) => `(typeof(${c}) = 'text' AND length(${c}) = 10 AND COALESCE(date(julianday(${c})) = ${c}, 0))`,
     // time() accepts "24:00:00", which no session can start at
-    validTime: (c) => `(typeof(${c}) = 'text' AND length(${c}) = 8 AND time(${c}) = ${c} AND ${c} < '24:00:00')`,
+    validTime: (c) => `(typeof(${c}) = 'text' AND length(${c}) = 8 AND COALESCE(time(${c}) = ${c}, 0) AND ${c} < '24:00:00')`,
     minusDays: (c, n) => `date(${c}, '-${Math.trunc(n)} days')`,
     binary: (c) => c,
     secondsBetween: (d1, t1, d2, t2) =>
