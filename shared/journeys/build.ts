@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { Config } from '../config.js';
 import { lockForWrite } from '../db/locks.js';
-import { forgetStoredInsights } from './insights-store.js';
+import { forgetStoredInsights, storeInsights } from './insights-store.js';
+import { computeInsights, type JourneyInsights } from './insights.js';
 import type { Window } from '../window.js';
 import { deleteNonConverting, insertNonConverting, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
@@ -58,18 +59,40 @@ export interface BuildResult {
   readonly issues: readonly IssueCount[];
 }
 
-export type Step = 'validate' | 'replace' | 'journeys' | 'sessions' | 'count' | 'non_converting';
+export type Step = 'validate' | 'replace' | 'journeys' | 'sessions' | 'count' | 'non_converting' | 'insights';
+
+/**
+ * buildJourneys, then the window's insights computed and stored (journey_insights) in the same transaction:
+ * under the same lock as the tables they describe, and with the non-converting totals the build counted.
+ */
+export async function buildJourneysAndInsights(
+  db: Knex,
+  w: Window,
+  opts: JourneyOptions,
+  onStep: (step: Step) => void = () => {},
+): Promise<{ readonly build: BuildResult; readonly insights: JourneyInsights }> {
+  let insights: JourneyInsights | undefined;
+  const build = await buildJourneys(db, w, opts, onStep, async (trx, built) => {
+    onStep('insights');
+    insights = await orThrow(computeInsights(dbOver(trx), w, { nonConverting: built.nonConverting }));
+    await storeInsights(trx, w, insights);
+  });
+  if (insights === undefined) throw new Error('the build returned without its insights');
+  return { build, insights };
+}
 
 /**
  * Validates and builds the window's journeys in one transaction: data_issues, journeys and journey_sessions
  * rows of the window are replaced together, so a re-run gives the same tables and a failure leaves the
- * previous state. All set work is SQL inside the database; nothing here grows with the data.
+ * previous state. All set work is SQL inside the database; nothing here grows with the data. `then` runs last,
+ * inside the transaction.
  */
 export async function buildJourneys(
   db: Knex,
   w: Window,
   opts: JourneyOptions,
   onStep: (step: Step) => void = () => {},
+  then: (trx: Knex.Transaction, built: BuildResult) => Promise<void> = async () => {},
 ): Promise<BuildResult> {
   const q = journeySql(db);
   return writeTransaction(db, async (trx) => {
@@ -113,18 +136,37 @@ export async function buildJourneys(
     onStep('sessions');
     const excludedSessions = issues.some((i) => i.table === 'session_sources' && i.reason === 'duplicate_session_id');
     const sel = candidateSessions(q, w, opts, excludedSessions);
-    await trx.raw(
-      `INSERT INTO journey_sessions (conv_id, session_id, position, conv_date, event_date, event_time, channel_name,
-                                     holder_engagement, closer_engagement, impression_interaction, conversion)
-       SELECT x.conv_id, x.session_id,
-              ROW_NUMBER() OVER (PARTITION BY x.conv_id ORDER BY x.event_date, x.event_time, ${q.binary('x.session_id')}) - 1,
-              x.conv_date, x.event_date, x.event_time, x.channel_name,
-              x.holder_engagement, x.closer_engagement, x.impression_interaction,
-              CASE WHEN x.rn_desc = 1 THEN 1 ELSE 0 END
-         FROM (${sel.sql}) x
-        ${opts.maxSessions !== null ? `WHERE x.rn_desc <= ${Math.trunc(opts.maxSessions)}` : ''}`,
-      sel.bindings,
-    );
+    const insert = `INSERT INTO journey_sessions (conv_id, session_id, position, conv_date, event_date, event_time, channel_name,
+                                                  holder_engagement, closer_engagement, impression_interaction, conversion)`;
+    if (opts.maxSessions === null) {
+      // every session counts: positions and the converting (last) session from one window, one sort (0.85 ->
+      // 0.75 CPU s at scale 10, SQLite)
+      await trx.raw(
+        `${insert}
+         SELECT j.conv_id, s.session_id, ROW_NUMBER() OVER w - 1, j.conv_date, s.event_date, s.event_time, s.channel_name,
+                s.holder_engagement, s.closer_engagement, s.impression_interaction, CASE WHEN LEAD(1) OVER w IS NULL THEN 1 ELSE 0 END
+           ${sel.from}
+         WINDOW w AS (PARTITION BY j.conv_id ORDER BY s.event_date, s.event_time, ${q.binary('s.session_id')})`,
+        sel.bindings,
+      );
+    } else {
+      // the latest N: ranked from the last session first, then numbered in time order
+      await trx.raw(
+        `${insert}
+         SELECT x.conv_id, x.session_id,
+                ROW_NUMBER() OVER (PARTITION BY x.conv_id ORDER BY x.event_date, x.event_time, ${q.binary('x.session_id')}) - 1,
+                x.conv_date, x.event_date, x.event_time, x.channel_name,
+                x.holder_engagement, x.closer_engagement, x.impression_interaction,
+                CASE WHEN x.rn_desc = 1 THEN 1 ELSE 0 END
+           FROM (SELECT j.conv_id, j.conv_date, s.session_id, s.event_date, s.event_time, s.channel_name,
+                        s.holder_engagement, s.closer_engagement, s.impression_interaction,
+                        ROW_NUMBER() OVER (PARTITION BY j.conv_id
+                                           ORDER BY s.event_date DESC, s.event_time DESC, ${q.binary('s.session_id')} DESC) AS rn_desc
+                   ${sel.from}) x
+          WHERE x.rn_desc <= ${Math.trunc(opts.maxSessions)}`,
+        sel.bindings,
+      );
+    }
 
     await analyzeIfUnknown(trx, ['journey_sessions'], true);
 
@@ -159,7 +201,7 @@ export async function buildJourneys(
       ),
     );
     const of = (status: string) => counts.find((c) => c.status === status);
-    return {
+    const built: BuildResult = {
       window: w,
       nonConverting,
       conversions: counts.reduce((a, c) => a + c.n, 0),
@@ -169,15 +211,17 @@ export async function buildJourneys(
       invalid: Number(of(JOURNEY_STATUS.invalid)?.n ?? 0),
       issues,
     };
+    await then(trx, built);
+    return built;
   });
 }
 
 /**
- * Every (pending conversion, earlier session of its user) pair, with the session's rank from the latest
- * (rn_desc = 1 is the converting session). The join runs on the (user_id, event_date, event_time) index; the
- * timestamp test is written on the two columns rather than on a concatenation so that the index serves it.
+ * Every (pending conversion j, earlier session s of its user) pair: the FROM and WHERE clauses. The join runs on
+ * the (user_id, event_date, event_time) index; the timestamp test is written on the two columns rather than on
+ * a concatenation so that the index serves it.
  */
-function candidateSessions(q: JourneySql, w: Window, opts: JourneyOptions, excludeDuplicates: boolean): { sql: string; bindings: Knex.RawBinding[] } {
+function candidateSessions(q: JourneySql, w: Window, opts: JourneyOptions, excludeDuplicates: boolean): { from: string; bindings: Knex.RawBinding[] } {
   const timeCmp = opts.includeSameSecond ? '<=' : '<';
   const conds = [
     `(s.event_date < j.conv_date OR (s.event_date = j.conv_date AND s.event_time ${timeCmp} j.conv_time))`,
@@ -198,11 +242,7 @@ function candidateSessions(q: JourneySql, w: Window, opts: JourneyOptions, exclu
     bindings.push(w.start, w.end);
   }
   return {
-    sql: `SELECT j.conv_id, j.conv_date, s.session_id, s.event_date, s.event_time, s.channel_name,
-                 s.holder_engagement, s.closer_engagement, s.impression_interaction,
-                 ROW_NUMBER() OVER (PARTITION BY j.conv_id
-                                    ORDER BY s.event_date DESC, s.event_time DESC, ${q.binary('s.session_id')} DESC) AS rn_desc
-            FROM journeys j
+    from: `FROM journeys j
             JOIN session_sources s ON s.user_id = j.user_id
            WHERE j.conv_date BETWEEN ? AND ? AND j.status = ?
              AND ${conds.join('\n             AND ')}`,

@@ -3,7 +3,6 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { DbText, type Db } from '../db/db.js';
-import { lockForWrite } from '../db/locks.js';
 import type { AppError } from '../errors.js';
 import type { Window } from '../window.js';
 import { computeInsights, type JourneyInsights } from './insights.js';
@@ -12,8 +11,9 @@ import { computeInsights, type JourneyInsights } from './insights.js';
  * The journey insights are computed once per build: build-journeys stores them (journey_insights, migration 009)
  * and process-attribution reads them back instead of scanning the journey tables again. A stored row always
  * describes the journey tables as they are: every build deletes all stored insights inside its own transaction
- * (buildJourneys), and storeInsights computes and stores under the same write lock (SQLite: the one writer), so no
- * build can commit between the computation and the row. Anything else falls back to computing them.
+ * (buildJourneys), and build-journeys computes and stores its window's in that same transaction (under the
+ * journeys write lock), so no build can commit between the computation and the row. Anything else falls back to
+ * computing them.
  */
 export const INSIGHTS_TABLE = 'journey_insights';
 
@@ -32,20 +32,14 @@ const roundTrips = (i: JourneyInsights): boolean => {
   return ok;
 };
 
-/** Computes the window's insights and stores them for process-attribution, in one locked write transaction. */
-export function computeAndStoreInsights(db: Db, w: Window): TE.TaskEither<AppError, JourneyInsights> {
-  return db.transaction('storing the journey insights', (tx) =>
-    pipe(
-      tx.run('locking the journey tables', (k) => lockForWrite(k as Knex.Transaction, 'journeys')),
-      TE.chain(() => computeInsights(tx, w)),
-      TE.chainFirst((i) =>
-        tx.run('storing the journey insights', async (k) => {
-          await k(INSIGHTS_TABLE).where({ window_start: w.start, window_end: w.end }).delete();
-          if (roundTrips(i)) await k(INSIGHTS_TABLE).insert({ window_start: w.start, window_end: w.end, insights: JSON.stringify(i) });
-        }),
-      ),
-    ),
-  );
+/**
+ * Stores the window's insights for process-attribution. Call inside the transaction that built the journey
+ * tables (buildJourneysAndInsights), which holds the journeys write lock: no build can commit between the
+ * computation and the row.
+ */
+export async function storeInsights(trx: Knex.Transaction, w: Window, i: JourneyInsights): Promise<void> {
+  await trx(INSIGHTS_TABLE).where({ window_start: w.start, window_end: w.end }).delete();
+  if (roundTrips(i)) await trx(INSIGHTS_TABLE).insert({ window_start: w.start, window_end: w.end, insights: JSON.stringify(i) });
 }
 
 const Stored = t.type({ insights: DbText });

@@ -5,9 +5,8 @@ import { requireSchema } from '../db/migrate.js';
 import { EXIT_CODES, type AppError } from '../errors.js';
 import type { Capabilities, TaskResult } from '../capabilities.js';
 import { windowSlug, type Window } from '../window.js';
-import { buildJourneys, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
+import { buildJourneysAndInsights, journeyOptionsOf, type BuildResult, type JourneyOptions } from './build.js';
 import { outsizedJourneyRevenues, type JourneyInsights } from './insights.js';
-import { computeAndStoreInsights } from './insights-store.js';
 import { insightsCsvRows, writeInsights } from './insights-files.js';
 import { formatInsights } from './insights-table.js';
 
@@ -54,15 +53,15 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
         caps.logger.info(
           `building journeys ${w.start}..${w.end} (lookback ${opts.lookbackDays ?? 'none'} days, max ${opts.maxSessions ?? 'no'} sessions, same second ${opts.includeSameSecond ? 'counts' : 'excluded'}, non-converting paths ${opts.nonConverting === null ? 'not built' : `closed after ${opts.nonConverting.closeAfterDays} days`})`,
         );
-        const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: opts.nonConverting === null ? 5 : 6 });
+        const progress = caps.progress({ label: 'build-journeys', unit: 'steps', total: opts.nonConverting === null ? 6 : 7 });
         const started = Date.now();
-        return buildJourneys(db, w, opts, (step) => {
+        return buildJourneysAndInsights(db, w, opts, (step) => {
           caps.logger.debug(`step ${step} at ${Date.now() - started} ms`);
           progress.tick();
         }).finally(() => progress.done());
       }),
     ),
-    TE.chainFirst((build) =>
+    TE.chainFirst(({ build }) =>
       TE.fromIO(() => {
         for (const i of build.issues) {
           const say = i.severity === 'error' ? caps.logger.warn : caps.logger.info;
@@ -70,29 +69,24 @@ export function runBuildJourneys(args: BuildJourneysArgs, caps: Capabilities): T
         }
       }),
     ),
-    TE.chain((build) =>
-      pipe(
-        computeAndStoreInsights(caps.db, w),
-        TE.chainFirst((insights) => {
-          const overflowed: string[] = [];
-          insightsCsvRows(insights, overflowed);
-          if (overflowed.length === 0) return TE.right(undefined);
-          return pipe(
-            outsizedJourneyRevenues(caps.db, w),
-            TE.map((culprits) =>
-              caps.logger.warn(
-                `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
-                  `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
-              ),
-            ),
-          );
-        }),
-        TE.chain((insights) =>
-          pipe(
-            writeInsights(caps.files, dir, insights),
-            TE.map((files) => ({ build, insights, files })),
+    TE.chainFirst(({ insights }) => {
+      const overflowed: string[] = [];
+      insightsCsvRows(insights, overflowed);
+      if (overflowed.length === 0) return TE.right(undefined);
+      return pipe(
+        outsizedJourneyRevenues(caps.db, w),
+        TE.map((culprits) =>
+          caps.logger.warn(
+            `journey insights: ${overflowed.length} value(s) exceed the range of a number and are left empty (${overflowed.slice(0, 3).join(', ')}); ` +
+              `revenue too large: ${culprits.length > 0 ? culprits.join(', ') : 'no single conversion'}; fix the conversions file and load it again`,
           ),
         ),
+      );
+    }),
+    TE.chain(({ build, insights }) =>
+      pipe(
+        writeInsights(caps.files, dir, insights),
+        TE.map((files) => ({ build, insights, files })),
       ),
     ),
   );
