@@ -12,6 +12,7 @@ import { esc } from '../shared/reporting/svg.js';
 import { readDataQuality } from '../shared/reporting/quality.js';
 import { dbOver } from '../shared/db/db.js';
 import type { Window } from '../shared/window.js';
+import type { ModelName } from '../shared/attribution/types.js';
 import { freshDb, testCaps } from './helpers/env.js';
 
 const TOL = 1e-6;
@@ -419,6 +420,20 @@ test('model comparison: every model credits each journey with 1 in model_credits
   for (const m of ALL_MODELS) {
     const total = cmp.channels.reduce((a, ch) => a + (ch.byModel.get(m)?.orders ?? 0), 0);
     t.true(Math.abs(total - 24) < 1e-9, `${m} credits 24 orders`);
+  }
+  // the per-channel figures are summed while crediting: they must be what model_credits holds
+  const stored = (await db.raw(
+    `SELECT m.model AS model, js.channel_name AS channel, SUM(m.credit) AS orders, SUM(m.credit * c.revenue) AS revenue
+       FROM model_credits m JOIN conversions c ON c.conv_id = m.conv_id
+       JOIN journey_sessions js ON js.conv_id = m.conv_id AND js.session_id = m.session_id
+      WHERE c.conv_date >= ? AND c.conv_date <= ? GROUP BY m.model, js.channel_name`,
+    [w.start, w.end],
+  )) as { model: ModelName; channel: string; orders: number; revenue: number }[];
+  t.true(stored.length > 2 * (ALL_MODELS.length - 1));
+  for (const s of stored) {
+    const got = cmp.channels.find((c) => c.channel_name === s.channel)?.byModel.get(s.model);
+    t.true(Math.abs((got?.orders ?? NaN) - s.orders) < 1e-9, `${s.model} ${s.channel} orders`);
+    t.true(Math.abs((got?.revenue ?? NaN) - s.revenue) < 1e-9, `${s.model} ${s.channel} revenue`);
   }
 });
 
