@@ -11,14 +11,14 @@ import type { Progress } from '../progress.js';
 import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
 import { journeyPages } from './journeys.js';
-import * as t from 'io-ts';
-import { dbOver, DbSum, DbText, orThrow } from '../db/db.js';
+import { dbOver, orThrow } from '../db/db.js';
 import { countJourneys } from '../journeys/read.js';
 import { nonConvertingPaths } from '../journeys/nonconverting.js';
 import { journeySql, type JourneySql } from '../journeys/sql.js';
 import { writeTransaction } from '../db/connect.js';
 import { makeStager } from '../ingest/stage.js';
 import { CompensatedSum } from './sums.js';
+import type { ChannelCredit } from './attribute.js';
 
 /**
  * The model comparison: every local model over the window's journeys, per-session credit stored in
@@ -78,10 +78,17 @@ export interface CompareOptions {
   readonly insertChunkRows: number;
   /** the window's cost per channel (from channel_reporting), shown beside every model */
   readonly costByChannel: ReadonlyMap<string, number>;
+  /** the IHC column: what the pipeline attributed (attribution_customer_journey, whatever the provider) per channel */
+  readonly ihcByChannel: readonly ChannelCredit[];
   readonly progress?: (total: number) => Progress;
 }
 
-const ModelSum = t.type({ model: DbText, channel_name: DbText, orders: DbSum, revenue: DbSum });
+interface ModelSum {
+  readonly model: string;
+  readonly channel_name: string;
+  readonly orders: number;
+  readonly revenue: number;
+}
 
 const CREDIT_COLUMNS = ['model', 'conv_id', 'session_id', 'credit'];
 
@@ -195,26 +202,10 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   });
   p2?.done();
 
-  const sums: t.TypeOf<typeof ModelSum>[] = [...totals].flatMap(([model, byChannel]) =>
+  const sums: ModelSum[] = [...totals].flatMap(([model, byChannel]) =>
     [...byChannel].map(([channel_name, s]) => ({ model, channel_name, orders: s.orders.value, revenue: s.revenue.value })),
   );
-  if (models.includes('ihc')) {
-    sums.push(
-      ...(await orThrow(
-        dbOver(db).select(
-          "summing the pipeline's IHC credit per channel",
-          ModelSum,
-          `SELECT 'ihc' AS model, s.channel_name AS channel_name, ${q.stableSum('a.ihc')} AS orders, ${q.stableSum('a.ihc * c.revenue')} AS revenue
-           FROM attribution_customer_journey a
-           JOIN conversions c ON c.conv_id = a.conv_id
-           JOIN session_sources s ON s.session_id = a.session_id
-          WHERE c.conv_date >= ? AND c.conv_date <= ?
-          GROUP BY s.channel_name`,
-          [w.start, w.end],
-        ),
-      )),
-    );
-  }
+  if (models.includes('ihc')) sums.push(...opts.ihcByChannel.map((c) => ({ model: 'ihc', ...c })));
   const names = new Set<string>([...opts.costByChannel.keys(), ...sums.map((s) => s.channel_name)]);
   const channels: ModelChannel[] = [...names].sort(byText).map((channel) => {
     const cost = opts.costByChannel.get(channel) ?? 0;

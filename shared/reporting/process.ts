@@ -114,6 +114,7 @@ export function processAttribution(w: Window, caps: Capabilities, opts: ProcessO
                     models: opts.models,
                     insertChunkRows: caps.config.database.insert_chunk_rows,
                     costByChannel: new Map(summary.map((s) => [s.channel_name, s.cost])),
+                    ihcByChannel: outcome.creditByChannel,
                     progress: (totalJourneys) => caps.progress({ label: 'model comparison', unit: 'journeys', total: totalJourneys }),
                   }),
                 ),
