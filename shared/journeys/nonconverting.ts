@@ -464,15 +464,19 @@ export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Pr
       PathRow,
       // a user's paths do not overlap in time, and one build numbers them in time order: joined in the order of
       // their last sessions they are the user's sessions in time order
-      `WITH w AS (SELECT p.path_id, p.user_id, p.last_date, p.last_time, p.channels FROM ${PATHS_TABLE} p WHERE ${win.sql}),
-            m AS (SELECT w.user_id FROM w GROUP BY w.user_id HAVING COUNT(*) > 1)
+      // SQLite: each grouping reads the window's paths from the table (w copied into a temporary table was read back
+      // three times, twice whole to pick out the few users with several paths), and only those users' paths (mw)
+      // are copied: 1.8 -> 1.5 CPU s at scale 10. PostgreSQL materializes w as before.
+      `WITH w AS ${q.dialect === 'pg' ? '' : 'NOT MATERIALIZED '}(SELECT p.path_id, p.user_id, p.last_date, p.last_time, p.channels FROM ${PATHS_TABLE} p WHERE ${win.sql}),
+            m AS MATERIALIZED (SELECT w.user_id FROM w GROUP BY w.user_id HAVING COUNT(*) > 1),
+            mw AS MATERIALIZED (SELECT w.path_id, w.user_id, w.last_date, w.last_time, w.channels FROM w WHERE w.user_id IN (SELECT m.user_id FROM m))
        SELECT 'p' AS unit, w.channels AS path, COUNT(*) AS n FROM w GROUP BY w.channels
        UNION ALL
-       SELECT 'm' AS unit, w.channels AS path, COUNT(*) AS n FROM w WHERE w.user_id IN (SELECT m.user_id FROM m) GROUP BY w.channels
+       SELECT 'm' AS unit, w.channels AS path, COUNT(*) AS n FROM mw w GROUP BY w.channels
        UNION ALL
        SELECT 'u' AS unit, x.path AS path, COUNT(*) AS n
          FROM (SELECT w.user_id, ${q.orderedConcat('w.channels', CHANNEL_SEPARATOR, 'w.last_date, w.last_time, w.path_id')} AS path
-                 FROM w WHERE w.user_id IN (SELECT m.user_id FROM m) GROUP BY w.user_id) x
+                 FROM mw w GROUP BY w.user_id) x
         GROUP BY x.path`,
       win.bindings,
     ),
