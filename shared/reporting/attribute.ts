@@ -254,21 +254,6 @@ export async function classifyConversions(db: Knex, w: Window, run?: Attribution
   };
 }
 
-/** Event dates of the sessions credited to the window's conversions in attribution_customer_journey now. */
-async function creditedDates(db: Knex, w: Window): Promise<string[]> {
-  const rows = await select(
-    db,
-    'reading the dates credited to the window',
-    DateRow,
-    // the credited sessions as a list first: SQLite then looks them up in key order, front to back through
-    // session_sources (a join looked them up conversion by conversion, at random: 0.6 -> 0.35 CPU s at scale 10)
-    `SELECT DISTINCT s.event_date AS d FROM session_sources s
-      WHERE s.session_id IN (SELECT a.session_id FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW})`,
-    [w.start, w.end],
-  );
-  return rows.map((r) => r.d);
-}
-
 const CreditCell = t.type({ d: t.union([DbText, t.null]), channel_name: t.union([DbText, t.null]), orders: UnboundedSum, revenue: UnboundedSum, rows: DbNumber, placed: DbNumber });
 type CreditCell = t.TypeOf<typeof CreditCell>;
 
@@ -276,7 +261,8 @@ type CreditCell = t.TypeOf<typeof CreditCell>;
  * The credit of the window's conversions per session date and channel (d and channel_name NULL: credited sessions
  * missing from session_sources), read once after the window's rows are written: the dates they touch, the
  * reconciliation's credited revenue and the model comparison's IHC column all come from it (three joins of the same
- * tables before, 1.8 CPU s at scale 10). The credit rows are looked up in session order: at random, each session
+ * tables before, 1.8 CPU s at scale 10); read before the window's rows are replaced, it gives the dates they leave
+ * and how many they were. The credit rows are looked up in session order: at random, each session
  * lookup read a page of session_sources (0.8 -> 0.45 CPU s). The sums do not depend on the plan's order (stableSum).
  */
 async function windowCredit(db: Knex, w: Window): Promise<CreditCell[]> {
@@ -294,6 +280,9 @@ async function windowCredit(db: Knex, w: Window): Promise<CreditCell[]> {
     [w.start, w.end],
   );
 }
+
+const datesOfCredit = (credit: readonly CreditCell[]): string[] => credit.flatMap((c) => (c.d === null ? [] : [c.d]));
+const rowsOfCredit = (credit: readonly CreditCell[]): number => credit.reduce((n, c) => n + c.rows, 0);
 
 /** The credit cells added up per channel, the dates of each channel in date order (the same sums on every run). */
 function channelTotals(credit: readonly CreditCell[]): ChannelCredit[] {
@@ -425,7 +414,7 @@ async function reconcile(
   for (const c of creditByChannel) revenue.add(c.revenue);
   const credited = {
     revenue: revenue.value,
-    rows: credit.reduce((n, r) => n + r.rows, 0),
+    rows: rowsOfCredit(credit),
     placed: credit.reduce((n, r) => n + r.placed, 0),
   };
   const cost = costCells ? await cellCosts(db, w) : await windowCosts(db, w, sessions);
@@ -729,15 +718,9 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
           throw new RunIncomplete(await describeIncomplete(trx, w, run, counts, accepted));
         }
         step();
-        const before = await creditedDates(trx, w);
-
-        const old = await selectOne(
-          trx,
-          "counting the window's rows of attribution_customer_journey",
-          CountRow,
-          `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
-          [w.start, w.end],
-        );
+        // the dates whose cells hold the window's credit now, and how many rows it has
+        const previous = await windowCredit(trx, w);
+        const before = datesOfCredit(previous);
         await trx.raw(
           `DELETE FROM attribution_customer_journey
             WHERE conv_id IN (SELECT c.conv_id FROM conversions c WHERE ${IN_WINDOW})`,
@@ -749,13 +732,6 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
              FROM ${runResults(run)} r JOIN ${accepted.sql} ok ON ok.conv_id = r.conv_id`,
           accepted.bindings,
         );
-        const written = await selectOne(
-          trx,
-          'counting the rows of attribution_customer_journey written',
-          CountRow,
-          `SELECT COUNT(*) AS n FROM attribution_customer_journey a JOIN conversions c ON c.conv_id = a.conv_id WHERE ${IN_WINDOW}`,
-          [w.start, w.end],
-        );
         // the window's credit rows were just replaced: the recompute and the reconciliation join them
         await analyzeIfUnknown(trx, ['attribution_customer_journey'], true);
         step();
@@ -763,7 +739,7 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
         step();
 
         const credit = await windowCredit(trx, w);
-        const after = credit.flatMap((c) => (c.d === null ? [] : [c.d]));
+        const after = datesOfCredit(credit);
         const dates = [...new Set([...datesOf(w), ...before, ...after, ...(await journeyDates(trx, w))])].sort();
         const sessions = await selectOne(
           trx,
@@ -786,7 +762,7 @@ export function attributeWindow(db: Knex, w: Window, opts: AttributeOptions): TE
         const { reconciliation, creditByChannel } = await reconcile(trx, w, counts, dates, opts.sumTolerance, chunkSize, sessions.n, costCells, credit);
         if (costCells) await trx.raw(`DROP TABLE ${COST_CELLS}`);
         if (dialectOf(trx) === 'sqlite') await trx.raw(`DROP TABLE ${ACCEPTED}`);
-        return { counts, reconciliation, creditByChannel, acjRows: written.n, acjRemoved: old.n, dates, cells, run };
+        return { counts, reconciliation, creditByChannel, acjRows: rowsOfCredit(credit), acjRemoved: rowsOfCredit(previous), dates, cells, run };
       }),
     (e): AppError =>
       e instanceof DbFailure
