@@ -120,6 +120,29 @@ test('the cost reconciliation gives the same figures for a window holding most s
   t.like((await run(db, W)).reconciliation, expected);
 });
 
+test('cost rows counted twice by the per-channel-day pass fail the cost reconciliation and roll back', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [
+    { id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 5 },
+    { id: 'b', user: 'u2', date: '2023-09-02', channel: 'Display', cost: 7 },
+  ]);
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+  await run(db, W);
+  const before = { acj: await acj(db), cr: await reporting(db) };
+  // a session_sources that lost its key holds session b twice: joined to its cost row, the cost is counted twice in
+  // channel_reporting and in the window's cost alike, so only session_costs read alone can tell
+  await db.raw('CREATE TABLE ss_copy AS SELECT * FROM session_sources');
+  await db.raw("INSERT INTO ss_copy SELECT * FROM session_sources WHERE session_id = 'b'");
+  await db.raw('PRAGMA foreign_keys = OFF');
+  await db.raw('DROP TABLE session_sources');
+  await db.raw('ALTER TABLE ss_copy RENAME TO session_sources');
+  const r = await attributeWindow(db, W, { sumTolerance: TOL, allowPartial: true })();
+  t.true(E.isLeft(r) && r.left._tag === 'CheckFailed');
+  if (E.isLeft(r)) t.regex(JSON.stringify(r.left), /session_costs holds 2 rows costing 12, its per channel and date sums 3 rows costing 19/);
+  t.deepEqual({ acj: await acj(db), cr: await reporting(db) }, before);
+});
+
 test('dates and channels that only carry cost appear with ihc 0; null cost counts as 0; sessions without cost row or credit do not', async (t) => {
   const { db } = await withDb(t);
   await seedSessions(db, [
