@@ -224,7 +224,11 @@ export async function buildJourneys(
 function candidateSessions(q: JourneySql, w: Window, opts: JourneyOptions, excludeDuplicates: boolean): { from: string; bindings: Knex.RawBinding[] } {
   const timeCmp = opts.includeSameSecond ? '<=' : '<';
   const conds = [
-    `(s.event_date < j.conv_date OR (s.event_date = j.conv_date AND s.event_time ${timeCmp} j.conv_time))`,
+    // SQLite: as a row value, one range of the (user, date, time) index per journey instead of an OR of two
+    // searches whose rows are then merged
+    q.dialect === 'pg'
+      ? `(s.event_date < j.conv_date OR (s.event_date = j.conv_date AND s.event_time ${timeCmp} j.conv_time))`
+      : `(s.event_date, s.event_time) ${timeCmp} (j.conv_date, j.conv_time)`,
     q.validDate('s.event_date'),
     q.validTime('s.event_time'),
   ];
