@@ -61,6 +61,17 @@ export async function writeRows(
   await stager.close();
 }
 
+/**
+ * better-sqlite3 only: one prepared statement run with the given values each call, synchronously (undefined on the
+ * other drivers, which take rows through makeStager). For a writer whose one call inserts several rows that share
+ * values, bound once instead of once per row.
+ */
+export async function preparedRun(trx: Knex.Transaction, sql: string): Promise<((values: readonly unknown[]) => void) | undefined> {
+  if (sqliteDriverOf(trx) !== 'better-sqlite3') return undefined;
+  const stmt = (await connectionOf<BetterSqliteConnection>(trx)).prepare(sql);
+  return (values) => void stmt.run(values);
+}
+
 interface BetterSqliteReader {
   prepare: (sql: string) => { raw: (on: boolean) => { all: (...params: unknown[]) => unknown[][] } };
 }
