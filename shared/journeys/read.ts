@@ -83,43 +83,93 @@ const Order = t.type(
   'order',
 );
 
-/** One page after `after` (a conv_id; undefined: the first page). */
-export function readJourneyPage(db: Db, w: Window, after: string | undefined, opts: ReadOptions = {}): TE.TaskEither<AppError, StoredJourney[]> {
-  const size = Math.min(500, Math.max(1, Math.floor(opts.pageSize ?? 500)));
+const HeadWithOrder = t.type(
+  {
+    conv_id: DbText,
+    status: DbText,
+    conv_date: DbText,
+    conv_time: DbText,
+    order_id: t.union([DbText, t.null]),
+    order_date: t.union([DbText, t.null]),
+    order_time: t.union([DbText, t.null]),
+    revenue: t.union([DbNumber, t.null]),
+  },
+  'journey',
+);
+
+type Head = t.TypeOf<typeof Head>;
+type Order = t.TypeOf<typeof Order>;
+
+/**
+ * The page's journeys, walked on the conv_id key from `after` until the page is full: through the date index every
+ * page would read and sort the whole window and the pages together would cost the window squared. '+' keeps SQLite
+ * off the date index; PostgreSQL's planner chooses with its statistics. With their orders (conversions by key).
+ */
+function readHeads(db: Db, w: Window, after: string | undefined, size: number, opts: ReadOptions): TE.TaskEither<AppError, { heads: Head[]; orders: Order[] }> {
   const status = statusSql(opts.statuses);
   const noIndex = db.dialect === 'sqlite' ? '+' : '';
-  return pipe(
-    db.select(
-      "reading the window's journeys",
-      Head,
-      // the page's journeys only, walked on the conv_id key from `after` until the page is full: through the date
-      // index every page would read and sort the whole window and the pages together would cost the window squared.
-      // '+' keeps SQLite off the date index; PostgreSQL's planner chooses with its statistics.
-      `SELECT j.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time
+  const page = `SELECT j.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time
          FROM journeys j
         WHERE ${noIndex}j.conv_date >= ? AND ${noIndex}j.conv_date <= ? ${status.sql} ${after === undefined ? '' : 'AND j.conv_id > ?'}
         ORDER BY j.conv_id
-        LIMIT ${size}`,
-      [w.start, w.end, ...status.bindings, ...(after === undefined ? [] : [after])],
+        LIMIT ${size}`;
+  const bindings = [w.start, w.end, ...status.bindings, ...(after === undefined ? [] : [after])];
+  if (db.dialect === 'sqlite') {
+    // SQLite: the orders joined to the page, each probed by key (a 500-item IN list was 500 parameters to parse and
+    // bind, 80 statements at scale 10 on every pass); a conversions table adopted without its key may repeat a conv_id
+    return pipe(
+      db.select(
+        "reading the window's journeys",
+        HeadWithOrder,
+        `SELECT j.conv_id AS conv_id, j.status AS status, j.conv_date AS conv_date, j.conv_time AS conv_time,
+                c.conv_id AS order_id, c.conv_date AS order_date, c.conv_time AS order_time, c.revenue AS revenue
+           FROM (${page}) j LEFT JOIN conversions c ON c.conv_id = j.conv_id
+          ORDER BY j.conv_id`,
+        bindings,
+      ),
+      TE.map((rows) => {
+        const heads: Head[] = [];
+        const orders: Order[] = [];
+        for (const r of rows) {
+          if (heads[heads.length - 1]?.conv_id !== r.conv_id) heads.push({ conv_id: r.conv_id, status: r.status, conv_date: r.conv_date, conv_time: r.conv_time });
+          if (r.order_id !== null) orders.push({ conv_id: r.order_id, conv_date: r.order_date, conv_time: r.order_time, revenue: r.revenue });
+        }
+        return { heads, orders };
+      }),
+    );
+  }
+  return pipe(
+    db.select("reading the window's journeys", Head, page, bindings),
+    TE.chain((heads) =>
+      heads.length === 0
+        ? TE.right({ heads, orders: [] })
+        : pipe(
+            // the orders by key: joined to the page in one statement, PostgreSQL hashed the whole conversions table
+            // for every page; one array parameter (a 500-item IN list is 500 parameters to parse and bind)
+            db.select(
+              "reading the window's orders",
+              Order,
+              `SELECT conv_id, conv_date, conv_time, revenue FROM conversions WHERE conv_id = ANY(?::text[])`,
+              [heads.map((h) => h.conv_id)],
+            ),
+            TE.map((orders) => ({ heads, orders })),
+          ),
     ),
-    TE.chain((heads) => {
+  );
+}
+
+/** One page after `after` (a conv_id; undefined: the first page). */
+export function readJourneyPage(db: Db, w: Window, after: string | undefined, opts: ReadOptions = {}): TE.TaskEither<AppError, StoredJourney[]> {
+  const size = Math.min(500, Math.max(1, Math.floor(opts.pageSize ?? 500)));
+  const noIndex = db.dialect === 'sqlite' ? '+' : '';
+  return pipe(
+    readHeads(db, w, after, size, opts),
+    TE.chain(({ heads, orders }) => {
       if (heads.length === 0) return TE.right([]);
       const ids = heads.map((h) => h.conv_id);
       const last = ids[ids.length - 1]!;
       return pipe(
         TE.Do,
-        // the orders by key: joined to the page in one statement, PostgreSQL hashed the whole conversions table for
-        // every page; one array parameter there (a 500-item IN list is 500 parameters to parse and bind)
-        TE.bind('orders', () =>
-          db.select(
-            "reading the window's orders",
-            Order,
-            db.dialect === 'pg'
-              ? `SELECT conv_id, conv_date, conv_time, revenue FROM conversions WHERE conv_id = ANY(?::text[])`
-              : `SELECT conv_id, conv_date, conv_time, revenue FROM conversions WHERE conv_id IN (${placeholders(ids.length)})`,
-            db.dialect === 'pg' ? [ids] : ids,
-          ),
-        ),
         // the sessions of the page's key range (journey_sessions.conv_date is its journey's): a range of the primary
         // key, where an IN list of the page's ids made PostgreSQL scan the whole table for every page. Journeys of the
         // range that the status filter left out are dropped below.
@@ -135,7 +185,7 @@ export function readJourneyPage(db: Db, w: Window, after: string | undefined, op
             [...(after === undefined ? [] : [after]), last, w.start, w.end],
           ),
         ),
-        TE.map(({ orders, rows }) => {
+        TE.map(({ rows }) => {
           const byConv = new Map<string, StoredSession[]>(ids.map((id) => [id, []]));
           for (const { conv_id, ...s } of rows) byConv.get(conv_id)?.push(s);
           const orderOf = new Map<string, (typeof orders)[number][]>();
