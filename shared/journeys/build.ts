@@ -5,6 +5,7 @@ import { forgetStoredInsights, storeInsights } from './insights-store.js';
 import { computeInsights, type JourneyInsights } from './insights.js';
 import type { Window } from '../window.js';
 import { deleteNonConverting, insertNonConverting, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
+import { insertNonConvertingPg } from './nonconverting-pg.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
 import { writeTransaction } from '../db/connect.js';
@@ -182,7 +183,7 @@ export async function buildJourneys(
     let nonConverting: NonConvertingResult = { paths: 0, sessions: 0 };
     if (opts.nonConverting !== null) {
       onStep('non_converting');
-      nonConverting = await insertNonConverting(trx, q, w, {
+      nonConverting = await (q.dialect === 'pg' ? insertNonConvertingPg : insertNonConverting)(trx, q, w, {
         closeAfterDays: opts.nonConverting.closeAfterDays,
         lookbackDays: opts.lookbackDays,
         includeSameSecond: opts.includeSameSecond,

@@ -153,7 +153,7 @@ const SESSIONS_PER_PAGE = 4000;
 const WRITE_ROWS = 20000;
 /** rows per statement where rows travel as JSON (node-sqlite3) */
 const JSON_ROWS = 2000;
-const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions'];
+export const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions'];
 
 const Span = t.type({ lo: t.unknown, hi: t.unknown });
 
@@ -206,6 +206,7 @@ function ordersOf(rows: readonly unknown[][], from: number, to: number): UserOrd
  * the window's old paths are gone. The users' sessions and orders are read page by page of users in (user,
  * time) order and cut into paths by userPaths, so memory holds one page whatever the window's size. The build
  * holds the journeys write lock, so the next free path_id cannot be taken by another build meanwhile.
+ * build-journeys builds PostgreSQL's paths with insertNonConvertingPg (nonconverting-pg.ts) instead.
  */
 export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
   const db = dbOver(trx);

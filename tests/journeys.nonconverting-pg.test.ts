@@ -1,0 +1,103 @@
+import test from 'ava';
+import knex, { type Knex } from 'knex';
+import * as E from 'fp-ts/lib/Either.js';
+import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
+import { insertNonConvertingPg } from '../shared/journeys/nonconverting-pg.js';
+import { journeySql } from '../shared/journeys/sql.js';
+import { makeDb, writeTransaction } from '../shared/db/connect.js';
+import { migrate } from '../shared/db/migrate.js';
+import { freshDb, tempDir, testConfig } from './helpers/env.js';
+
+const pgUrl = process.env['TEST_POSTGRES_URL'];
+const pgTest = pgUrl !== undefined && pgUrl !== '' ? test : test.skip;
+
+const W = { start: '2023-09-01', end: '2023-09-05' };
+const BASE: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false, nonConverting: { closeAfterDays: 7 } };
+
+/** [session_id, user_id, date, time, channel] */
+type S = [string, string, string, string, string];
+
+// user ids whose byte order differs from a linguistic one ('B' < 'a' < 'b' in bytes), users with and without orders,
+// orders in a session's second, long gaps, sessions before the lookback, a user outside the window
+const SESSIONS: S[] = [
+  ['s01', 'b', '2023-09-01', '10:00:00', 'SEO'],
+  ['s02', 'b', '2023-09-02', '10:00:00', 'Email'],
+  ['s03', 'B', '2023-09-01', '09:00:00', 'Social'],
+  ['s04', 'a', '2023-08-10', '09:00:00', 'SEO'],
+  ['s05', 'a', '2023-08-30', '09:00:00', 'Direct'],
+  ['s06', 'a', '2023-09-02', '09:00:00', 'Email'],
+  ['s07', 'a', '2023-09-03', '12:00:00', 'SEO'],
+  ['s08', 'a', '2023-09-04', '08:00:00', 'Social'],
+  ['s10', 'é', '2023-09-03', '07:00:00', 'SEO'],
+  ['s09', 'é', '2023-09-03', '07:00:00', 'Email'],
+  ['s11', 'Z', '2023-08-01', '07:00:00', 'SEO'],
+  ['s12', 'c', '2023-09-04', '23:00:00', 'Email'],
+  ['s13', 'c', '2023-09-05', '01:00:00', 'SEO'],
+  ['x"1', 'c', '2023-09-05', '02:00:00', 'SEO'],
+];
+const CONVERSIONS: Array<[string, string, string, string]> = [
+  ['o1', 'a', '2023-09-03', '12:00:00'],
+  ['o2', 'c', '2023-09-05', '01:00:00'],
+  ['o3', 'Z', '2023-09-02', '10:00:00'],
+];
+
+async function seed(db: Knex): Promise<void> {
+  await db('session_sources').insert(
+    SESSIONS.map(([session_id, user_id, event_date, event_time, channel_name]) => ({
+      session_id, user_id, event_date, event_time, channel_name, holder_engagement: 1, closer_engagement: 0, impression_interaction: 0,
+    })),
+  );
+  await db('session_costs').insert(SESSIONS.map((s) => ({ session_id: s[0], cost: 1 })));
+  await db('conversions').insert(CONVERSIONS.map(([conv_id, user_id, conv_date, conv_time]) => ({ conv_id, user_id, conv_date, conv_time, revenue: 10 })));
+}
+
+const paths = async (db: Knex): Promise<unknown[]> =>
+  db('nonconverting_paths')
+    .orderBy('path_id')
+    .select('path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions');
+
+pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids included, whatever the rules and batch size', async (t) => {
+  const schema = 'nc_pg_stream_test';
+  const admin = knex({ client: 'pg', connection: pgUrl! });
+  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.raw(`CREATE SCHEMA ${schema}`);
+  await admin.destroy();
+  const pg = makeDb(testConfig(`${pgUrl!}${pgUrl!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, tempDir()).database);
+  const lite = await freshDb();
+  t.teardown(async () => {
+    await pg.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await pg.destroy();
+    await lite.cleanup();
+  });
+  const r = await migrate(pg)();
+  if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
+  await seed(pg);
+  await seed(lite.db);
+
+  const variants: JourneyOptions[] = [
+    BASE,
+    { ...BASE, includeSameSecond: true },
+    { ...BASE, lookbackDays: 3 },
+    { ...BASE, nonConverting: { closeAfterDays: 1.5 } },
+  ];
+  for (const opts of variants) {
+    const label = JSON.stringify(opts);
+    const a = await buildJourneys(lite.db, W, opts);
+    const b = await buildJourneys(pg, W, opts);
+    t.deepEqual(b.nonConverting, a.nonConverting, label);
+    const expected = await paths(lite.db);
+    t.true(expected.length > 2, label);
+    t.deepEqual(await paths(pg), expected, label);
+    // read in batches of 1 and 2 rows: a user's rows cut by a batch end give the same paths
+    for (const perFetch of [1, 2]) {
+      await writeTransaction(pg, async (trx) => {
+        await trx('nonconverting_paths').whereBetween('last_date', [W.start, W.end]).delete();
+        const c = await insertNonConvertingPg(trx, journeySql(pg), W, {
+          closeAfterDays: opts.nonConverting!.closeAfterDays, lookbackDays: opts.lookbackDays, includeSameSecond: opts.includeSameSecond, excludeDuplicates: false,
+        }, perFetch);
+        t.deepEqual(c, a.nonConverting, `${label} per fetch ${perFetch}`);
+      });
+      t.deepEqual(await paths(pg), expected, `${label} per fetch ${perFetch}`);
+    }
+  }
+});
