@@ -12,6 +12,8 @@ const pgUrl = process.env['TEST_POSTGRES_URL'];
 const pgTest = pgUrl !== undefined && pgUrl !== '' ? test : test.skip;
 
 const W = { start: '2023-09-01', end: '2023-09-05' };
+/** every session's date: the build leaves out the test of a session's user */
+const ALL = { start: '2023-08-01', end: '2023-09-05' };
 const BASE: JourneyOptions = { lookbackDays: null, maxSessions: null, includeSameSecond: false, nonConverting: { closeAfterDays: 7 } };
 
 /** [session_id, user_id, date, time, channel] */
@@ -80,19 +82,20 @@ pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids incl
     { ...BASE, lookbackDays: 3 },
     { ...BASE, nonConverting: { closeAfterDays: 1.5 } },
   ];
-  for (const opts of variants) {
-    const label = JSON.stringify(opts);
-    const a = await buildJourneys(lite.db, W, opts);
-    const b = await buildJourneys(pg, W, opts);
+  for (const [w, opts] of [ALL, W].flatMap((w) => variants.map((o) => [w, o] as const))) {
+    const label = `${w.start} ${JSON.stringify(opts)}`;
+    const a = await buildJourneys(lite.db, w, opts);
+    const b = await buildJourneys(pg, w, opts);
     t.deepEqual(b.nonConverting, a.nonConverting, label);
     const expected = await paths(lite.db);
     t.true(expected.length > 2, label);
+    t.is(new Set(expected.map((p) => (p as { user_id: string }).user_id)).size > 3, true, label);
     t.deepEqual(await paths(pg), expected, label);
     // read in batches of 1 and 2 rows: a user's rows cut by a batch end give the same paths
     for (const perFetch of [1, 2]) {
       await writeTransaction(pg, async (trx) => {
-        await trx('nonconverting_paths').whereBetween('last_date', [W.start, W.end]).delete();
-        const c = await insertNonConvertingPg(trx, journeySql(pg), W, {
+        await trx('nonconverting_paths').whereBetween('last_date', [w.start, w.end]).delete();
+        const c = await insertNonConvertingPg(trx, journeySql(pg), w, {
           closeAfterDays: opts.nonConverting!.closeAfterDays, lookbackDays: opts.lookbackDays, includeSameSecond: opts.includeSameSecond, excludeDuplicates: false,
         }, perFetch);
         t.deepEqual(c, a.nonConverting, `${label} per fetch ${perFetch}`);

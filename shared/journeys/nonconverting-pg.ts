@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Window } from '../window.js';
 import { writeRows } from '../ingest/stage.js';
+import { dbOver } from '../db/db.js';
 import type { JourneySql } from './sql.js';
 import {
   CHANNEL_SEPARATOR,
@@ -8,6 +9,7 @@ import {
   PATHS_TABLE,
   userPaths,
   validStamp,
+  windowHoldsAllSessions,
   type NonConvertingOptions,
   type NonConvertingResult,
   type UserOrder,
@@ -41,7 +43,13 @@ export async function insertNonConvertingPg(
 ): Promise<NonConvertingResult> {
   const perFetch = Math.max(1, Math.trunc(fetchRows));
   const conds = [q.validDate('s.event_date'), q.validTime('s.event_time')];
-  const bindings: Knex.RawBinding[] = [w.start, w.end];
+  const bindings: Knex.RawBinding[] = [];
+  // the window's users are those with a session in it: every user when the window holds every session (a full
+  // rebuild, the bench), and then the test is left out rather than hashing every session's user to find them all
+  if (!(await windowHoldsAllSessions(dbOver(trx), w))) {
+    conds.push('s.user_id IN (SELECT u.user_id FROM session_sources u WHERE u.event_date BETWEEN ? AND ?)');
+    bindings.push(w.start, w.end);
+  }
   if (o.lookbackDays !== null) {
     conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
     bindings.push(w.start);
@@ -57,15 +65,14 @@ export async function insertNonConvertingPg(
   // a cursor is planned for its first rows by default (cursor_tuple_fraction 0.1): an index walk of every session
   // in user order; all of them are read, so it is planned as a query
   await trx.raw('SET LOCAL cursor_tuple_fraction = 1');
-  // the window's users are those with a session in it; their orders are found by a probe of the (user, time)
-  // index per order (OFFSET 0), rather than a second hash of every session's user
+  // their orders are found by a probe of the (user, time) index per order (OFFSET 0), not by a hash of every
+  // session's user
   await trx.raw(
     `DECLARE nc_stream NO SCROLL CURSOR FOR
      SELECT * FROM (
        SELECT s.user_id, 1 AS kind, s.session_id, s.event_date AS d, s.event_time AS t, s.channel_name
          FROM session_sources s
-        WHERE s.user_id IN (SELECT u.user_id FROM session_sources u WHERE u.event_date BETWEEN ? AND ?)
-          AND ${conds.join(' AND ')}
+        WHERE ${conds.join(' AND ')}
        UNION ALL
        SELECT c.user_id, 0, NULL, c.conv_date, c.conv_time, NULL
          FROM conversions c

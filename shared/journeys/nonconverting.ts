@@ -158,7 +158,7 @@ export const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date',
 const Span = t.type({ lo: t.unknown, hi: t.unknown });
 
 /** SQLite: true when no session is dated outside the window (two probes of the date index). */
-async function windowHoldsAllSessions(db: Db, w: Window): Promise<boolean> {
+export async function windowHoldsAllSessions(db: Db, w: Window): Promise<boolean> {
   const [span] = await orThrow(
     db.select("reading the sessions' first and last day", Span, 'SELECT (SELECT MIN(event_date) FROM session_sources) AS lo, (SELECT MAX(event_date) FROM session_sources) AS hi', []),
   );
