@@ -227,21 +227,23 @@ async function readFile(f: LoadFile, stager: Stager, quarantine: Quarantine, pro
 
 async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): Promise<{ stats: FileStats; firstProblems: Problem[] }> {
   const total = await countDataLines(f.path);
-  if (dialectOf(trx) === 'sqlite') {
-    const empty = (await orThrow(dbOver(trx).select(`looking into ${f.kind.table}`, CountRow, `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${f.kind.table} LIMIT 1) x`)))[0]?.n === 0;
-    // the direct path relies on the key to find a repeat: an adopted table without its primary key would keep both
-    if (empty && (await enforced(trx, { kind: 'unique', table: f.kind.table, column: f.kind.key }))) {
-      const direct = await loadIntoEmptyTable(trx, f, opts, total);
-      if (direct !== undefined) return direct;
-    }
+  // PostgreSQL: other writers of the table wait until this load commits, so an empty table stays empty until the insert
+  if (dialectOf(trx) === 'pg') await trx.raw(`LOCK TABLE ${f.kind.table} IN SHARE ROW EXCLUSIVE MODE`);
+  const empty = (await orThrow(dbOver(trx).select(`looking into ${f.kind.table}`, CountRow, `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${f.kind.table} LIMIT 1) x`)))[0]?.n === 0;
+  // the direct path relies on the key to find a repeat: an adopted table without its primary key would keep both
+  if (empty && (await enforced(trx, { kind: 'unique', table: f.kind.table, column: f.kind.key }))) {
+    const direct = await loadIntoEmptyTable(trx, f, opts, total);
+    if (direct !== undefined) return direct;
   }
   return loadThroughStage(trx, f, opts, total);
 }
 
 const DIRECT = 'ingest_direct';
+/** PostgreSQL's SQLSTATE for a repeated key */
+const UNIQUE_VIOLATION = '23505';
 
 /**
- * SQLite, a file into an empty table: the rows are written to a temporary table as they come (no index, no
+ * A file into an empty table: the rows are written to a temporary table as they come (no index, no
  * key check), then into the table with one INSERT ... SELECT sorted by key, without the staging path's index,
  * duplicate grouping and change count (half of the load's time at scale 10). Sorted, so that the table's rows
  * and its key index are written front to back and the rows end up stored in key order: every later lookup of a
@@ -254,6 +256,9 @@ const DIRECT = 'ingest_direct';
  * file; the primary key finds it instead (ON CONFLICT DO NOTHING stores one occurrence only, and the insert
  * then changes fewer rows than were staged). Such a file is rolled back to the savepoint and loaded again
  * through the staging table, which names the line of each first occurrence. Returns undefined then.
+ * PostgreSQL takes the same path (the staging path's ANALYZE and duplicate grouping cost about 2.9 s of the 28 s
+ * load at scale 10 on a loaded machine), with a plain INSERT, the fastest there, which a repeated key stops with
+ * a unique violation; the file then goes through the staging table the same way.
  */
 async function loadIntoEmptyTable(
   trx: Knex.Transaction,
@@ -273,9 +278,22 @@ async function loadIntoEmptyTable(
   const { read, staged } = await readFile(f, stager, quarantine, progress);
   opts.note?.(`${file}: ${read.toLocaleString('en-US')} rows read; writing them into ${kind.table} in ${kind.key} order and building its indexes`);
   const rebuilt = await dropIndexesForBulkInsert(trx, kind.table, staged);
-  await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} WHERE 1 = 1 ORDER BY ${kind.key} ON CONFLICT DO NOTHING`);
-  const stored = (await orThrow(dbOver(trx).select(`counting the rows written to ${kind.table}`, CountRow, `SELECT changes() AS n`)))[0]?.n ?? 0;
-  await trx.raw(`DROP TABLE ${STAGE}`);
+  let stored: number;
+  if (dialectOf(trx) === 'sqlite') {
+    await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} WHERE 1 = 1 ORDER BY ${kind.key} ON CONFLICT DO NOTHING`);
+    stored = (await orThrow(dbOver(trx).select(`counting the rows written to ${kind.table}`, CountRow, `SELECT changes() AS n`)))[0]?.n ?? 0;
+  } else {
+    try {
+      // sorted bytewise, as loadThroughStage explains
+      const r = (await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} ORDER BY ${kind.key} COLLATE "C"`)) as { rowCount: number };
+      stored = r.rowCount;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e;
+      stored = -1;
+    }
+  }
+  // (after a unique violation PostgreSQL accepts nothing but the rollback)
+  if (stored >= 0) await trx.raw(`DROP TABLE ${STAGE}`);
   if (stored !== staged) {
     progress.done();
     await trx.raw(`ROLLBACK TO ${DIRECT}`);
@@ -285,6 +303,7 @@ async function loadIntoEmptyTable(
   }
   for (const sql of rebuilt) await trx.raw(sql);
   await trx.raw(`RELEASE ${DIRECT}`);
+  if (dialectOf(trx) === 'pg') await trx.raw(`ANALYZE ${kind.table}`);
   progress.done();
   return {
     stats: { file: f.path, kind: kind.name, read, inserted: staged, updated: 0, unchanged: 0, quarantined: quarantine.count(), byReason: quarantine.byReason },

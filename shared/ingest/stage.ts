@@ -26,18 +26,15 @@ async function connectionOf<C>(trx: Knex.Transaction): Promise<C> {
   return (await (trx.client as { acquireConnection: () => Promise<C> }).acquireConnection()) as C;
 }
 
-/** SQLite only: how rows meet the table. */
+/** How rows meet the table. */
 export interface StageOptions {
   /** leading values of each row that are not stored (the load's line number, when the direct path needs none) */
   readonly skip?: number;
 }
 
 export async function makeStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number, options: StageOptions = {}): Promise<Stager> {
-  if (dialectOf(trx) === 'pg') {
-    if (options.skip !== undefined) throw new Error('makeStager: skip is for SQLite');
-    return pgCopyStager(await connectionOf<PgConnection>(trx), table, names);
-  }
   const skip = options.skip ?? 0;
+  if (dialectOf(trx) === 'pg') return pgCopyStager(await connectionOf<PgConnection>(trx), table, names, skip);
   // node-sqlite3's prepare is asynchronous: its errors would arrive as events after the row was counted as staged
   if (sqliteDriverOf(trx) !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip);
   return preparedStager(await connectionOf<BetterSqliteConnection>(trx), table, names, skip);
@@ -131,7 +128,7 @@ function jsonStager(trx: Knex.Transaction, table: string, names: readonly string
 }
 
 /** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
-function pgCopyStager(conn: PgConnection, table: string, names: readonly string[]): Stager {
+function pgCopyStager(conn: PgConnection, table: string, names: readonly string[], skip: number): Stager {
   const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
   let failed: Error | undefined;
   stream.on('error', (e: Error) => (failed = e));
@@ -150,8 +147,8 @@ function pgCopyStager(conn: PgConnection, table: string, names: readonly string[
   };
   return {
     add: (row) => {
-      let line = cell(row[0]);
-      for (let i = 1; i < row.length; i++) line += ',' + cell(row[i]);
+      let line = cell(row[skip]);
+      for (let i = skip + 1; i < row.length; i++) line += ',' + cell(row[i]);
       buffered += line + '\n';
       return buffered.length >= 1 << 20;
     },
