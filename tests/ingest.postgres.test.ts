@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import knex, { type Knex } from 'knex';
-import { makeDb } from '../shared/db/connect.js';
+import { makeDb, writeTransaction } from '../shared/db/connect.js';
+import { makeStager } from '../shared/ingest/stage.js';
 import { migrate } from '../shared/db/migrate.js';
 import { formatError } from '../shared/errors.js';
 import { kindByName } from '../shared/ingest/kinds.js';
@@ -180,4 +181,50 @@ pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped
   } finally {
     await pg.destroy();
   }
+});
+
+pgTest('typed rows reach PostgreSQL in binary COPY exactly as CSV COPY stores them', async (t) => {
+  const schema = 'binary_copy_test';
+  const admin = knex({ client: 'pg', connection: url! });
+  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.raw(`CREATE SCHEMA ${schema}`);
+  await admin.destroy();
+  const pg = makeDb(testConfig(`${url!}${url!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, tempDir()).database);
+  t.teardown(async () => {
+    await pg.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await pg.destroy();
+  });
+  // bigint, text, date, time, integer, double precision and NULL, at their edges
+  await pg.raw(`CREATE TABLE typed (k BIGINT, s TEXT, d DATE, tm TIME, n INTEGER, x DOUBLE PRECISION)`);
+  const cols = ['k', 's', 'd', 'tm', 'n', 'x'];
+  const rows: unknown[][] = [
+    [1, 'plain', '2023-09-01', '00:00:00', 0, 0.1],
+    [Number.MAX_SAFE_INTEGER, 'x"1,\n\\ é \u001f 😀', '2024-02-29', '23:59:59', -2147483648, -1e-300],
+    [-Number.MAX_SAFE_INTEGER, '', '1970-01-01', '12:34:56', 2147483647, 1.7976931348623157e308],
+    [7, null, '1999-12-31', '24:00:00', null, Number.MIN_VALUE],
+    [8, 'n', '0001-01-01', null, 5, null],
+  ];
+  const write = async (typed: boolean) => {
+    await pg.raw('TRUNCATE typed');
+    await writeTransaction(pg, async (trx) => {
+      const stager = await makeStager(trx, 'typed', cols, 100, { typed });
+      for (const r of rows) stager.add(r);
+      await stager.close();
+    });
+    return (await pg.raw(`SELECT k::text, s, d::text, tm::text, n, x::text FROM typed ORDER BY k`)).rows as unknown[];
+  };
+  const csv = await write(false);
+  t.is(csv.length, rows.length);
+  t.deepEqual(await write(true), csv);
+  // a value that is not of its column's type stops the write instead of storing something else
+  await t.throwsAsync(() => writeTransaction(pg, async (trx) => {
+    const stager = await makeStager(trx, 'typed', cols, 100, { typed: true });
+    stager.add([1.5, 's', '2023-09-01', '00:00:00', 1, 1]);
+    await stager.close();
+  }), { message: /not a 64-bit integer/ });
+  await t.throwsAsync(() => writeTransaction(pg, async (trx) => {
+    const stager = await makeStager(trx, 'typed', cols, 100, { typed: true });
+    stager.add([1, 's', '2023-02-30', '00:00:00', 1, 1]);
+    await stager.close();
+  }), { message: /not a date/ });
 });

@@ -119,7 +119,7 @@ async function creditWriter(trx: Knex.Transaction, models: readonly ModelName[],
       close: async () => {},
     };
   }
-  const stager: Stager = await makeStager(trx, 'model_credits', CREDIT_COLUMNS, chunkRows);
+  const stager: Stager = await makeStager(trx, 'model_credits', CREDIT_COLUMNS, chunkRows, { typed: true });
   return {
     add: async (convId, sessionId, credits) => {
       let full = false;
