@@ -139,6 +139,16 @@ function jsonStager(trx: Knex.Transaction, table: string, names: readonly string
 }
 
 /** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
+/** ends a COPY stream; resolves when the server has stored every row */
+function endCopy(stream: ReturnType<typeof copyFrom>, failed: Error | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (failed !== undefined) return reject(failed);
+    stream.once('finish', resolve);
+    stream.once('error', reject);
+    stream.end();
+  });
+}
+
 function pgCopyStager(conn: PgConnection, table: string, names: readonly string[], skip: number): Stager {
   const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
   let failed: Error | undefined;
@@ -166,12 +176,7 @@ function pgCopyStager(conn: PgConnection, table: string, names: readonly string[
     flush,
     close: async () => {
       await flush();
-      await new Promise<void>((resolve, reject) => {
-        if (failed !== undefined) return reject(failed);
-        stream.once('finish', resolve);
-        stream.once('error', reject);
-        stream.end();
-      });
+      await endCopy(stream, failed);
     },
   };
 }
@@ -314,12 +319,7 @@ function pgBinaryStager(conn: PgConnection, table: string, names: readonly strin
       out.buf.writeInt16BE(-1, out.at);
       out.at += 2;
       await flush();
-      await new Promise<void>((resolve, reject) => {
-        if (failed !== undefined) return reject(failed);
-        stream.once('finish', resolve);
-        stream.once('error', reject);
-        stream.end();
-      });
+      await endCopy(stream, failed);
     },
   };
 }

@@ -7,6 +7,7 @@ import {
   CHANNEL_SEPARATOR,
   PATH_COLUMNS,
   PATHS_TABLE,
+  sessionConditions,
   userPaths,
   validStamp,
   windowHoldsAllSessions,
@@ -50,18 +51,9 @@ export async function insertNonConvertingPg(
     conds.push('s.user_id IN (SELECT u.user_id FROM session_sources u WHERE u.event_date BETWEEN ? AND ?)');
     bindings.push(w.start, w.end);
   }
-  if (o.lookbackDays !== null) {
-    conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
-    bindings.push(w.start);
-  }
-  if (o.excludeDuplicates) {
-    conds.push(
-      `s.session_id NOT IN (SELECT d.record_key FROM data_issues d WHERE d.window_start = ? AND d.window_end = ?
-                               AND d.table_name = 'session_sources' AND d.reason = 'duplicate_session_id')`,
-    );
-    bindings.push(w.start, w.end);
-  }
-  bindings.push(w.start, w.end);
+  const rules = sessionConditions(q, w, o);
+  conds.push(...rules.conds);
+  bindings.push(...rules.bindings, w.start, w.end);
   // a cursor is planned for its first rows by default (cursor_tuple_fraction 0.1): an index walk of every session
   // in user order; all of them are read, so it is planned as a query
   await trx.raw('SET LOCAL cursor_tuple_fraction = 1');

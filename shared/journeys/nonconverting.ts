@@ -170,6 +170,27 @@ export async function deleteNonConverting(trx: Knex, w: Window): Promise<void> {
   await trx(PATHS_TABLE).whereBetween('last_date', [w.start, w.end]).delete();
 }
 
+/**
+ * The filters on the sessions (aliased s) that a path may hold, beyond valid stamps: not before the lookback
+ * before the window, not a session reported as duplicate_session_id. Empty when neither applies.
+ */
+export function sessionConditions(q: JourneySql, w: Window, o: NonConvertingOptions): { conds: string[]; bindings: Knex.RawBinding[] } {
+  const conds: string[] = [];
+  const bindings: Knex.RawBinding[] = [];
+  if (o.lookbackDays !== null) {
+    conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
+    bindings.push(w.start);
+  }
+  if (o.excludeDuplicates) {
+    conds.push(
+      `s.session_id NOT IN (SELECT d.record_key FROM data_issues d WHERE d.window_start = ? AND d.window_end = ?
+                               AND d.table_name = 'session_sources' AND d.reason = 'duplicate_session_id')`,
+    );
+    bindings.push(w.start, w.end);
+  }
+  return { conds, bindings };
+}
+
 /** one user's sessions and orders, as read, for userPaths */
 type UserPaths = (user: string, sessions: readonly UserSession[], orders: readonly UserOrder[]) => void;
 
@@ -234,19 +255,7 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
   };
 
   // conditions on the sessions read (s), and their bindings
-  const conds: string[] = [];
-  const extra: Knex.RawBinding[] = [];
-  if (o.lookbackDays !== null) {
-    conds.push(`s.event_date >= ${q.minusDays(q.dateParam, o.lookbackDays)}`);
-    extra.push(w.start);
-  }
-  if (o.excludeDuplicates) {
-    conds.push(
-      `s.session_id NOT IN (SELECT d.record_key FROM data_issues d WHERE d.window_start = ? AND d.window_end = ?
-                               AND d.table_name = 'session_sources' AND d.reason = 'duplicate_session_id')`,
-    );
-    extra.push(w.start, w.end);
-  }
+  const { conds, bindings: extra } = sessionConditions(q, w, o);
   // A user without a valid session in the window has no path ending in it (userPaths keeps only those): when the
   // window holds every session, SQLite walks every user, the (user, time) index from front to back, instead of
   // numbering the window's users and joining each page of them to that index (4.0 against 2.3 CPU s at scale 10)
