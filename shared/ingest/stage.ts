@@ -210,6 +210,29 @@ function fixed(size: number, write: (out: BinaryOut, v: unknown) => void): Encod
   };
 }
 
+/** a safe integer as a big-endian int64, without a BigInt per value */
+function int64(o: BinaryOut, v: number): void {
+  const hi = Math.floor(v / 2 ** 32);
+  o.buf.writeInt32BE(hi, o.at);
+  o.buf.writeUInt32BE(v - hi * 2 ** 32, o.at + 4);
+}
+
+const pgDays = new Map<string, number>();
+/** PostgreSQL's day number of an ISO date; the dates seen are remembered (a window holds few distinct ones) */
+function pgDay(v: unknown): number {
+  const known = typeof v === 'string' ? pgDays.get(v) : undefined;
+  if (known !== undefined) return known;
+  const m = typeof v === 'string' ? ISO_DATE.exec(v) : null;
+  // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999
+  const day = new Date(0);
+  if (m !== null) day.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  // a date that rolls over (2023-02-30) is not one
+  if (m === null || day.toISOString().slice(0, 10) !== v) throw new Error(`binary COPY: ${String(v)} is not a date YYYY-MM-DD`);
+  const n = day.getTime() / 86400000 - PG_EPOCH_DAYS;
+  if (pgDays.size < 100_000) pgDays.set(v as string, n);
+  return n;
+}
+
 function integer(v: unknown, bits: number): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || (bits < 64 && (v < -(2 ** (bits - 1)) || v >= 2 ** (bits - 1)))) throw new Error(`binary COPY: ${String(v)} is not a ${bits}-bit integer`);
   return v;
@@ -219,24 +242,16 @@ function integer(v: unknown, bits: number): number {
 const ENCODERS: ReadonlyMap<number, Encoder> = new Map<number, Encoder>([
   [21, fixed(2, (o, v) => o.buf.writeInt16BE(integer(v, 16), o.at))],
   [23, fixed(4, (o, v) => o.buf.writeInt32BE(integer(v, 32), o.at))],
-  [20, fixed(8, (o, v) => o.buf.writeBigInt64BE(BigInt(integer(v, 64)), o.at))],
+  [20, fixed(8, (o, v) => int64(o, integer(v, 64)))],
   [701, fixed(8, (o, v) => {
     if (typeof v !== 'number') throw new Error(`binary COPY: ${String(v)} is not a number`);
     o.buf.writeDoubleBE(v, o.at);
   })],
-  [1082, fixed(4, (o, v) => {
-    const m = typeof v === 'string' ? ISO_DATE.exec(v) : null;
-    // setUTCFullYear, not Date.UTC, which reads years 0-99 as 1900-1999
-    const day = new Date(0);
-    if (m !== null) day.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-    // a date that rolls over (2023-02-30) is not one
-    if (m === null || day.toISOString().slice(0, 10) !== v) throw new Error(`binary COPY: ${String(v)} is not a date YYYY-MM-DD`);
-    o.buf.writeInt32BE(day.getTime() / 86400000 - PG_EPOCH_DAYS, o.at);
-  })],
+  [1082, fixed(4, (o, v) => o.buf.writeInt32BE(pgDay(v), o.at))],
   [1083, fixed(8, (o, v) => {
     const m = typeof v === 'string' ? ISO_TIME.exec(v) : null;
     if (m === null || Number(m[1]) > 24 || Number(m[2]) > 59 || Number(m[3]) > 59) throw new Error(`binary COPY: ${String(v)} is not a time HH:MM:SS`);
-    o.buf.writeBigInt64BE(BigInt(((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1_000_000), o.at);
+    int64(o, ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1_000_000);
   })],
   ...[25, 1043].map((oid): [number, Encoder] => [
     oid,
