@@ -149,8 +149,6 @@ function isTimeOfDay(s: string): boolean {
 const USERS_PER_PAGE = 2000;
 /** sessions per read of the whole (user, time) index (about 2,800 users at scale 10) */
 const SESSIONS_PER_PAGE = 4000;
-/** paths buffered before they are written (PostgreSQL) */
-const WRITE_ROWS = 20000;
 /** rows per statement where rows travel as JSON (node-sqlite3) */
 const JSON_ROWS = 2000;
 export const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions'];
@@ -227,7 +225,7 @@ function ordersOf(rows: readonly unknown[][], from: number, to: number): UserOrd
  * the window's old paths are gone. The users' sessions and orders are read page by page of users in (user,
  * time) order and cut into paths by userPaths, so memory holds one page whatever the window's size. The build
  * holds the journeys write lock, so the next free path_id cannot be taken by another build meanwhile.
- * build-journeys builds PostgreSQL's paths with insertNonConvertingPg (nonconverting-pg.ts) instead.
+ * SQLite only: build-journeys builds PostgreSQL's paths with insertNonConvertingPg (nonconverting-pg.ts).
  */
 export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
   const db = dbOver(trx);
@@ -245,11 +243,9 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
       sessions += p.sessions.length;
     }
   };
-  // PostgreSQL: a few COPY statements for the window rather than two per page (each costs ~25 ms to set up and
-  // end). SQLite writes each page at once: its prepared INSERT costs the same per row, and the buffered rows
-  // only raised the peak RSS (165 -> 227 MB at scale 10)
-  const write = async (last: boolean): Promise<void> => {
-    if (!last && q.dialect === 'pg' && pathRows.length < WRITE_ROWS) return;
+  // each page written at once: the prepared INSERT costs the same per row, and buffering more rows only raised
+  // the peak RSS (165 -> 227 MB at scale 10)
+  const write = async (): Promise<void> => {
     await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, JSON_ROWS);
     pathRows = [];
   };
@@ -259,9 +255,9 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
   // A user without a valid session in the window has no path ending in it (userPaths keeps only those): when the
   // window holds every session, SQLite walks every user, the (user, time) index from front to back, instead of
   // numbering the window's users and joining each page of them to that index (4.0 against 2.3 CPU s at scale 10)
-  if (q.dialect === 'sqlite' && (await windowHoldsAllSessions(db, w))) await walkAllUsers(trx, conds, extra, pathsOf, write);
+  if (await windowHoldsAllSessions(db, w)) await walkAllUsers(trx, conds, extra, pathsOf, write);
   else await walkWindowUsers(trx, q, w, conds, extra, pathsOf, write);
-  await write(true);
+  await write();
   return { paths, sessions };
 }
 
@@ -276,7 +272,7 @@ async function walkAllUsers(
   conds: readonly string[],
   extra: readonly Knex.RawBinding[],
   pathsOf: UserPaths,
-  afterPage: (last: boolean) => Promise<void>,
+  afterPage: () => Promise<void>,
 ): Promise<void> {
   const what = "reading the users' sessions";
   const read = (from: string): Promise<(b: readonly unknown[]) => Promise<unknown[][]>> =>
@@ -326,7 +322,7 @@ async function walkAllUsers(
       pathsOf(user, sessionsOf(rows, i, j, what), byUser.get(user) ?? []);
       i = j;
     }
-    await afterPage(false);
+    await afterPage();
     if (!full) return;
     after = hi;
   }
@@ -334,8 +330,7 @@ async function walkAllUsers(
 
 /**
  * The window's users, numbered once in a temporary table (in user_id order, so that the pages walk the session
- * index in order), and their sessions and orders page by page of USERS_PER_PAGE users. PostgreSQL first joins
- * them to their sessions and orders by hashing, into two temporary tables that the pages read by user number.
+ * index in order), and their sessions and orders page by page of USERS_PER_PAGE users.
  */
 async function walkWindowUsers(
   trx: Knex.Transaction,
@@ -344,55 +339,31 @@ async function walkWindowUsers(
   conds: readonly string[],
   extra: readonly Knex.RawBinding[],
   pathsOf: UserPaths,
-  afterPage: (last: boolean) => Promise<void>,
+  afterPage: () => Promise<void>,
 ): Promise<void> {
   const db = dbOver(trx);
   await trx.raw('CREATE TEMPORARY TABLE nc_users (n INTEGER PRIMARY KEY, user_id TEXT NOT NULL)');
   // SQLite numbers the rows as it inserts them, which spares the second sort of ROW_NUMBER (3.4 -> 0.8 CPU s at
   // scale 10)
-  await trx.raw(
-    q.dialect === 'sqlite'
-      ? 'INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ? ORDER BY user_id'
-      : `INSERT INTO nc_users (n, user_id)
-         SELECT ROW_NUMBER() OVER (ORDER BY u.user_id), u.user_id
-           FROM (SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ?) u`,
-    [w.start, w.end],
-  );
+  await trx.raw('INSERT INTO nc_users (user_id) SELECT DISTINCT user_id FROM session_sources WHERE event_date BETWEEN ? AND ? ORDER BY user_id', [
+    w.start,
+    w.end,
+  ]);
   await analyzeIfUnknown(trx, ['nc_users'], true);
   const [users] = await orThrow(db.select('counting the window\'s users', Count, 'SELECT COUNT(*) AS n FROM nc_users', []));
   const total = users?.n ?? 0;
 
-  // PostgreSQL's tests are cheap (a typed column is only ever NULL when wrong); SQLite's are validStamp's
-  const sessionConds = q.dialect === 'pg' ? [q.validDate('s.event_date'), q.validTime('s.event_time'), ...conds] : ['TRUE', ...conds];
-  const sessionRead = `
+  // the pages test dates and times with validStamp. SQLite walks the (user, time) index per user; that index
+  // carries session_id and channel_name (migration 010), so no session row is fetched
+  const sessionSql = `
     SELECT u.n, s.session_id, s.event_date, s.event_time, s.channel_name
       FROM nc_users u JOIN session_sources s ON s.user_id = u.user_id
-     WHERE ${sessionConds.join(' AND ')}`;
-  const orderRead = `
+     WHERE ${['u.n BETWEEN ? AND ?', ...conds].join(' AND ')}
+     ORDER BY u.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
+  const orderSql = `
     SELECT u.n, c.conv_date AS date, c.conv_time AS time
       FROM nc_users u JOIN conversions c ON c.user_id = u.user_id
-     WHERE ${q.dialect === 'pg' ? `${q.validDate('c.conv_date')} AND ${q.validTime('c.conv_time')}` : 'TRUE'}`;
-  let sessionSql: string;
-  let orderSql: string;
-  let sessionBindings: readonly Knex.RawBinding[] = extra;
-  if (q.dialect === 'pg') {
-    // Joined page by page, every user cost a nested-loop probe of the user index and a random heap fetch: 33 s of
-    // the 51 s this step took at scale 10, against about 5 s here.
-    await trx.raw(`CREATE TEMPORARY TABLE nc_sessions AS ${sessionRead} ORDER BY u.n`, extra as Knex.RawBinding[]);
-    await trx.raw(`CREATE TEMPORARY TABLE nc_orders AS ${orderRead} ORDER BY u.n`);
-    await trx.raw('CREATE INDEX ON nc_sessions (n)');
-    await trx.raw('CREATE INDEX ON nc_orders (n)');
-    await analyzeIfUnknown(trx, ['nc_sessions', 'nc_orders'], true);
-    sessionSql = `SELECT s.n, s.session_id, s.event_date, s.event_time, s.channel_name FROM nc_sessions s
-                   WHERE s.n BETWEEN ? AND ? ORDER BY s.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
-    orderSql = 'SELECT o.n, o.date, o.time FROM nc_orders o WHERE o.n BETWEEN ? AND ? ORDER BY o.n, o.date, o.time';
-    sessionBindings = [];
-  } else {
-    // SQLite walks the (user, time) index per user; that index carries session_id and channel_name (migration
-    // 010), so no session row is fetched
-    sessionSql = `${sessionRead} AND u.n BETWEEN ? AND ? ORDER BY u.n, s.event_date, s.event_time, ${q.binary('s.session_id')}`;
-    orderSql = `${orderRead} AND u.n BETWEEN ? AND ? ORDER BY u.n, c.conv_date, c.conv_time`;
-  }
+     WHERE u.n BETWEEN ? AND ? ORDER BY u.n, c.conv_date, c.conv_time`;
   const what = "reading the window's users' sessions";
   const readUsers = await rowReader(trx, 'SELECT n, user_id FROM nc_users WHERE n BETWEEN ? AND ? ORDER BY n');
   const readSessions = await rowReader(trx, sessionSql);
@@ -401,7 +372,7 @@ async function walkWindowUsers(
     const to = from + USERS_PER_PAGE - 1;
     // the users' ids once per page, not on each of their sessions (0.8 of the 2.5 CPU s the session reads took)
     const userRows = await readUsers([from, to]);
-    const rows = await readSessions([...sessionBindings, from, to]);
+    const rows = await readSessions([from, to, ...extra]);
     const orders = await readOrders([from, to]);
     let oi = 0;
     let i = 0;
@@ -419,9 +390,9 @@ async function walkWindowUsers(
       i = j;
       oi = oj;
     }
-    await afterPage(false);
+    await afterPage();
   }
-  await trx.raw(q.dialect === 'pg' ? 'DROP TABLE nc_users, nc_sessions, nc_orders' : 'DROP TABLE nc_users');
+  await trx.raw('DROP TABLE nc_users');
 }
 
 /**
