@@ -2,6 +2,7 @@ import * as t from 'io-ts';
 import { CountRow, dbOver, DbNumber, orThrow } from '../db/db.js';
 import type { Knex } from 'knex';
 import { keyLockSql, lockKeysForWrite } from '../db/locks.js';
+import { chunks } from '../db/in-lists.js';
 import { pgArray, pgLiteral, runPgScript } from '../db/pg-script.js';
 import { redact } from '../errors.js';
 import type { Window } from '../window.js';
@@ -87,12 +88,6 @@ export interface BatchRecord {
 
 /** Rows per statement: SQLite refuses more than 999 (older builds) bound variables. */
 const IN_CHUNK = 400;
-
-function chunks<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
 
 const BATCH_COLUMNS = [
   'batch_id',

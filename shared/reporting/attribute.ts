@@ -5,7 +5,7 @@ import { checkFailed, databaseError, internal, providerError, type AppError } fr
 import { latestRun, type AttributionRun } from '../ihc/runs.js';
 import { datesOf, type Window } from '../window.js';
 import * as t from 'io-ts';
-import { chunks, placeholders } from './sql.js';
+import { chunks, placeholders } from '../db/in-lists.js';
 import { dialectOf, writeTransaction } from '../db/connect.js';
 import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { analyzeIfUnknown, journeySql } from '../journeys/sql.js';
