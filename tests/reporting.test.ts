@@ -143,6 +143,32 @@ test('cost rows counted twice by the per-channel-day pass fail the cost reconcil
   t.deepEqual({ acj: await acj(db), cr: await reporting(db) }, before);
 });
 
+test('a cost row whose session has no date is not reported as a cost row without a session, in either cost pass', async (t) => {
+  const { db } = await withDb(t);
+  await seedSessions(db, [
+    { id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 5 },
+    { id: 'b', user: 'u2', date: '2023-09-02', channel: 'Display', cost: 7 },
+  ]);
+  await db('session_costs').insert({ session_id: 'ghost', cost: 3 });
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+  // an adopted session_sources without NOT NULL on event_date: session b's date is gone
+  await db.raw('CREATE TABLE ss_copy AS SELECT * FROM session_sources');
+  await db.raw("UPDATE ss_copy SET event_date = NULL WHERE session_id = 'b'");
+  await db.raw('PRAGMA foreign_keys = OFF');
+  await db.raw('DROP TABLE session_sources');
+  await db.raw('ALTER TABLE ss_copy RENAME TO session_sources');
+  const expected = { sessionCost: 5, reportedCost: 5, orphanCosts: { rows: 1, cost: 3 } };
+  // 3 cost rows for 1 window session: the one pass over the cost rows
+  t.like((await run(db, W)).reconciliation, expected);
+  // more than 4 cost rows per window session: the window's sessions look up their costs, the orphans on their own
+  await seedSessions(
+    db,
+    Array.from({ length: 10 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
+  );
+  t.like((await run(db, W)).reconciliation, expected);
+});
+
 test('dates and channels that only carry cost appear with ihc 0; null cost counts as 0; sessions without cost row or credit do not', async (t) => {
   const { db } = await withDb(t);
   await seedSessions(db, [

@@ -549,12 +549,13 @@ async function windowHoldsMostCosts(db: Knex, sessions: number): Promise<boolean
 }
 
 /**
- * The cost per channel and session date of every cost row, as a temporary table (date NULL: costs without a
- * session), made in one pass over session_costs in its key order, each row's session looked up front to back
- * through session_sources' key index. channel_reporting's cost and the reconciliation's cost side both read it:
- * channel_reporting's former cost side walked the sessions by date and channel and probed session_costs at random
- * (2.2 CPU s at scale 10), and the reconciliation then joined the same tables again (0.9 s); this pass takes 1.8 s.
- * SQLite only, and only when the window holds a good part of the cost rows (else its work would not follow the window).
+ * The cost per channel and session date of every cost row, as a temporary table (`orphan`: costs without a session;
+ * a session without a date counts as neither in the window nor an orphan, as in windowCosts), made in one pass over
+ * session_costs in its key order, each row's session looked up front to back through session_sources' key index.
+ * channel_reporting's cost and the reconciliation's cost side both read it: channel_reporting's former cost side
+ * walked the sessions by date and channel and probed session_costs at random (2.2 CPU s at scale 10), and the
+ * reconciliation then joined the same tables again (0.9 s); this pass takes 1.8 s. SQLite only, and only when the
+ * window holds a good part of the cost rows (else its work would not follow the window).
  */
 const COST_CELLS = 'temp.pa_cost_cells';
 
@@ -562,9 +563,10 @@ async function makeCostCells(db: Knex): Promise<void> {
   await db.raw(`DROP TABLE IF EXISTS ${COST_CELLS}`);
   await db.raw(
     `CREATE TEMPORARY TABLE pa_cost_cells AS
-     SELECT s.event_date AS date, s.channel_name AS channel_name, SUM(COALESCE(sc.cost, 0)) AS cost, COUNT(*) AS n
+     SELECT s.event_date AS date, s.channel_name AS channel_name, s.session_id IS NULL AS orphan,
+            SUM(COALESCE(sc.cost, 0)) AS cost, COUNT(*) AS n
        FROM session_costs sc LEFT JOIN session_sources s ON s.session_id = sc.session_id
-      GROUP BY s.event_date, s.channel_name`,
+      GROUP BY s.event_date, s.channel_name, s.session_id IS NULL`,
   );
 }
 
@@ -579,7 +581,7 @@ async function cellCosts(db: Knex, w: Window): Promise<WindowCostFigures> {
     "summing the window's session costs",
     t.type({ cost: UnboundedSum, costed: DbNumber, orphans: DbNumber, orphanCost: UnboundedSum, total: UnboundedSum, rows: DbNumber }),
     `SELECT SUM(CASE WHEN date >= ? AND date <= ? THEN cost END) AS cost, COALESCE(SUM(CASE WHEN date >= ? AND date <= ? THEN n END), 0) AS costed,
-            COALESCE(SUM(CASE WHEN date IS NULL THEN n END), 0) AS orphans, SUM(CASE WHEN date IS NULL THEN cost END) AS "orphanCost",
+            COALESCE(SUM(CASE WHEN orphan THEN n END), 0) AS orphans, SUM(CASE WHEN orphan THEN cost END) AS "orphanCost",
             SUM(cost) AS total, COALESCE(SUM(n), 0) AS rows
        FROM ${COST_CELLS}`,
     [w.start, w.end, w.start, w.end],
