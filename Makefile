@@ -75,7 +75,8 @@ test-db-drivers: dist/.built ## The database suites again on the other SQLite dr
 	DATABASE_SQLITE_CLIENT=sqlite3 npx ava dist/tests/db*.test.js dist/tests/consistency.test.js dist/tests/ingest.test.js dist/tests/journeys*.test.js dist/tests/process*.test.js dist/tests/reporting*.test.js
 
 test-postgres: dist/.built ## On a throwaway PostgreSQL server: the whole pipeline vs SQLite, COPY load, concurrent windows and shards
-	bash scripts/with-postgres.sh npx ava --concurrency 1 dist/tests/postgres.test.js dist/tests/ingest.postgres.test.js dist/tests/postgres-scaleout.test.js
+	bash scripts/with-postgres.sh npx ava --concurrency 1 dist/tests/postgres.test.js dist/tests/ingest.postgres.test.js dist/tests/postgres-scaleout.test.js \
+	  dist/tests/journeys.nonconverting-pg.test.js dist/tests/journeys.validate-pg.test.js
 
 # tests/reliability/*.rel.ts sit outside the normal ava glob; its own config picks them up
 test-reliability: dist/.built ## The reliability suite's short form (each scenario once; part of make test)
