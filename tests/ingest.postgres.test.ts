@@ -13,6 +13,7 @@ import { loadFiles, type FileStats } from '../shared/ingest/load.js';
 import { silentLogger } from '../shared/log.js';
 import { makeProgress } from '../shared/progress.js';
 import { CONFIG_FILE, freshDb, ROOT, tempDir, testConfig } from './helpers/env.js';
+import { pgSchemaDb } from './helpers/pg-schema.js';
 
 /**
  * Load on PostgreSQL (COPY into staging, set-based upsert) must store and quarantine exactly what the SQLite
@@ -184,16 +185,7 @@ pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped
 });
 
 pgTest('typed rows reach PostgreSQL in binary COPY exactly as CSV COPY stores them', async (t) => {
-  const schema = 'binary_copy_test';
-  const admin = knex({ client: 'pg', connection: url! });
-  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.raw(`CREATE SCHEMA ${schema}`);
-  await admin.destroy();
-  const pg = makeDb(testConfig(`${url!}${url!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, tempDir()).database);
-  t.teardown(async () => {
-    await pg.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await pg.destroy();
-  });
+  const pg = await pgSchemaDb(t, url!, 'binary_copy_test');
   // bigint, text, date, time, integer, double precision and NULL, at their edges
   await pg.raw(`CREATE TABLE typed (k BIGINT, s TEXT, d DATE, tm TIME, n INTEGER, x DOUBLE PRECISION)`);
   const cols = ['k', 's', 'd', 'tm', 'n', 'x'];

@@ -1,12 +1,13 @@
 import test from 'ava';
-import knex, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
 import { insertNonConvertingPg } from '../shared/journeys/nonconverting-pg.js';
 import { journeySql } from '../shared/journeys/sql.js';
-import { makeDb, writeTransaction } from '../shared/db/connect.js';
+import { writeTransaction } from '../shared/db/connect.js';
 import { migrate } from '../shared/db/migrate.js';
-import { freshDb, tempDir, testConfig } from './helpers/env.js';
+import { freshDb } from './helpers/env.js';
+import { pgSchemaDb } from './helpers/pg-schema.js';
 
 const pgUrl = process.env['TEST_POSTGRES_URL'];
 const pgTest = pgUrl !== undefined && pgUrl !== '' ? test : test.skip;
@@ -59,18 +60,9 @@ const paths = async (db: Knex): Promise<unknown[]> =>
     .select('path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions');
 
 pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids included, whatever the rules and batch size', async (t) => {
-  const schema = 'nc_pg_stream_test';
-  const admin = knex({ client: 'pg', connection: pgUrl! });
-  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.raw(`CREATE SCHEMA ${schema}`);
-  await admin.destroy();
-  const pg = makeDb(testConfig(`${pgUrl!}${pgUrl!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, tempDir()).database);
+  const pg = await pgSchemaDb(t, pgUrl!, 'nc_pg_stream_test');
   const lite = await freshDb();
-  t.teardown(async () => {
-    await pg.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await pg.destroy();
-    await lite.cleanup();
-  });
+  t.teardown(lite.cleanup);
   const r = await migrate(pg)();
   if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
   await seed(pg);

@@ -1,12 +1,10 @@
 import test from 'ava';
-import knex from 'knex';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildJourneys } from '../shared/journeys/build.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import { ISSUE_CHECKS } from '../shared/journeys/validate.js';
-import { makeDb } from '../shared/db/connect.js';
 import { migrate } from '../shared/db/migrate.js';
-import { tempDir, testConfig } from './helpers/env.js';
+import { pgSchemaDb } from './helpers/pg-schema.js';
 
 const pgUrl = process.env['TEST_POSTGRES_URL'];
 const pgTest = pgUrl !== undefined && pgUrl !== '' ? test : test.skip;
@@ -15,16 +13,7 @@ const W = { start: '2023-09-01', end: '2023-09-03' };
 const REASONS = ['session_without_cost', 'cost_without_session'];
 
 pgTest("PostgreSQL: the one-pass counts of sessions without cost and costs without session agree with the naming queries, so a zero skips nothing", async (t) => {
-  const schema = 'validate_pg_test';
-  const admin = knex({ client: 'pg', connection: pgUrl! });
-  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.raw(`CREATE SCHEMA ${schema}`);
-  await admin.destroy();
-  const db = makeDb(testConfig(`${pgUrl!}${pgUrl!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, tempDir()).database);
-  t.teardown(async () => {
-    await db.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await db.destroy();
-  });
+  const db = await pgSchemaDb(t, pgUrl!, 'validate_pg_test');
   const r = await migrate(db)();
   if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
   const sessions: Array<[string, string, string]> = [
