@@ -4,8 +4,8 @@ import { writeRows } from '../ingest/stage.js';
 import { dbOver } from '../db/db.js';
 import type { JourneySql } from './sql.js';
 import {
-  CHANNEL_SEPARATOR,
   PATH_COLUMNS,
+  pathRow,
   PATHS_TABLE,
   sessionConditions,
   userPaths,
@@ -84,9 +84,7 @@ export async function insertNonConvertingPg(
   const endUser = (): void => {
     if (user.id !== null) {
       for (const p of userPaths(user.sessions, user.orders, o, w)) {
-        const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
-        const later = p.sessions.length > 1 ? JSON.stringify(p.sessions.slice(1).map((s) => s.session_id)) : null;
-        pathRows.push([nextId++, user.id, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels, later]);
+        pathRows.push(pathRow(nextId++, user.id, p));
         paths++;
         sessions += p.sessions.length;
       }

@@ -153,6 +153,13 @@ const SESSIONS_PER_PAGE = 4000;
 const JSON_ROWS = 2000;
 export const PATH_COLUMNS = ['path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions'];
 
+/** One path as a row of nonconverting_paths, in PATH_COLUMNS' order: both databases' builds store the same row. */
+export function pathRow(pathId: number, user: string, p: NcPath): unknown[] {
+  const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
+  const later = p.sessions.length > 1 ? JSON.stringify(p.sessions.slice(1).map((s) => s.session_id)) : null;
+  return [pathId, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels, later];
+}
+
 const Span = t.type({ lo: t.unknown, hi: t.unknown });
 
 /** SQLite: true when no session is dated outside the window (two probes of the date index). */
@@ -236,9 +243,7 @@ export async function insertNonConverting(trx: Knex.Transaction, q: JourneySql, 
   let pathRows: Array<readonly unknown[]> = [];
   const pathsOf: UserPaths = (user, userSessions, orders) => {
     for (const p of userPaths(userSessions, orders, o, w)) {
-      const channels = p.sessions.map((s) => s.channel_name).join(CHANNEL_SEPARATOR);
-      const later = p.sessions.length > 1 ? JSON.stringify(p.sessions.slice(1).map((s) => s.session_id)) : null;
-      pathRows.push([nextId++, user, p.sessions[0]!.session_id, p.last_date, p.last_time, p.sessions.length, channels, later]);
+      pathRows.push(pathRow(nextId++, user, p));
       paths++;
       sessions += p.sessions.length;
     }
