@@ -1,5 +1,4 @@
 import test, { type ExecutionContext } from 'ava';
-import knex from 'knex';
 import type { Knex } from 'knex';
 import { fitMarkov } from '../shared/attribution/markov.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
@@ -11,10 +10,10 @@ import * as E from 'fp-ts/lib/Either.js';
 import { dbOver, orThrow } from '../shared/db/db.js';
 import { streamJourneys } from '../shared/ihc/journeys.js';
 import { countJourneys } from '../shared/journeys/read.js';
-import { driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
+import { driverUnderTest, freshDb, runCli } from './helpers/env.js';
 import * as m008 from '../shared/db/migrations/008_nonconverting_tables.js';
 import * as m012 from '../shared/db/migrations/012_path_session_ids.js';
-import { makeDb } from '../shared/db/connect.js';
+import { pgSchemaDb } from './helpers/pg-schema.js';
 import { migrate } from '../shared/db/migrate.js';
 
 const W = { start: '2023-09-01', end: '2023-09-03' };
@@ -281,19 +280,7 @@ test(`migrations 008 and 012 move stored non-converting paths to the path table 
 });
 
 (pgUrl !== undefined && pgUrl !== '' ? test : test.skip)('migrations 008 and 012 move stored non-converting paths to the path table and back (PostgreSQL)', async (t) => {
-  const schema = 'nc_migration_test';
-  const admin = knex({ client: 'pg', connection: pgUrl! });
-  await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.raw(`CREATE SCHEMA ${schema}`);
-  await admin.destroy();
-  const dir = tempDir();
-  // every pooled connection works in the test's own schema
-  const config = testConfig(`${pgUrl!}${pgUrl!.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`, dir);
-  const db = makeDb(config.database);
-  t.teardown(async () => {
-    await db.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await db.destroy();
-  });
+  const db = await pgSchemaDb(t, pgUrl!, 'nc_migration_test');
   const r = await migrate(db)();
   if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));
   await migrationRoundTrip(t, db);
