@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
@@ -114,16 +115,29 @@ pgTest('the same on PostgreSQL', async (t) => {
   await behaves(t, dbOver(k));
 });
 
+/** a TCP port on 127.0.0.1 that was free a moment ago */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 pgTest('a PostgreSQL server that refuses the connection is a database error naming the server, without the password', async (t) => {
-  // a port nothing listens on (the test server's port + 1 is not used by with-postgres.sh)
-  const u = new URL(pgUrl!);
-  const refused = `postgres://someone:secret-pw@127.0.0.1:${Number(u.port) + 1}/nowhere`;
+  // a port nothing listens on: one the system just handed out and took back (the test server's port + 1 was
+  // assumed free, and was not when another throwaway server ran beside this one)
+  const port = await freePort();
+  const refused = `postgres://someone:secret-pw@127.0.0.1:${port}/nowhere`;
   const k = makeDb(testConfig(refused, tempDir()).database);
   t.teardown(() => k.destroy());
   const e = await left(t, dbOver(k).select('reading the journeys', io.unknown, 'SELECT 1'));
   t.is(e._tag, 'DatabaseError');
   t.is(EXIT_CODES[e._tag], 6);
-  t.regex(e.message, new RegExp(`^reading the journeys: cannot open the PostgreSQL 127\\.0\\.0\\.1:${Number(u.port) + 1}/nowhere: .*ECONNREFUSED`));
+  t.regex(e.message, new RegExp(`^reading the journeys: cannot open the PostgreSQL 127\\.0\\.0\\.1:${port}/nowhere: .*ECONNREFUSED`));
   t.notRegex(e.message, /secret-pw/);
 });
 
