@@ -227,7 +227,9 @@ async function readFile(f: LoadFile, stager: Stager, quarantine: Quarantine, pro
 
 async function loadOne(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): Promise<{ stats: FileStats; firstProblems: Problem[] }> {
   const total = await countDataLines(f.path);
-  // PostgreSQL: other writers of the table wait until this load commits, so an empty table stays empty until the insert
+  // PostgreSQL: other writers of the table wait until this load commits (readers do not), so an empty table stays
+  // empty until the direct path's insert, and the staging path's counts stay true and its plain INSERT of new keys
+  // cannot meet a key that another load inserted meanwhile
   if (dialectOf(trx) === 'pg') await trx.raw(`LOCK TABLE ${f.kind.table} IN SHARE ROW EXCLUSIVE MODE`);
   const empty = (await orThrow(dbOver(trx).select(`looking into ${f.kind.table}`, CountRow, `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${f.kind.table} LIMIT 1) x`)))[0]?.n === 0;
   // the direct path relies on the key to find a repeat: an adopted table without its primary key would keep both
@@ -342,9 +344,7 @@ async function loadThroughStage(trx: Knex.Transaction, f: LoadFile, opts: LoadOp
   }
   await quarantine.flush(true);
   if (dupeRows.length > 0) await trx.raw(`DELETE FROM ${STAGE} WHERE line IN (SELECT line FROM (${laterCopies}) d)`);
-  // PostgreSQL: other writers of the table wait until this load commits (readers do not), so the counts below
-  // stay true and the plain INSERT of new keys cannot meet a key that another load inserted meanwhile
-  if (!sqlite) await trx.raw(`LOCK TABLE ${kind.table} IN SHARE ROW EXCLUSIVE MODE`);
+  // (PostgreSQL: loadOne holds the table lock that keeps the counts below true)
 
   const distinct = sqlite ? 'IS NOT' : 'IS DISTINCT FROM';
   const nonKey = cols.filter((c) => c !== kind.key);
