@@ -138,7 +138,15 @@ function jsonStager(trx: Knex.Transaction, table: string, names: readonly string
   };
 }
 
-/** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
+/** hands a chunk to a COPY stream; resolves at once, or when the stream has taken what it buffered */
+async function sendCopy(stream: ReturnType<typeof copyFrom>, chunk: string | Buffer): Promise<void> {
+  if (stream.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    stream.once('drain', resolve);
+    stream.once('error', reject);
+  });
+}
+
 /** ends a COPY stream; resolves when the server has stored every row */
 function endCopy(stream: ReturnType<typeof copyFrom>, failed: Error | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -149,6 +157,7 @@ function endCopy(stream: ReturnType<typeof copyFrom>, failed: Error | undefined)
   });
 }
 
+/** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
 function pgCopyStager(conn: PgConnection, table: string, names: readonly string[], skip: number): Stager {
   const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
   let failed: Error | undefined;
@@ -159,12 +168,9 @@ function pgCopyStager(conn: PgConnection, table: string, names: readonly string[
   const flush = async (): Promise<void> => {
     if (failed !== undefined) throw failed;
     if (buffered === '') return;
-    const ok = stream.write(buffered);
+    const chunk = buffered;
     buffered = '';
-    if (!ok) await new Promise<void>((resolve, reject) => {
-      stream.once('drain', resolve);
-      stream.once('error', reject);
-    });
+    await sendCopy(stream, chunk);
   };
   return {
     add: (row) => {
@@ -298,12 +304,9 @@ function pgBinaryStager(conn: PgConnection, table: string, names: readonly strin
   const flush = async (): Promise<void> => {
     if (failed !== undefined) throw failed;
     if (out.at === 0) return;
-    const ok = stream.write(out.buf.subarray(0, out.at));
+    const chunk = out.buf.subarray(0, out.at);
     out = fresh();
-    if (!ok) await new Promise<void>((resolve, reject) => {
-      stream.once('drain', resolve);
-      stream.once('error', reject);
-    });
+    await sendCopy(stream, chunk);
   };
   return {
     add: (row) => {
