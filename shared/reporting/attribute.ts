@@ -417,7 +417,7 @@ async function reconcile(
     rows: rowsOfCredit(credit),
     placed: credit.reduce((n, r) => n + r.placed, 0),
   };
-  const cost = costCells ? await cellCosts(db, w) : await windowCosts(db, w, sessions);
+  const cost = costCells ? await cellCosts(db, w) : await windowCosts(db, w);
   const reported = await selectOne(
     db,
     "summing the window's reported cost",
@@ -491,30 +491,13 @@ async function reconcile(
   return { reconciliation: r, creditByChannel };
 }
 
-const WindowCosts = t.type({ cost: UnboundedSum, costed: DbNumber, orphans: DbNumber, orphanCost: UnboundedSum });
-
 /**
- * The cost side of the reconciliation, from session_costs and session_sources alone: the window's cost and cost
- * rows, and the costs without a session (which only a pass over all cost rows can find). When the window holds a
- * good part of the sessions (a quarter of the cost rows or more), one pass over session_costs in its key order
- * gives all of it, each cost row's session looked up by key, front to back through session_sources' key index
- * (at scale 10, window = all data: 0.85 CPU s, where the two passes below took 1.6, probing session_costs at
- * random once per window session). A short window keeps those two passes, so that its work follows the window:
- * the window's sessions each looking up their cost row, and the orphans from the key indexes alone.
+ * The cost side of the reconciliation for a short window (a window holding a quarter of the cost rows or more reads
+ * the cost cells instead, see makeCostCells), from session_costs and session_sources alone, so that its work
+ * follows the window: the window's sessions each looking up their cost row, and the costs without a session
+ * (which only a pass over all cost rows can find) from the key indexes alone.
  */
-async function windowCosts(db: Knex, w: Window, sessions: number): Promise<WindowCostFigures> {
-  if (await windowHoldsMostCosts(db, sessions)) {
-    const one = await selectOne(
-      db,
-      "summing the window's session costs",
-      WindowCosts,
-      `SELECT SUM(CASE WHEN ${COST_IN_WINDOW} THEN sc.cost END) AS cost, COUNT(CASE WHEN ${COST_IN_WINDOW} THEN 1 END) AS costed,
-              COUNT(*) - COUNT(s.session_id) AS orphans, SUM(CASE WHEN s.session_id IS NULL THEN sc.cost END) AS "orphanCost"
-         FROM session_costs sc LEFT JOIN session_sources s ON s.session_id = sc.session_id`,
-      [w.start, w.end, w.start, w.end],
-    );
-    return { ...one, problems: [] };
-  }
+async function windowCosts(db: Knex, w: Window): Promise<WindowCostFigures> {
   const inWindow = await selectOne(
     db,
     "summing the window's session costs",
@@ -534,7 +517,13 @@ async function windowCosts(db: Knex, w: Window, sessions: number): Promise<Windo
   return { ...inWindow, orphans: orphans.n, orphanCost: orphans.cost, problems: [] };
 }
 
-type WindowCostFigures = t.TypeOf<typeof WindowCosts> & { readonly problems: readonly string[] };
+interface WindowCostFigures {
+  readonly cost: number;
+  readonly costed: number;
+  readonly orphans: number;
+  readonly orphanCost: number;
+  readonly problems: readonly string[];
+}
 
 /** A quarter of the cost rows or more are on the window's dates: one pass over all cost rows is the cheaper read. */
 async function windowHoldsMostCosts(db: Knex, sessions: number): Promise<boolean> {
