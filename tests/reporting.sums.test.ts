@@ -1,5 +1,5 @@
 import test from 'ava';
-import { CompensatedSum } from '../shared/reporting/sums.js';
+import { ChannelSums, CompensatedSum } from '../shared/reporting/sums.js';
 
 const sumOf = (xs: readonly number[]): number => {
   const s = new CompensatedSum();
@@ -22,4 +22,18 @@ test('a compensated sum of nothing is 0, and an overflow stays an overflow', (t)
   t.is(sumOf([]), 0);
   t.is(sumOf([Number.MAX_VALUE, Number.MAX_VALUE]), Infinity);
   t.is(sumOf([-Number.MAX_VALUE, -Number.MAX_VALUE]), -Infinity);
+});
+
+test('channel sums add orders and revenue per channel, compensated, in the order the channels first came', (t) => {
+  const s = new ChannelSums();
+  s.add('SEO', 1e16, 10);
+  s.add('Email', 0.5, undefined);
+  s.add('SEO', 1, 0.1);
+  s.add('SEO', -1e16, 0.2);
+  s.add('Email', 0.25, 4);
+  t.deepEqual(s.totals(), [
+    { channel_name: 'SEO', orders: 1, revenue: sumOf([10, 0.1, 0.2]) },
+    { channel_name: 'Email', orders: 0.75, revenue: 4 },
+  ]);
+  t.deepEqual(new ChannelSums().totals(), []);
 });

@@ -9,7 +9,7 @@ import { chunks, placeholders } from '../db/in-lists.js';
 import { dialectOf, writeTransaction } from '../db/connect.js';
 import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { analyzeIfUnknown, journeySql } from '../journeys/sql.js';
-import { CompensatedSum } from './sums.js';
+import { ChannelSums, CompensatedSum } from './sums.js';
 
 /**
  * The database half of process-attribution, as one transaction:
@@ -286,16 +286,11 @@ const rowsOfCredit = (credit: readonly CreditCell[]): number => credit.reduce((n
 
 /** The credit cells added up per channel, the dates of each channel in date order (the same sums on every run). */
 function channelTotals(credit: readonly CreditCell[]): ChannelCredit[] {
-  const by = new Map<string, { orders: CompensatedSum; revenue: CompensatedSum }>();
+  const sums = new ChannelSums();
   const placed = credit.filter((c): c is CreditCell & { d: string; channel_name: string } => c.channel_name !== null && c.d !== null);
   placed.sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0));
-  for (const c of placed) {
-    let sum = by.get(c.channel_name);
-    if (sum === undefined) by.set(c.channel_name, (sum = { orders: new CompensatedSum(), revenue: new CompensatedSum() }));
-    sum.orders.add(c.orders);
-    sum.revenue.add(c.revenue);
-  }
-  return [...by].map(([channel_name, s]) => ({ channel_name, orders: s.orders.value, revenue: s.revenue.value }));
+  for (const c of placed) sums.add(c.channel_name, c.orders, c.revenue);
+  return sums.totals();
 }
 
 /** Event dates of the window's journey sessions (the snapshot build-journeys took). */

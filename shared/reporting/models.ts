@@ -17,7 +17,7 @@ import { nonConvertingPaths } from '../journeys/nonconverting.js';
 import { journeySql, type JourneySql } from '../journeys/sql.js';
 import { writeTransaction } from '../db/connect.js';
 import { makeStager, preparedRun, type Stager } from '../ingest/stage.js';
-import { CompensatedSum } from './sums.js';
+import { ChannelSums } from './sums.js';
 import type { ChannelCredit } from './attribute.js';
 
 /**
@@ -190,10 +190,10 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   let creditRows = 0;
   // each model's credit per channel, added up as it is written: the same rows that a join of model_credits with
   // conversions and journey_sessions sums after the write (1.45 CPU s at scale 10, reading back 336,000 rows)
-  const totals = new Map<ModelName, Map<string, { orders: CompensatedSum; revenue: CompensatedSum }>>();
-  const totalsOf = (model: ModelName): Map<string, { orders: CompensatedSum; revenue: CompensatedSum }> => {
+  const totals = new Map<ModelName, ChannelSums>();
+  const totalsOf = (model: ModelName): ChannelSums => {
     let m = totals.get(model);
-    if (m === undefined) totals.set(model, (m = new Map()));
+    if (m === undefined) totals.set(model, (m = new ChannelSums()));
     return m;
   };
   const p2 = opts.progress?.(total);
@@ -223,11 +223,7 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
           const credit = credits[m]!;
           const byChannel = totalsOf(fitted[m]!.model);
           for (let i = 0; i < j.sessions.length; i++) {
-            const session = j.sessions[i]!;
-            let sum = byChannel.get(session.channel);
-            if (sum === undefined) byChannel.set(session.channel, (sum = { orders: new CompensatedSum(), revenue: new CompensatedSum() }));
-            sum.orders.add(credit[i]!);
-            if (j.revenue !== undefined) sum.revenue.add(credit[i]! * j.revenue);
+            byChannel.add(j.sessions[i]!.channel, credit[i]!, j.revenue === undefined ? undefined : credit[i]! * j.revenue);
           }
           creditRows += j.sessions.length;
         }
@@ -239,9 +235,7 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
   });
   p2?.done();
 
-  const sums: ModelSum[] = [...totals].flatMap(([model, byChannel]) =>
-    [...byChannel].map(([channel_name, s]) => ({ model, channel_name, orders: s.orders.value, revenue: s.revenue.value })),
-  );
+  const sums: ModelSum[] = [...totals].flatMap(([model, byChannel]) => byChannel.totals().map((c) => ({ model, ...c })));
   if (models.includes('ihc')) sums.push(...opts.ihcByChannel.map((c) => ({ model: 'ihc', ...c })));
   const names = new Set<string>([...opts.costByChannel.keys(), ...sums.map((s) => s.channel_name)]);
   const channels: ModelChannel[] = [...names].sort(byText).map((channel) => {

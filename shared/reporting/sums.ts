@@ -19,3 +19,23 @@ export class CompensatedSum {
     return Number.isFinite(this.sum) ? this.sum + this.compensation : this.sum;
   }
 }
+
+/**
+ * Orders and revenue added up per channel, each a CompensatedSum: the IHC column (from the credit cells) and every
+ * local model's column of the model comparison are summed the same way. Channels come back in the order first seen.
+ */
+export class ChannelSums {
+  private readonly by = new Map<string, { orders: CompensatedSum; revenue: CompensatedSum }>();
+
+  /** `revenue` undefined: the orders only (a journey without revenue) */
+  add(channel: string, orders: number, revenue: number | undefined): void {
+    let sum = this.by.get(channel);
+    if (sum === undefined) this.by.set(channel, (sum = { orders: new CompensatedSum(), revenue: new CompensatedSum() }));
+    sum.orders.add(orders);
+    if (revenue !== undefined) sum.revenue.add(revenue);
+  }
+
+  totals(): Array<{ channel_name: string; orders: number; revenue: number }> {
+    return [...this.by].map(([channel_name, s]) => ({ channel_name, orders: s.orders.value, revenue: s.revenue.value }));
+  }
+}
