@@ -2,9 +2,6 @@ import test from 'ava';
 import type { Knex } from 'knex';
 import * as E from 'fp-ts/lib/Either.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
-import { insertNonConvertingPg } from '../shared/journeys/nonconverting-pg.js';
-import { journeySql } from '../shared/journeys/sql.js';
-import { writeTransaction } from '../shared/db/connect.js';
 import { migrate } from '../shared/db/migrate.js';
 import { freshDb } from './helpers/env.js';
 import { pgSchemaDb } from './helpers/pg-schema.js';
@@ -37,6 +34,9 @@ const SESSIONS: S[] = [
   ['s12', 'c', '2023-09-04', '23:00:00', 'Email'],
   ['s13', 'c', '2023-09-05', '01:00:00', 'SEO'],
   ['x"1', 'c', '2023-09-05', '02:00:00', 'SEO'],
+  // not a time a session can start at: left out on both databases (PostgreSQL's time type holds both)
+  ['s14', 'b', '2023-09-03', '24:00:00', 'SEO'],
+  ['s15', 'b', '2023-09-03', '10:00:00.5', 'Email'],
 ];
 const CONVERSIONS: Array<[string, string, string, string]> = [
   ['o1', 'a', '2023-09-03', '12:00:00'],
@@ -59,7 +59,7 @@ const paths = async (db: Knex): Promise<unknown[]> =>
     .orderBy('path_id')
     .select('path_id', 'user_id', 'first_session', 'last_date', 'last_time', 'session_count', 'channels', 'later_sessions');
 
-pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids included, whatever the rules and batch size', async (t) => {
+pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids included, whatever the rules', async (t) => {
   const pg = await pgSchemaDb(t, pgUrl!, 'nc_pg_stream_test');
   const lite = await freshDb();
   t.teardown(lite.cleanup);
@@ -72,6 +72,7 @@ pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids incl
     BASE,
     { ...BASE, includeSameSecond: true },
     { ...BASE, lookbackDays: 3 },
+    { ...BASE, lookbackDays: 3, includeSameSecond: true },
     { ...BASE, nonConverting: { closeAfterDays: 1.5 } },
   ];
   for (const [w, opts] of [ALL, W].flatMap((w) => variants.map((o) => [w, o] as const))) {
@@ -83,16 +84,5 @@ pgTest('PostgreSQL builds the same non-converting paths as SQLite, path ids incl
     t.true(expected.length > 2, label);
     t.is(new Set(expected.map((p) => (p as { user_id: string }).user_id)).size > 3, true, label);
     t.deepEqual(await paths(pg), expected, label);
-    // read in batches of 1 and 2 rows: a user's rows cut by a batch end give the same paths
-    for (const perFetch of [1, 2]) {
-      await writeTransaction(pg, async (trx) => {
-        await trx('nonconverting_paths').whereBetween('last_date', [w.start, w.end]).delete();
-        const c = await insertNonConvertingPg(trx, journeySql(pg), w, {
-          closeAfterDays: opts.nonConverting!.closeAfterDays, lookbackDays: opts.lookbackDays, includeSameSecond: opts.includeSameSecond, excludeDuplicates: false,
-        }, perFetch);
-        t.deepEqual(c, a.nonConverting, `${label} per fetch ${perFetch}`);
-      });
-      t.deepEqual(await paths(pg), expected, `${label} per fetch ${perFetch}`);
-    }
   }
 });

@@ -1,50 +1,52 @@
 import type { Knex } from 'knex';
 import type { Window } from '../window.js';
-import { writeRows } from '../ingest/stage.js';
 import { dbOver } from '../db/db.js';
 import type { JourneySql } from './sql.js';
 import {
+  CHANNEL_SEPARATOR,
   PATH_COLUMNS,
-  pathRow,
   PATHS_TABLE,
   sessionConditions,
-  userPaths,
-  validStamp,
   windowHoldsAllSessions,
   type NonConvertingOptions,
   type NonConvertingResult,
-  type UserOrder,
-  type UserSession,
 } from './nonconverting.js';
 
-/** rows per FETCH: one batch, and the sessions of the user it may cut, are all the build holds */
-const FETCH_ROWS = 20000;
-/** paths buffered before they are written: a few COPY statements for the window rather than one per batch */
-const WRITE_ROWS = 20000;
+/**
+ * validStamp's rule in SQL: a date PostgreSQL writes as YYYY-MM-DD (years 1 to 9999), a time HH:MM:SS before
+ * 24:00:00 (the time type also holds 24:00:00 and fractions of a second). NULL fails.
+ */
+const validStamp = (d: string, t: string): string => `${d} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' AND ${t} < TIME '24:00:00' AND ${t} = CAST(${t} AS time(0))`;
 
-/** a row of the stream: [user_id, kind (0 order, 1 session), session_id, date, time, channel_name] */
-type StreamRow = [string, number, string | null, unknown, unknown, string | null];
+/** the sessions of one user in the order userPaths takes them, session ids in byte order as on SQLite */
+const byUser = (a: string): string => `PARTITION BY ${a}.user_id COLLATE "C" ORDER BY ${a}.event_date, ${a}.event_time, ${a}.session_id COLLATE "C"`;
 
 /**
- * PostgreSQL's insertNonConverting (same rules, same rows, same path ids): the window's users' sessions and orders
- * come as one stream, sorted by the server in (user, orders before sessions, time, session_id) order and read
- * through a cursor, batch by batch; userPaths cuts each user's paths, which go back by COPY.
- *
- * At scale 10 this replaced a numbered table of the window's users, a table of their sessions and 200 pages of
- * three queries each (nc_users 3.2 s, nc_sessions 2.2 s, the page loop 10.7 s wall, loaded machine) with one
- * hash join and one sort that the server runs while the client cuts the paths. Users are ordered by their ids'
- * bytes (COLLATE "C"), as SQLite orders them, so both databases number the paths alike whatever the server's locale.
+ * PostgreSQL's insertNonConverting (same rules, same rows, same path ids): userPaths' rules written as one
+ * INSERT ... SELECT, so that no session crosses the connection. Per user, in (date, time, session_id) order:
+ *   - a session is claimed when an order of its user comes after it (at or after it with include_same_second), and
+ *     with a lookback at most that many days after it. Without a lookback that is "before the user's last order",
+ *     which one hash join of each user's last order answers; a lookback adds a probe of the user's orders.
+ *   - an unclaimed session starts a path when it is the user's first, follows a claimed session, or comes more than
+ *     close_after_days after the session before it (LAG); the running count of starts numbers the user's paths.
+ *   - each path's row is its last session's (LEAD), with the path's first session, count, channels and later
+ *     session ids (JSON, as JSON.stringify writes them) aggregated in time order; paths ending in the window are
+ *     numbered after the table's last path_id, users in byte order (COLLATE "C", as SQLite orders them).
+ * At scale 10 this replaced a sorted stream read by cursor (580,721 rows through the client), userPaths in
+ * TypeScript and 388,469 rows sent back by binary COPY: see docs/build-journeys.md for the figures.
  */
-export async function insertNonConvertingPg(
-  trx: Knex.Transaction,
-  q: JourneySql,
-  w: Window,
-  o: NonConvertingOptions,
-  fetchRows = FETCH_ROWS,
-): Promise<NonConvertingResult> {
-  const perFetch = Math.max(1, Math.trunc(fetchRows));
-  const conds = [q.validDate('s.event_date'), q.validTime('s.event_time')];
+export async function insertNonConvertingPg(trx: Knex.Transaction, q: JourneySql, w: Window, o: NonConvertingOptions): Promise<NonConvertingResult> {
+  const sessionTs = 's.event_date + s.event_time';
+  const orderTs = 'c.conv_date + c.conv_time';
+  const after = o.includeSameSecond ? '>=' : '>';
   const bindings: Knex.RawBinding[] = [];
+  let claimed = `m.ts ${after} ${sessionTs}`;
+  if (o.lookbackDays !== null) {
+    claimed += ` AND EXISTS (SELECT 1 FROM conversions c WHERE c.user_id = s.user_id AND ${validStamp('c.conv_date', 'c.conv_time')}
+                               AND ${orderTs} ${after} ${sessionTs} AND ${orderTs} <= ${sessionTs} + make_interval(secs => ?))`;
+    bindings.push(o.lookbackDays * 86400);
+  }
+  const conds = [validStamp('s.event_date', 's.event_time')];
   // the window's users are those with a session in it: every user when the window holds every session (a full
   // rebuild, the bench), and then the test is left out rather than hashing every session's user to find them all
   if (!(await windowHoldsAllSessions(dbOver(trx), w))) {
@@ -53,65 +55,40 @@ export async function insertNonConvertingPg(
   }
   const rules = sessionConditions(q, w, o);
   conds.push(...rules.conds);
-  bindings.push(...rules.bindings, w.start, w.end);
-  // a cursor is planned for its first rows by default (cursor_tuple_fraction 0.1): an index walk of every session
-  // in user order; all of them are read, so it is planned as a query
-  await trx.raw('SET LOCAL cursor_tuple_fraction = 1');
-  // their orders are found by a probe of the (user, time) index per order (OFFSET 0), not by a hash of every
-  // session's user
-  await trx.raw(
-    `DECLARE nc_stream NO SCROLL CURSOR FOR
-     SELECT * FROM (
-       SELECT s.user_id, 1 AS kind, s.session_id, s.event_date AS d, s.event_time AS t, s.channel_name
-         FROM session_sources s
+  bindings.push(...rules.bindings, Math.round(o.closeAfterDays * 86400), CHANNEL_SEPARATOR, w.start, w.end);
+  const r = (await trx.raw(
+    `WITH m AS (
+       SELECT c.user_id, MAX(${orderTs}) AS ts FROM conversions c WHERE ${validStamp('c.conv_date', 'c.conv_time')} GROUP BY c.user_id
+     ), k AS (
+       SELECT s.user_id, s.session_id, s.event_date, s.event_time, COALESCE(s.channel_name, '') AS channel_name,
+              ${sessionTs} AS ts, COALESCE(${claimed}, false) AS claimed
+         FROM session_sources s LEFT JOIN m ON m.user_id = s.user_id
         WHERE ${conds.join(' AND ')}
-       UNION ALL
-       SELECT c.user_id, 0, NULL, c.conv_date, c.conv_time, NULL
-         FROM conversions c
-        WHERE ${q.validDate('c.conv_date')} AND ${q.validTime('c.conv_time')}
-          AND EXISTS (SELECT 1 FROM session_sources u WHERE u.user_id = c.user_id AND u.event_date BETWEEN ? AND ?${q.perRow})
-     ) e
-     ORDER BY ${q.binary('e.user_id')}, e.kind, e.d, e.t, ${q.binary('e.session_id')}`,
+     ), f AS (
+       SELECT k.*, CASE WHEN LAG(k.claimed) OVER u IS DISTINCT FROM false OR k.ts > LAG(k.ts) OVER u + make_interval(secs => ?)
+                        THEN 1 ELSE 0 END AS starts
+         FROM k WINDOW u AS (${byUser('k')})
+     ), g AS (
+       SELECT f.*, SUM(f.starts) OVER (${byUser('f')} ROWS UNBOUNDED PRECEDING) AS path
+         FROM f WHERE NOT f.claimed
+     ), p AS (
+       SELECT g.user_id, g.path, g.event_date, g.event_time,
+              first_value(g.session_id) OVER p AS first_session,
+              COUNT(*) OVER p AS n,
+              string_agg(g.channel_name, ?) OVER p AS channels,
+              string_agg(CAST(to_json(g.session_id) AS text), ',') FILTER (WHERE g.starts = 0) OVER p AS later,
+              LEAD(1) OVER p IS NULL AS last
+         FROM g WINDOW p AS (PARTITION BY g.user_id COLLATE "C", g.path ORDER BY g.event_date, g.event_time, g.session_id COLLATE "C"
+                             ROWS UNBOUNDED PRECEDING)
+     ), ins AS (
+       INSERT INTO ${PATHS_TABLE} (${PATH_COLUMNS.join(', ')})
+       SELECT (SELECT COALESCE(MAX(x.path_id), 0) FROM ${PATHS_TABLE} x) + ROW_NUMBER() OVER (ORDER BY p.user_id COLLATE "C", p.path),
+              p.user_id, p.first_session, p.event_date, p.event_time, p.n, p.channels, CASE WHEN p.n > 1 THEN '[' || p.later || ']' END
+         FROM p WHERE p.last AND p.event_date BETWEEN ? AND ?
+       RETURNING session_count
+     )
+     SELECT COUNT(*) AS paths, COALESCE(SUM(ins.session_count), 0) AS sessions FROM ins`,
     bindings,
-  );
-  const max = (await trx.raw(`SELECT MAX(path_id) AS m FROM ${PATHS_TABLE}`)) as { rows: Array<{ m: number | string | null }> };
-  let nextId = Number(max.rows[0]?.m ?? 0) + 1;
-
-  let paths = 0;
-  let sessions = 0;
-  let pathRows: Array<readonly unknown[]> = [];
-  const user = { id: null as string | null, sessions: [] as UserSession[], orders: [] as UserOrder[] };
-  const endUser = (): void => {
-    if (user.id !== null) {
-      for (const p of userPaths(user.sessions, user.orders, o, w)) {
-        pathRows.push(pathRow(nextId++, user.id, p));
-        paths++;
-        sessions += p.sessions.length;
-      }
-    }
-    user.sessions = [];
-    user.orders = [];
-  };
-  for (;;) {
-    const batch = (await trx.raw(`FETCH ${perFetch} FROM nc_stream`).options({ rowMode: 'array' })) as { rows: StreamRow[] };
-    for (const [id, kind, sessionId, date, time, channel] of batch.rows) {
-      if (id !== user.id) {
-        endUser();
-        user.id = id;
-      }
-      // the same stamp test as SQLite's build: PostgreSQL's time type also holds 24:00:00
-      if (!validStamp(date, time)) continue;
-      if (kind === 0) user.orders.push({ date: date as string, time: time as string });
-      else user.sessions.push({ session_id: sessionId!, event_date: date as string, event_time: time as string, channel_name: channel! });
-    }
-    if (batch.rows.length < perFetch) break;
-    if (pathRows.length >= WRITE_ROWS) {
-      await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, WRITE_ROWS);
-      pathRows = [];
-    }
-  }
-  endUser();
-  await trx.raw('CLOSE nc_stream');
-  await writeRows(trx, PATHS_TABLE, PATH_COLUMNS, pathRows, WRITE_ROWS);
-  return { paths, sessions };
+  )) as { rows: Array<{ paths: number | string; sessions: number | string }> };
+  return { paths: Number(r.rows[0]?.paths ?? 0), sessions: Number(r.rows[0]?.sessions ?? 0) };
 }
