@@ -120,6 +120,22 @@ test('the cost reconciliation gives the same figures for a window holding most s
   t.like((await run(db, W)).reconciliation, expected);
 });
 
+test("a cost cell sums its rows as SQL's SUM does, whatever their order: no low digits lost to a running sum", async (t) => {
+  const { db } = await withDb(t);
+  // a plain running sum gives 0 (1e16 + 1 rounds to 1e16) or 1, depending on the order the rows come in
+  await seedSessions(db, [
+    { id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 1e16 },
+    { id: 'b', user: 'u2', date: '2023-09-01', channel: 'Search', cost: 1 },
+    { id: 'c', user: 'u3', date: '2023-09-01', channel: 'Search', cost: -1e16 },
+    { id: 'd', user: 'u4', date: '2023-09-01', channel: 'Search', cost: 0.5 },
+  ]);
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+  const out = await run(db, W);
+  t.is(cr(await reporting(db), 'Search', '2023-09-01')?.['cost'], 1.5);
+  t.like(out.reconciliation, { sessionCost: 1.5, reportedCost: 1.5 });
+});
+
 test('cost rows counted twice by the per-channel-day pass fail the cost reconciliation and roll back', async (t) => {
   const { db } = await withDb(t);
   await seedSessions(db, [
