@@ -136,6 +136,30 @@ test("a cost cell sums its rows as SQL's SUM does, whatever their order: no low 
   t.like(out.reconciliation, { sessionCost: 1.5, reportedCost: 1.5 });
 });
 
+test("credit written to channel_reporting that differs from attribution_customer_journey fails the check of the dates written, whether all credit is the window's or not", async (t) => {
+  for (const otherWindow of [false, true]) {
+    const { db } = await withDb(t);
+    await seedSessions(db, [
+      { id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 5 },
+      { id: 'x', user: 'u9', date: '2023-08-01', channel: 'Email', cost: 1 },
+    ]);
+    await seedConversions(db, [
+      { id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 },
+      { id: 'c0', user: 'u9', date: '2023-08-01', revenue: 10 },
+    ]);
+    await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+    // credit of an earlier window's conversion: the dates' credit is no longer the window's alone
+    if (otherWindow) await db('attribution_customer_journey').insert({ conv_id: 'c0', session_id: 'x', ihc: 1 });
+    // a fault in the recompute: each cell it writes gets 0.5 more credit than its rows hold
+    await db.raw(`CREATE TRIGGER skew AFTER INSERT ON channel_reporting BEGIN
+                    UPDATE channel_reporting SET ihc = ihc + 0.5 WHERE channel_name = NEW.channel_name AND date = NEW.date; END`);
+    const r = await attributeWindow(db, W, { sumTolerance: TOL, allowPartial: true })();
+    t.true(E.isLeft(r) && r.left._tag === 'CheckFailed', `other window's credit: ${otherWindow}`);
+    if (E.isLeft(r)) t.regex(JSON.stringify(r.left), /holds ihc 1.5 \/ revenue 40, attribution_customer_journey gives 1 \/ 40/);
+    t.deepEqual(await reporting(db), []);
+  }
+});
+
 test('cost rows counted twice by the per-channel-day pass fail the cost reconciliation and roll back', async (t) => {
   const { db } = await withDb(t);
   await seedSessions(db, [

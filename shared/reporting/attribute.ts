@@ -454,6 +454,7 @@ async function reconcile(
   }
   // the rows just written must equal the credit and cost of their dates, whoever's conversions they belong to
   if (problems.length === 0) {
+    const onlyWindow = await creditIsTheWindows(db, w);
     for (const part of chunks(dates, chunkSize)) {
       const inList = placeholders(part.length);
       const rep = await selectOne(
@@ -463,14 +464,16 @@ async function reconcile(
         `SELECT SUM(ihc) AS ihc, SUM(ihc_revenue) AS rev FROM channel_reporting WHERE date IN (${inList})`,
         part,
       );
-      const src = await selectOne(
-        db,
-        'summing attribution_customer_journey for the dates written',
-        IhcRev,
-        `SELECT SUM(a.ihc) AS ihc, SUM(a.ihc * c.revenue) AS rev
-           FROM ${await creditOfDates(db, inList, part)}`,
-        part,
-      );
+      const src = onlyWindow
+        ? creditOfCells(credit, part)
+        : await selectOne(
+            db,
+            'summing attribution_customer_journey for the dates written',
+            IhcRev,
+            `SELECT SUM(a.ihc) AS ihc, SUM(a.ihc * c.revenue) AS rev
+               FROM ${await creditOfDates(db, inList, part)}`,
+            part,
+          );
       const close = (x: number, y: number): boolean => within(x, y, 1e-9 * Math.max(1, Math.abs(y)));
       if (!close(rep.ihc, src.ihc) || !close(rep.rev, src.rev)) {
         problems.push(
@@ -484,6 +487,37 @@ async function reconcile(
   }
   if (problems.length > 0) throw new CheckFailure('the reconciliation failed; nothing was written:', problems);
   return { reconciliation: r, creditByChannel };
+}
+
+/**
+ * Whether every row of attribution_customer_journey credits a conversion of the window. Then the credit of any set
+ * of dates is the window's credit on those dates, which windowCredit read once (its own join, in its own order,
+ * not the recompute's): the check of the rows written adds up those cells instead of joining every credit row to its
+ * session and conversion again (0.4 CPU s at scale 10, where the window is all the data).
+ */
+async function creditIsTheWindows(db: Knex, w: Window): Promise<boolean> {
+  const other = await select(
+    db,
+    'looking for the credit of conversions outside the window',
+    t.type({ one: DbNumber }),
+    `SELECT 1 AS one FROM attribution_customer_journey a
+      WHERE NOT EXISTS (SELECT 1 FROM conversions c WHERE c.conv_id = a.conv_id AND ${IN_WINDOW}) LIMIT 1`,
+    [w.start, w.end],
+  );
+  return other.length === 0;
+}
+
+/** The credit cells of the given dates added up, as the join of creditOfDates sums them (any channel). */
+function creditOfCells(credit: readonly CreditCell[], dates: readonly string[]): { ihc: number; rev: number } {
+  const wanted = new Set(dates);
+  const ihc = new CompensatedSum();
+  const rev = new CompensatedSum();
+  for (const c of credit) {
+    if (c.d === null || !wanted.has(c.d)) continue;
+    ihc.add(c.orders);
+    rev.add(c.revenue);
+  }
+  return { ihc: ihc.value, rev: rev.value };
 }
 
 /**
