@@ -215,13 +215,31 @@ const acceptedOf = (run: AttributionRun | undefined, w: Window): Accepted => ({ 
 const ACCEPTED = 'temp.pa_accepted';
 
 async function materializeAccepted(db: Knex, run: AttributionRun | undefined, w: Window): Promise<Accepted> {
-  const acc = acceptedOf(run, w);
-  if (dialectOf(db) !== 'sqlite') return acc;
+  if (dialectOf(db) !== 'sqlite') return acceptedOf(run, w);
   await db.raw(`DROP TABLE IF EXISTS ${ACCEPTED}`);
   await db.raw(`CREATE TEMPORARY TABLE pa_accepted (conv_id TEXT PRIMARY KEY) WITHOUT ROWID`);
-  await db.raw(`INSERT INTO ${ACCEPTED} (conv_id) SELECT conv_id FROM ${acc.sql} x`, acc.bindings);
+  await db.raw(`INSERT INTO ${ACCEPTED} (conv_id) ${sqliteAccepted(run)}`, [w.start, w.end]);
   return { sql: `(SELECT conv_id FROM ${ACCEPTED})`, bindings: [] };
 }
+
+/**
+ * acceptedInWindow for SQLite (bindings: the window once). SQLite copied the run's answers into a temporary table
+ * and built an automatic index on it for the journey sessions to probe, and grouped the answers per conversion
+ * in a second sorted copy: 58 MB of its memory at scale 30 that the process kept, growing with the window, and
+ * 0.5 CPU s at scale 10. api_results is keyed by (conv_id, session_id), so each journey session probes its answer
+ * by key and the answer's batch says whether it is the run's; a conversion's answers of the run are counted by
+ * its key range. Same test: as many answers as journey sessions, every journey session answered.
+ */
+const sqliteAccepted = (run: AttributionRun | undefined): string => {
+  const ofRun = run === undefined ? '0' : `b.provider = ${literal(run.provider)} AND b.conv_type_id = ${literal(run.convTypeId)}`;
+  return `SELECT js.conv_id FROM conversions c JOIN journey_sessions js ON js.conv_id = c.conv_id
+            LEFT JOIN api_results r ON r.conv_id = js.conv_id AND r.session_id = js.session_id
+            LEFT JOIN api_batches b ON b.batch_id = r.batch_id AND ${ofRun}
+           WHERE ${IN_WINDOW}
+           GROUP BY js.conv_id
+          HAVING COUNT(b.batch_id) = COUNT(*)
+             AND (SELECT COUNT(*) FROM api_results r JOIN api_batches b ON b.batch_id = r.batch_id WHERE r.conv_id = js.conv_id AND ${ofRun}) = COUNT(*)`;
+};
 
 /** The window's conversions with the accepted ones marked (bindings: the accepted table's, then the window). */
 const classified = (acc: Accepted): string => `conversions c LEFT JOIN ${acc.sql} ok ON ok.conv_id = c.conv_id WHERE ${IN_WINDOW}`;
