@@ -2,7 +2,6 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as TE from 'fp-ts/lib/TaskEither.js';
-import { createObjectCsvWriter } from 'csv-writer';
 import { internal, messageOf, outputError, type AppError } from './errors.js';
 
 /**
@@ -69,6 +68,8 @@ export const csvField = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.repla
 
 /** A CSV of preformatted string cells (precision is the caller's decision, not csv-writer's number printing). */
 export async function writeCsvAtomic(file: string, header: readonly { id: string; title: string }[], rows: readonly CsvRow[]): Promise<void> {
+  // imported where used: most tasks write no CSV of records, and every task imports this module
+  const { createObjectCsvWriter } = await import('csv-writer');
   await viaTemp(file, async (tmp) => {
     await createObjectCsvWriter({ path: tmp, header: [...header] }).writeRecords([...rows]);
     // csv-writer creates no file for an empty header-only write on some versions; make sure the header is there

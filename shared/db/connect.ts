@@ -1,11 +1,21 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import knex, { type Knex } from 'knex';
-import pg from 'pg';
+import type { Knex } from 'knex';
 import type { Config, SqliteClient } from '../config.js';
 
 export type Dialect = 'sqlite' | 'pg';
+
+/*
+ * knex and pg are required when a database is opened, not when this module is: every task imports it, and at
+ * start-up knex cost about 0.19 CPU s and pg 0.11 (pg also makes Node load its fetch implementation, to ask
+ * whether it runs on Cloudflare). --help needs neither, and a SQLite run never needs pg. Both are CommonJS, so
+ * require keeps makeDb synchronous.
+ */
+const require = createRequire(import.meta.url);
+type KnexModule = typeof import('knex').knex;
+let knexModule: KnexModule | undefined;
+const loadKnex = (): KnexModule => (knexModule ??= require('knex') as KnexModule);
 
 export type Target =
   | { readonly dialect: 'sqlite'; readonly client: SqliteClient; readonly file: string }
@@ -30,6 +40,7 @@ let pgTypesSet = false;
 function setPgTypes(): void {
   if (pgTypesSet) return;
   pgTypesSet = true;
+  const pg = require('pg') as typeof import('pg');
   pg.types.setTypeParser(1082, (v: string) => v); // date
   pg.types.setTypeParser(1083, (v: string) => v); // time
   pg.types.setTypeParser(20, (v: string) => Number(v)); // int8 (count(*))
@@ -45,6 +56,7 @@ export interface DbOptions {
 const PG_WORK_MEM = '64MB';
 
 export function makeDb(dbConfig: Config['database'], target: Target = targetOf(dbConfig), opts: DbOptions = {}): Knex {
+  const knex = loadKnex();
   const sink = opts.log ?? (() => undefined);
   // knex prints "Acquire connection error" with a stack for every failed open, and the same error reaches the
   // task, which reports it once: its copy goes to the caller's sink (the task's debug log) instead of stderr
@@ -131,10 +143,9 @@ export function writeTransaction<T>(db: Knex, work: (trx: Knex.Transaction) => P
 }
 
 // knex's own types describe its Client class loosely; what it accepts as `client` is a constructor of one
-type KnexClass = typeof knex.Client;
+type KnexClass = KnexModule['Client'];
 type RawClient = new (...args: unknown[]) => { acquireRawConnection(): Promise<unknown> };
 type RawTransaction = new (...args: unknown[]) => { query: (conn: unknown, sql: string) => Promise<unknown> };
-const require = createRequire(import.meta.url);
 
 /**
  * The dialect's knex client, adjusted in two ways knex has no option for:

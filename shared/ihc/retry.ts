@@ -1,5 +1,12 @@
-import ky, { isHTTPError, isTimeoutError } from 'ky';
 import { messageOf, redact } from '../errors.js';
+
+/*
+ * ky is imported by the first POST, not with this module: the local provider never posts, and loading ky makes
+ * Node load its fetch implementation at once (ky asks at import whether Request takes streams).
+ */
+type Ky = typeof import('ky');
+let kyModule: Promise<Ky> | undefined;
+const loadKy = (): Promise<Ky> => (kyModule ??= import('ky'));
 
 /**
  * One batch's POST with ky's own retry (ky 1.x retries POST when asked; its `timeout` is per attempt, read in
@@ -87,6 +94,7 @@ class PastDeadline extends Error {}
 
 /** A failed attempt in words, with the server's for an HTTP error (the body is already read, see `fetch` below). */
 async function describeFailure(e: unknown): Promise<string> {
+  const { isHTTPError, isTimeoutError } = await loadKy();
   if (isHTTPError(e)) return `HTTP ${e.response.status}: ${serverMessage(await e.response.clone().text()).slice(0, 200)}`;
   if (isTimeoutError(e)) return 'no answer within the attempt timeout';
   const cause = e instanceof Error && e.cause !== undefined ? ` (${messageOf(e.cause)})` : '';
@@ -100,6 +108,7 @@ export async function postWithRetry(
   timing: Timing = realTiming,
   onRetry: (e: RetryEvent) => void = () => {},
 ): Promise<SendOutcome> {
+  const { default: ky, isHTTPError } = await loadKy();
   const started = timing.now();
   const left = (): number => policy.deadlineMs - (timing.now() - started);
   const deadline = AbortSignal.timeout(policy.deadlineMs);

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { from as copyFrom } from 'pg-copy-streams';
+import type { from as CopyFrom } from 'pg-copy-streams';
 import { dialectOf, sqliteDriverOf } from '../db/connect.js';
 
 /**
@@ -18,7 +18,7 @@ interface BetterSqliteConnection {
   prepare: (sql: string) => { run: (...params: unknown[]) => unknown };
 }
 interface PgConnection {
-  query: (q: ReturnType<typeof copyFrom>) => ReturnType<typeof copyFrom>;
+  query: (q: ReturnType<typeof CopyFrom>) => ReturnType<typeof CopyFrom>;
 }
 
 /** The transaction's own connection (knex hands the same one back inside a transaction). */
@@ -42,9 +42,11 @@ export interface StageOptions {
 export async function makeStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number, options: StageOptions = {}): Promise<Stager> {
   const skip = options.skip ?? 0;
   if (dialectOf(trx) === 'pg') {
+    // imported here, not with the module: a SQLite run never needs it, and every task's start-up would pay for it
+    const { from: copyFrom } = await import('pg-copy-streams');
     const conn = await connectionOf<PgConnection>(trx);
     const encoders = options.typed === true ? await binaryEncoders(trx, table, names) : undefined;
-    return encoders !== undefined ? pgBinaryStager(conn, table, names, encoders, skip) : pgCopyStager(conn, table, names, skip);
+    return encoders !== undefined ? pgBinaryStager(conn, copyFrom, table, names, encoders, skip) : pgCopyStager(conn, copyFrom, table, names, skip);
   }
   // node-sqlite3's prepare is asynchronous: its errors would arrive as events after the row was counted as staged
   if (sqliteDriverOf(trx) !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip);
@@ -139,7 +141,7 @@ function jsonStager(trx: Knex.Transaction, table: string, names: readonly string
 }
 
 /** hands a chunk to a COPY stream; resolves at once, or when the stream has taken what it buffered */
-async function sendCopy(stream: ReturnType<typeof copyFrom>, chunk: string | Buffer): Promise<void> {
+async function sendCopy(stream: ReturnType<typeof CopyFrom>, chunk: string | Buffer): Promise<void> {
   if (stream.write(chunk)) return;
   await new Promise<void>((resolve, reject) => {
     stream.once('drain', resolve);
@@ -148,7 +150,7 @@ async function sendCopy(stream: ReturnType<typeof copyFrom>, chunk: string | Buf
 }
 
 /** ends a COPY stream; resolves when the server has stored every row */
-function endCopy(stream: ReturnType<typeof copyFrom>, failed: Error | undefined): Promise<void> {
+function endCopy(stream: ReturnType<typeof CopyFrom>, failed: Error | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (failed !== undefined) return reject(failed);
     stream.once('finish', resolve);
@@ -158,7 +160,7 @@ function endCopy(stream: ReturnType<typeof copyFrom>, failed: Error | undefined)
 }
 
 /** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
-function pgCopyStager(conn: PgConnection, table: string, names: readonly string[], skip: number): Stager {
+function pgCopyStager(conn: PgConnection, copyFrom: typeof CopyFrom, table: string, names: readonly string[], skip: number): Stager {
   const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
   let failed: Error | undefined;
   stream.on('error', (e: Error) => (failed = e));
@@ -293,7 +295,7 @@ async function binaryEncoders(trx: Knex.Transaction, table: string, names: reado
 const BINARY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 
 /** PostgreSQL, typed rows: COPY in binary format, the buffer handed over at about 1 MB */
-function pgBinaryStager(conn: PgConnection, table: string, names: readonly string[], encoders: readonly Encoder[], skip: number): Stager {
+function pgBinaryStager(conn: PgConnection, copyFrom: typeof CopyFrom, table: string, names: readonly string[], encoders: readonly Encoder[], skip: number): Stager {
   const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT binary)`));
   let failed: Error | undefined;
   stream.on('error', (e: Error) => (failed = e));
