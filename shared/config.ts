@@ -1,14 +1,18 @@
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
-import { parse as parseYaml } from 'yaml';
 import { ModelsConfig } from './attribution/params.js';
 import { strict, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber } from './codecs/strict.js';
 import { describeErrors } from './codecs/report.js';
 import { configError, type AppError } from './errors.js';
 import { IsoDate } from './window.js';
+
+/** yaml is required by the first loadConfig: --help reads no configuration (CommonJS: loadConfig stays synchronous) */
+const require = createRequire(import.meta.url);
+const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text) as unknown;
 
 const Nullable = <C extends t.Mixed>(c: C) => t.union([t.null, c]);
 
