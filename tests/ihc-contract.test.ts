@@ -2,7 +2,8 @@ import test from 'ava';
 import { DEFAULT_IHC_PARAMS } from '../shared/attribution/params.js';
 import { checkAnswer } from '../shared/ihc/answer.js';
 import { fitJourney, packBatches, type Batch } from '../shared/ihc/batching.js';
-import { answerRequest, bodyOf, type ContractJourney, type ContractSession } from '../shared/ihc/contract.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { AnswerCodec, answerRequest, bodyOf, ContractSessionCodec, isContractSession, type ContractJourney, type ContractSession } from '../shared/ihc/contract.js';
 import { toOpaque } from '../shared/ihc/opaque.js';
 import { computeUrl } from '../shared/ihc/provider.js';
 import { parseRetryAfter, postWithRetry, type RetryPolicy, type Timing } from '../shared/ihc/retry.js';
@@ -117,6 +118,78 @@ test('the engine behind the contract: 206 for an unparseable journey, 400 naming
   const only = answerOf([bad]);
   t.is(only.status, 400);
   t.regex(String(only.body['message']), /customer_journeys\[0\]\.timestamp/);
+});
+
+test('the fast session check accepts exactly what the session decoder accepts, whatever dates it saw before', (t) => {
+  const good = session('a', 0, 1);
+  const bad: unknown[] = [
+    null,
+    'a session',
+    [good],
+    {},
+    { ...good, extra: 1 },
+    Object.assign(Object.create({ conversion_id: 'a' }) as object, { ...good, conversion_id: undefined }),
+    { ...good, conversion_id: '' },
+    { ...good, session_id: 7 },
+    { ...good, channel_label: null },
+    { ...good, holder_engagement: 2 },
+    { ...good, closer_engagement: '1' },
+    { ...good, conversion: true },
+    { ...good, impression_interaction: 0.5 },
+  ];
+  for (const k of Object.keys(good)) {
+    const without: Record<string, unknown> = { ...good };
+    delete without[k];
+    bad.push(without);
+  }
+  // a real date seen first must not let a bad time, or an unreal date of the same year, through afterwards
+  const stamps = [
+    '2024-02-29 10:00:00',
+    '2023-02-29 10:00:00',
+    '2024-02-29 24:00:00',
+    '2024-02-29 23:60:00',
+    '2024-02-29 23:59:59',
+    '2023-13-01 00:00:00',
+    '2023-04-31 00:00:00',
+    '2023-04-30 00:00:00',
+    '0000-02-29 00:00:00',
+    '1900-02-29 00:00:00',
+    '2024-02-29T10:00:00',
+    '2024-02-29 10:00:0',
+    ' 2024-02-29 10:00:00',
+    '２０２４-02-29 10:00:00',
+  ];
+  const cases = [good, ...bad, ...stamps.map((timestamp) => ({ ...good, timestamp })), ...stamps.map((timestamp) => ({ ...good, timestamp }))];
+  for (const c of cases) t.is(isContractSession(c), E.isRight(ContractSessionCodec.decode(c)), JSON.stringify(c) ?? String(c));
+  t.true(isContractSession(good));
+  t.true(isContractSession({ ...good, timestamp: '2024-02-29 23:59:59' }));
+  t.false(isContractSession({ ...good, timestamp: '2023-02-29 10:00:00' }));
+});
+
+test('an answer passes the shape check without decoding exactly when the decoder accepts it unchanged', (t) => {
+  const js = [journey('a', 3)];
+  const body = answerOf(js).body;
+  const value = body['value'] as Array<Record<string, unknown>>;
+  const answers: unknown[] = [
+    body,
+    { value },
+    { value: [] },
+    { value, statusCode: 206, partialFailureErrors: null },
+    { value, partialFailureErrors: ['x'] },
+    { value, partialFailureErrors: 'x' },
+    { value, statusCode: '200' },
+    { value: [{ ...value[0], holder: null }] },
+    { value: [{ ...value[0], extra: 'kept' }] },
+    { value: {} },
+    [],
+    null,
+  ];
+  for (const a of answers) {
+    const decoded = AnswerCodec.decode(a);
+    t.is(AnswerCodec.is(a), E.isRight(decoded), JSON.stringify(a));
+    // what the check then reads is the parsed answer itself: decoding changes nothing it accepts
+    if (E.isRight(decoded)) t.true(decoded.right === a);
+  }
 });
 
 test('opaque ids carry nothing of the real ids, keep journey order, and map back', (t) => {
