@@ -1,7 +1,7 @@
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { CountRow, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
+import { CountRow, DbBit, DbNumber, DbText, orThrow, plainRows, type Db } from '../db/db.js';
 import type { AppError } from '../errors.js';
 import type { Window } from '../window.js';
 
@@ -57,7 +57,7 @@ const Head = t.type(
   'journey',
 );
 
-const Session = t.type(
+const Session = plainRows(t.type(
   {
     conv_id: DbText,
     session_id: DbText,
@@ -70,7 +70,7 @@ const Session = t.type(
     conversion: DbBit,
   },
   'journey session',
-);
+));
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
@@ -83,7 +83,7 @@ const Order = t.type(
   'order',
 );
 
-const HeadWithOrder = t.type(
+const HeadWithOrder = plainRows(t.type(
   {
     conv_id: DbText,
     status: DbText,
@@ -95,7 +95,7 @@ const HeadWithOrder = t.type(
     revenue: t.union([DbNumber, t.null]),
   },
   'journey',
-);
+));
 
 type Head = t.TypeOf<typeof Head>;
 type Order = t.TypeOf<typeof Order>;
@@ -187,7 +187,19 @@ export function readJourneyPage(db: Db, w: Window, after: string | undefined, op
         ),
         TE.map(({ rows }) => {
           const byConv = new Map<string, StoredSession[]>(ids.map((id) => [id, []]));
-          for (const { conv_id, ...s } of rows) byConv.get(conv_id)?.push(s);
+          // the session without its conv_id, built whole: a rest pattern copied each row's properties one by one
+          for (const r of rows) {
+            byConv.get(r.conv_id)?.push({
+              session_id: r.session_id,
+              event_date: r.event_date,
+              event_time: r.event_time,
+              channel_name: r.channel_name,
+              holder_engagement: r.holder_engagement,
+              closer_engagement: r.closer_engagement,
+              impression_interaction: r.impression_interaction,
+              conversion: r.conversion,
+            });
+          }
           const orderOf = new Map<string, (typeof orders)[number][]>();
           for (const o of orders) {
             const list = orderOf.get(o.conv_id);
