@@ -153,9 +153,9 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
   const answered = rs.filter((r) => r.status !== 'failed');
   const resultIds = answered.flatMap((r) => r.convIds);
   const allIds = rs.flatMap((r) => r.convIds);
-  const results = answered.flatMap((r) => r.values.map((v) => ({ ...v, batch_id: r.batchId })));
   const failures = rs.flatMap((r) => r.failed.map((f) => ({ conv_id: f.conversionId, batch_id: r.batchId, reason: redact(f.reason).slice(0, 2000), created_at: r.now })));
   if (dialectOf(db) === 'pg') {
+    const results = answered.flatMap((r) => r.values.map((v) => ({ ...v, batch_id: r.batchId })));
     // one round trip for the whole group (runPgScript): the lock, then the deletes and the batches' upsert, then
     // the inserts. The deletes and the inserts are separate statements: a statement's CTEs run in no set order.
     const script = [
@@ -194,7 +194,8 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
     }
     for (const c of chunks(resultIds, IN_CHUNK)) await trx('api_results').whereIn('conv_id', c).delete();
     for (const c of chunks(allIds, IN_CHUNK)) await trx('api_failures').whereIn('conv_id', c).delete();
-    const resultRows = results.map((v) => [v.conversion_id, v.session_id, v.batch_id, v.initializer, v.holder, v.closer, v.ihc]);
+    // straight from the answers: an object per value first, then its row, was 37,385 copies more at scale 10
+    const resultRows = answered.flatMap((r) => r.values.map((v) => [v.conversion_id, v.session_id, r.batchId, v.initializer, v.holder, v.closer, v.ihc]));
     const failureRows = failures.map((f) => [f.conv_id, f.batch_id, f.reason, f.created_at]);
     if (sqliteDriverOf(trx) === 'better-sqlite3') {
       // one prepared INSERT per table, a step per row: knex compiles and prepares a new multi-row statement per chunk
