@@ -6,6 +6,7 @@ import { computeInsights } from '../shared/journeys/insights.js';
 import { nonConvertingPathPages, nonConvertingPaths, validStamp } from '../shared/journeys/nonconverting.js';
 import type { PathCount } from '../shared/attribution/paths.js';
 import { journeySql } from '../shared/journeys/sql.js';
+import type { Window } from '../shared/window.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { dbOver, orThrow } from '../shared/db/db.js';
 import { streamJourneys } from '../shared/ihc/journeys.js';
@@ -178,6 +179,64 @@ test('non-converting paths per user: the paths a long gap split are one unit for
   t.deepEqual(show(both.perPath), [['Email', 1], ['SEO', 1], ['SEO>Email', 1]]);
   // per user: u5's two paths in time order, from the same read
   t.deepEqual(show(both.perUser), [['Email', 1], ['SEO>Email>SEO', 1]]);
+});
+
+test('non-converting paths per user: the same units whether the window\'s paths come from one build or from several that interleave users or leave gaps', async (t) => {
+  const show = (ps: readonly PathCount[]): Array<[string, number]> => ps.map((p) => [p.channels.join('>'), p.nulls]);
+  const month = { start: '2023-09-01', end: '2023-09-30' };
+  const countsAfter = async (sessions: S[], builds: Window[]): Promise<{ perPath: Array<[string, number]>; perUser: Array<[string, number]> }> => {
+    const { db, cleanup } = await freshDb();
+    t.teardown(cleanup);
+    await seed(db, sessions, []);
+    for (const w of builds) await buildJourneys(db, w, OPTS);
+    const c = await nonConvertingPaths(db, journeySql(db), month);
+    return { perPath: show(c.perPath), perUser: show(c.perUser) };
+  };
+  // gaps over close_after_days (7) split each user's sessions into paths; no orders
+  const early = { start: '2023-09-01', end: '2023-09-10' };
+  const late = { start: '2023-09-15', end: '2023-09-30' };
+  // one build numbers its paths by user: u1's three paths and u2's two are neighbours
+  t.deepEqual(
+    await countsAfter(
+      [
+        ['a', 'u0', '2023-09-05', '09:00:00', 'Direct'],
+        ['b', 'u1', '2023-09-01', '09:00:00', 'SEO'],
+        ['c', 'u1', '2023-09-10', '09:00:00', 'Email'],
+        ['d', 'u1', '2023-09-20', '09:00:00', 'Social'],
+        ['e', 'u2', '2023-09-02', '09:00:00', 'Email'],
+        ['f', 'u2', '2023-09-25', '09:00:00', 'Email'],
+        ['g', 'u3', '2023-09-06', '09:00:00', 'SEO'],
+      ],
+      [month],
+    ),
+    {
+      perPath: [['Direct', 1], ['Email', 3], ['SEO', 2], ['Social', 1]],
+      perUser: [['Direct', 1], ['Email>Email', 1], ['SEO', 1], ['SEO>Email>Social', 1]],
+    },
+  );
+  // two builds: the window's paths in key order are u1, u2, u1, u2 (u1's paths are not neighbours)
+  const twoUsers: S[] = [
+    ['a', 'u1', '2023-09-02', '09:00:00', 'SEO'],
+    ['b', 'u1', '2023-09-20', '09:00:00', 'Email'],
+    ['c', 'u2', '2023-09-03', '09:00:00', 'Email'],
+    ['d', 'u2', '2023-09-21', '09:00:00', 'Social'],
+  ];
+  t.deepEqual(await countsAfter(twoUsers, [early, late]), {
+    perPath: [['Email', 2], ['SEO', 1], ['Social', 1]],
+    perUser: [['Email>Social', 1], ['SEO>Email', 1]],
+  });
+  // u1's two paths with u2's October path numbered between them: neighbours in the window, not by key
+  t.deepEqual(
+    await countsAfter(
+      [
+        ['a', 'u1', '2023-09-02', '09:00:00', 'SEO'],
+        ['b', 'u1', '2023-09-20', '09:00:00', 'Email'],
+        ['c', 'u2', '2023-10-05', '09:00:00', 'Direct'],
+      ],
+      [early, { start: '2023-10-01', end: '2023-10-10' }, late],
+    ),
+    { perPath: [['Email', 1], ['SEO', 1]], perUser: [['SEO>Email', 1]] },
+  );
 });
 
 test('consecutive and overlapping windows: a path that grows past a window is stored once, by the window of its last day', async (t) => {
