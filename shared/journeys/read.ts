@@ -47,16 +47,6 @@ export interface ReadOptions {
   readonly prefetch?: boolean;
 }
 
-const Head = t.type(
-  {
-    conv_id: DbText,
-    status: DbText,
-    conv_date: DbText,
-    conv_time: DbText,
-  },
-  'journey',
-);
-
 const Session = plainRows(t.type(
   {
     conv_id: DbText,
@@ -78,11 +68,6 @@ function statusSql(only: readonly string[] | undefined): { sql: string; bindings
   return only === undefined ? { sql: '', bindings: [] } : { sql: `AND j.status IN (${placeholders(only.length)})`, bindings: [...only] };
 }
 
-const Order = t.type(
-  { conv_id: DbText, conv_date: t.union([DbText, t.null]), conv_time: t.union([DbText, t.null]), revenue: t.union([DbNumber, t.null]) },
-  'order',
-);
-
 const HeadWithOrder = plainRows(t.type(
   {
     conv_id: DbText,
@@ -97,8 +82,13 @@ const HeadWithOrder = plainRows(t.type(
   'journey',
 ));
 
-type Head = t.TypeOf<typeof Head>;
-type Order = t.TypeOf<typeof Order>;
+type Head = Pick<t.TypeOf<typeof HeadWithOrder>, 'conv_id' | 'status' | 'conv_date' | 'conv_time'>;
+interface Order {
+  readonly conv_id: string;
+  readonly conv_date: string | null;
+  readonly conv_time: string | null;
+  readonly revenue: number | null;
+}
 
 /**
  * The page's journeys, walked on the conv_id key from `after` until the page is full: through the date index every
