@@ -38,8 +38,8 @@ export interface CsvLimits {
 export const DEFAULT_LIMITS: CsvLimits = { maxFieldBytes: 1 << 20, maxFields: 1000 };
 
 export class CsvSyntaxError extends Error {
-  constructor(readonly line: number, message: string) {
-    super(`line ${line}: ${message}`);
+  constructor(readonly line: number, readonly detail: string) {
+    super(`line ${line}: ${detail}`);
   }
 }
 

@@ -7,10 +7,11 @@ import { dialectOf, writeTransaction } from '../db/connect.js';
 import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { databaseError, inputError, type AppError } from '../errors.js';
 import type { Progress } from '../progress.js';
-import { countDataLines, CsvSyntaxError, readCsvBatches, readHeader } from './csv.js';
-import { makeDecoder, type Problem } from './decode.js';
+import { countDataLines, CsvSyntaxError, readHeader } from './csv.js';
+import type { Problem } from './decode.js';
 import { MAX_FIELD_BYTES, type Reason } from './fields.js';
 import { headerProblems, type Kind } from './kinds.js';
+import { decodedBatches } from './packed.js';
 import { makeStager, type Stager } from './stage.js';
 import { enforced } from '../db/guarantees.js';
 
@@ -203,12 +204,10 @@ function makeQuarantine(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions): 
  * quarantine. Returns the data records read and the rows staged.
  */
 async function readFile(f: LoadFile, stager: Stager, quarantine: Quarantine, progress: Progress): Promise<{ read: number; staged: number }> {
-  const decode = makeDecoder(f.kind);
   let read = 0;
   let staged = 0;
   try {
-    for await (const batch of readCsvBatches(f.path, LIMITS)) {
-      const d = decode(batch);
+    for await (const d of decodedBatches(f.path, f.kind, LIMITS)) {
       for (const p of d.problems) quarantine.add(p);
       for (const row of d.rows) if (stager.add(row)) await stager.flush();
       staged += d.rows.length;
