@@ -32,18 +32,18 @@ export function packRows(rows: readonly (readonly unknown[])[]): PackedRows {
   const n = rows.length * width;
   const tags = new Uint8Array(n);
   const nums = new Float64Array(n);
-  const ends: number[] = [];
-  const parts: string[] = [];
-  let at = 0;
+  const ends = new Uint32Array(n);
+  // appended one by one (V8 keeps the pieces until the string is sent): a little faster than a join
+  let text = '';
+  let s = 0;
   let i = 0;
   for (const row of rows) {
     if (row.length !== width) throw new Error(`packRows: a row of ${row.length} values among rows of ${width}`);
     for (const v of row) {
       if (typeof v === 'string') {
         tags[i] = STRING;
-        parts.push(v);
-        at += v.length;
-        ends.push(at);
+        text += v;
+        ends[s++] = text.length;
       } else if (typeof v === 'number') {
         tags[i] = NUMBER;
         nums[i] = v;
@@ -52,7 +52,7 @@ export function packRows(rows: readonly (readonly unknown[])[]): PackedRows {
       i++;
     }
   }
-  return { width, text: parts.join(''), tags, nums, ends: Uint32Array.from(ends) };
+  return { width, text, tags, nums, ends: ends.slice(0, s) };
 }
 
 export function unpackRows(p: PackedRows): unknown[][] {
