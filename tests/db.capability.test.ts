@@ -6,9 +6,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import * as io from 'io-ts';
 import type { Knex } from 'knex';
-import { describeErrors } from '../shared/codecs/report.js';
 import { makeDb } from '../shared/db/connect.js';
-import { dbOver, DbBit, DbNumber, DbNumberOrNull, DbSum, DbText, makeDbCapability, MissingDatabase, plainRows, type Db } from '../shared/db/db.js';
+import { dbOver, DbBit, DbNumber, DbNumberOrNull, DbSum, makeDbCapability, MissingDatabase, type Db } from '../shared/db/db.js';
 import { migrate } from '../shared/db/migrate.js';
 import { EXIT_CODES, formatError, schemaError, type AppError } from '../shared/errors.js';
 import { freshDb, tempDir, testConfig } from './helpers/env.js';
@@ -114,38 +113,6 @@ pgTest('the same on PostgreSQL', async (t) => {
   const m = await migrate(k)();
   if (E.isLeft(m)) return t.fail(formatError(m.left));
   await behaves(t, dbOver(k));
-});
-
-test('plainRows decodes every row exactly as its codec does, handing back the accepted rows themselves', (t) => {
-  const inner = io.type({ id: DbText, flag: DbBit, revenue: io.union([DbNumber, io.null]) }, 'row');
-  const fast = plainRows(inner);
-  const rows: unknown[] = [
-    { id: 'a', flag: 1, revenue: 12.5 },
-    { id: 'b', flag: 0, revenue: null, extra: 'kept, as the codec keeps it' },
-    { id: 'c', flag: '1', revenue: '3' },
-    { id: 'd', flag: true, revenue: 1 },
-    { id: 'e', flag: 2, revenue: 1 },
-    { id: 'f', flag: 1, revenue: Number.NaN },
-    { id: 'g', flag: 1, revenue: 'NaN' },
-    { id: 7, flag: 1, revenue: 1 },
-    { flag: 1, revenue: 1 },
-    null,
-    [],
-  ];
-  for (const r of rows) {
-    const a = inner.decode(r);
-    const b = fast.decode(r);
-    // a refused row: the same words for the user (the error context's root is the wrapper, not the inner codec)
-    if (E.isLeft(a) || E.isLeft(b)) t.deepEqual(E.mapLeft(describeErrors)(b), E.mapLeft(describeErrors)(a), JSON.stringify(r));
-    else t.deepEqual(b, a, JSON.stringify(r));
-  }
-  const good = rows[0];
-  const decoded = fast.decode(good);
-  t.true(E.isRight(decoded) && decoded.right === good);
-  // a value the codec converts still comes back converted
-  t.deepEqual(fast.decode(rows[2]), E.right({ id: 'c', flag: 1, revenue: 3 }));
-  t.false(DbNumber.is(Number.NaN));
-  t.false(DbSum.is(Number.NaN));
 });
 
 /** a TCP port on 127.0.0.1 that was free a moment ago */

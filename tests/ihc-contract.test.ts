@@ -3,7 +3,7 @@ import { DEFAULT_IHC_PARAMS } from '../shared/attribution/params.js';
 import { checkAnswer } from '../shared/ihc/answer.js';
 import { fitJourney, packBatches, type Batch } from '../shared/ihc/batching.js';
 import * as E from 'fp-ts/lib/Either.js';
-import { AnswerCodec, answerRequest, bodyOf, ContractSessionCodec, isContractSession, type ContractJourney, type ContractSession } from '../shared/ihc/contract.js';
+import { AnswerCodec, answerRequest, bodyOf, ContractSessionCodec, type ContractJourney, type ContractSession } from '../shared/ihc/contract.js';
 import { toOpaque } from '../shared/ihc/opaque.js';
 import { computeUrl } from '../shared/ihc/provider.js';
 import { parseRetryAfter, postWithRetry, type RetryPolicy, type Timing } from '../shared/ihc/retry.js';
@@ -160,10 +160,10 @@ test('the fast session check accepts exactly what the session decoder accepts, w
     '２０２４-02-29 10:00:00',
   ];
   const cases = [good, ...bad, ...stamps.map((timestamp) => ({ ...good, timestamp })), ...stamps.map((timestamp) => ({ ...good, timestamp }))];
-  for (const c of cases) t.is(isContractSession(c), E.isRight(ContractSessionCodec.decode(c)), JSON.stringify(c) ?? String(c));
-  t.true(isContractSession(good));
-  t.true(isContractSession({ ...good, timestamp: '2024-02-29 23:59:59' }));
-  t.false(isContractSession({ ...good, timestamp: '2023-02-29 10:00:00' }));
+  for (const c of cases) t.is(ContractSessionCodec.is(c), E.isRight(ContractSessionCodec.decode(c)), JSON.stringify(c) ?? String(c));
+  t.true(ContractSessionCodec.is(good));
+  t.true(ContractSessionCodec.is({ ...good, timestamp: '2024-02-29 23:59:59' }));
+  t.false(ContractSessionCodec.is({ ...good, timestamp: '2023-02-29 10:00:00' }));
 });
 
 test('an answer passes the shape check without decoding exactly when the decoder accepts it unchanged', (t) => {

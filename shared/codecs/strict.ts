@@ -19,11 +19,18 @@ function rejectUnknownKeys(props: t.Props, u: unknown, c: t.Context): t.Errors {
   return errors;
 }
 
+/** No key outside `props` (`u` already known to be a record): what `is` must add to t.exact's, which ignores them. */
+function knownKeysOnly(props: t.Props, u: object): boolean {
+  for (const key of Object.keys(u)) if (!Object.prototype.hasOwnProperty.call(props, key)) return false;
+  return true;
+}
+
 function strictOf<C extends t.Any>(props: t.Props, inner: C, name: string): t.Type<t.TypeOf<C>, t.OutputOf<C>, unknown> {
   const exact = t.exact(inner as unknown as t.HasProps);
   return new t.Type<t.TypeOf<C>, t.OutputOf<C>, unknown>(
     name,
-    (u): u is t.TypeOf<C> => exact.is(u),
+    // `is` holds exactly when decoding succeeds (an unknown key fails both), so isFirst can wrap these codecs
+    (u): u is t.TypeOf<C> => exact.is(u) && knownKeysOnly(props, u as object),
     (u, c) => {
       const unknownKeys = rejectUnknownKeys(props, u, c);
       const decoded = exact.validate(u, c);
@@ -56,7 +63,7 @@ export function strictWithOptional<R extends t.Props, O extends t.Props>(
   const exact = t.intersection([t.exact(t.type(required)), t.exact(t.partial(optional))]);
   return new t.Type(
     name ?? 'object',
-    (u): u is Inner => exact.is(u),
+    (u): u is Inner => exact.is(u) && knownKeysOnly(all, u as object),
     (u, c) => {
       const unknownKeys = rejectUnknownKeys(all, u, c);
       // the intersection's entry in the context lets error reports skip its member numbers ("0.customer_journeys")

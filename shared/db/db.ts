@@ -200,7 +200,7 @@ const isNumeric = (s: string): boolean => s.trim() !== '' && Number.isFinite(Num
 /** A number, or a string holding one. */
 export const DbNumber = new t.Type<number, number, unknown>(
   'a number',
-  // NaN is refused by `validate`, so not a number here either (plainRows relies on `is` meaning "decodes to itself")
+  // NaN is refused by `validate`, so not a number here either (isFirst relies on `is` meaning "decodes to itself")
   (u): u is number => typeof u === 'number' && !Number.isNaN(u),
   (u, c) =>
     typeof u === 'number' && !Number.isNaN(u) ? t.success(u) : typeof u === 'string' && isNumeric(u) ? t.success(Number(u)) : t.failure(u, c),
@@ -231,24 +231,6 @@ export const DbBit = new t.Type<0 | 1, number, unknown>(
 
 /** Text columns (dates and times are text on both databases: see connect.ts' type parsers). */
 export const DbText = t.string;
-
-/**
- * A row codec that skips decoding for the rows its `is` accepts, for codecs whose accepted rows decode to
- * themselves: t.type of DbText, DbBit, DbNumber, t.null and unions of these (never DbSum, which turns NULL into
- * 0, nor t.exact, which drops keys). `is` allocates nothing, where decoding builds a context for every column of
- * every row: reading the window's journeys at scale 10 decodes 57,000 rows. A row that fails `is` is decoded as
- * before, so the error still names the column.
- */
-export function plainRows<A, O>(codec: t.Type<A, O, unknown>): t.Type<A, O, unknown> {
-  const wrapper: t.Type<A, O, unknown> = new t.Type<A, O, unknown>(
-    codec.name,
-    codec.is,
-    // a refused row is reported as the codec itself would report it: its own type at the top of the context
-    (u, c) => (codec.is(u) ? t.success(u) : codec.validate(u, c.map((e, i) => (i === c.length - 1 && e.type === wrapper ? { ...e, type: codec } : e)))),
-    codec.encode,
-  );
-  return wrapper;
-}
 
 /** A count row: `SELECT count(*) AS n`. */
 export const CountRow = t.type({ n: DbNumber }, 'a count');

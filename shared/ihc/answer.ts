@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { describeErrors } from '../codecs/report.js';
-import { AnswerCodec, type Answer, type ContractJourney, type ValueItem } from './contract.js';
+import { isFirst } from '../codecs/is-first.js';
+import { AnswerCodec, type ContractJourney, type ValueItem } from './contract.js';
 
 /**
  * The checks an answer passes before anything of it is written onward: it decodes, every sent session of every
@@ -24,6 +25,9 @@ export type Checked =
 
 const reject = (reason: string): Checked => ({ _tag: 'rejected', reason });
 
+// the codec converts nothing, so an answer `is` accepts is read as parsed
+const CheckedAnswer = isFirst(AnswerCodec);
+
 /** `journeys` are the journeys exactly as sent (opaque ids when those were sent). */
 export function checkAnswer(journeys: readonly ContractJourney[], httpStatus: number, text: string, tolerance: number): Checked {
   let json: unknown;
@@ -32,15 +36,9 @@ export function checkAnswer(journeys: readonly ContractJourney[], httpStatus: nu
   } catch {
     return reject(`the answer is not valid JSON (HTTP ${httpStatus}, ${text.length} bytes, starts ${JSON.stringify(text.slice(0, 60))})`);
   }
-  // `is` holds exactly when decoding succeeds, and then the decoded answer is the parsed JSON itself (the codec
-  // transforms nothing); unlike decoding it builds no context per value. The decoder runs to say what is wrong.
-  let answer: Answer;
-  if (AnswerCodec.is(json)) answer = json;
-  else {
-    const decoded = AnswerCodec.decode(json);
-    if (E.isLeft(decoded)) return reject(`the answer does not have the contract's shape: ${describeErrors(decoded.left).slice(0, 5).join('; ')}`);
-    answer = decoded.right;
-  }
+  const decoded = CheckedAnswer.decode(json);
+  if (E.isLeft(decoded)) return reject(`the answer does not have the contract's shape: ${describeErrors(decoded.left).slice(0, 5).join('; ')}`);
+  const answer = decoded.right;
   const status = answer.statusCode ?? httpStatus;
   if (status !== 200 && status !== 206) return reject(`the answer says statusCode ${status} (HTTP ${httpStatus})`);
 

@@ -1,7 +1,8 @@
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { CountRow, DbBit, DbNumber, DbText, orThrow, plainRows, type Db } from '../db/db.js';
+import { isFirst } from '../codecs/is-first.js';
+import { CountRow, DbBit, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
 import type { AppError } from '../errors.js';
 import type { Window } from '../window.js';
 
@@ -47,7 +48,7 @@ export interface ReadOptions {
   readonly prefetch?: boolean;
 }
 
-const Session = plainRows(t.type(
+const Session = isFirst(t.type(
   {
     conv_id: DbText,
     session_id: DbText,
@@ -68,7 +69,7 @@ function statusSql(only: readonly string[] | undefined): { sql: string; bindings
   return only === undefined ? { sql: '', bindings: [] } : { sql: `AND j.status IN (${placeholders(only.length)})`, bindings: [...only] };
 }
 
-const HeadWithOrder = plainRows(t.type(
+const HeadWithOrder = isFirst(t.type(
   {
     conv_id: DbText,
     status: DbText,
