@@ -511,8 +511,12 @@ test(`validation: session_without_cost's count agrees with its naming query, so 
     t.is(await agree('cost_without_session'), 1); // orphan
     await db('session_costs').insert([{ session_id: 'in-free', cost: 1 }, { session_id: 'old-free', cost: 1 }, { session_id: 'undated', cost: 1 }]);
     await db('session_costs').where({ session_id: 'orphan' }).delete();
+    // far-free still has no cost row: the table-wide merge finds it, and the window's exact count says 0
     t.is(await agree('session_without_cost'), 0);
     t.is(await agree('cost_without_session'), 0);
+    // every session costed: the merge alone says 0
+    await db('session_costs').insert({ session_id: 'far-free', cost: 1 });
+    t.is(await agree('session_without_cost'), 0);
     await buildJourneys(db, W, DEFAULTS);
     t.deepEqual(await db('data_issues').whereIn('reason', ['session_without_cost', 'cost_without_session']), []);
   } finally {
