@@ -21,7 +21,7 @@ IMAGE_PREFIX ?= attribution
 IMAGE_TAG ?= latest
 
 WINDOW = $(if $(START_DATE),--start-date $(START_DATE)) $(if $(END_DATE),--end-date $(END_DATE))
-SOURCES := $(shell find tasks shared tests bench -name '*.ts' 2>/dev/null) tsconfig.json package.json
+SOURCES := $(shell find tasks shared tests bench -name '*.ts' 2>/dev/null) tsconfig.json package.json scripts/bundle.mjs
 STEPS := setup-db load generate-data build-journeys send-to-api process-attribution attribution-api attribute-paths fit-ihc
 CONTAINER_STEPS := setup-db load build-journeys send-to-api process-attribution attribution-api
 

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as t from 'io-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { ModelsConfig } from './attribution/params.js';
@@ -9,6 +8,7 @@ import { strict, NonNegativeInt, PositiveInt, PositiveNumber, NonNegativeNumber 
 import { describeErrors } from './codecs/report.js';
 import { configError, type AppError } from './errors.js';
 import { IsoDate } from './window.js';
+import { projectFile } from './project.js';
 
 /** yaml is required by the first loadConfig: --help reads no configuration (CommonJS: loadConfig stays synchronous) */
 const require = createRequire(import.meta.url);
@@ -110,8 +110,8 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
   if (env['ATTRIBUTION_CONFIG'] !== undefined && env['ATTRIBUTION_CONFIG'] !== '') return env['ATTRIBUTION_CONFIG'];
   const local = path.resolve('config/config.yaml');
   if (fs.existsSync(local)) return local;
-  // dist/shared/config.js -> <package root>/config/config.yaml, so a task run from another folder still finds it
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/config.yaml');
+  // the project's own, so that a task run from another folder still finds it
+  return projectFile('config', 'config.yaml');
 }
 
 export function decodeConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = process.env): E.Either<AppError, Config> {

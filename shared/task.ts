@@ -16,6 +16,7 @@ import { EXIT_CODES, formatError, messageOf, redact, usageError, type AppError }
 import { helpWidth, renderHelp, type HelpOption } from './help.js';
 import { makeLogger } from './log.js';
 import { makePace, makeProgress } from './progress.js';
+import { projectFile } from './project.js';
 import { decodeWindow, type Window } from './window.js';
 
 export type { Capabilities, TaskResult } from './capabilities.js';
@@ -160,10 +161,10 @@ type Parsed =
   | { readonly _tag: 'exit'; readonly code: number }
   | { readonly _tag: 'error'; readonly error: AppError };
 
-/** The package's version, for --version (package.json sits two folders above dist/shared/). */
+/** The package's version, for --version. */
 export function packageVersion(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(fs.readFileSync(projectFile('package.json'), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : 'unknown';
   } catch {
     return 'unknown';

@@ -158,7 +158,14 @@ type RawTransaction = new (...args: unknown[]) => { query: (conn: unknown, sql: 
  */
 function clientFor(target: Target): KnexClass {
   const where = describeTarget(target);
-  const Base = require(`knex/lib/dialects/${target.dialect === 'pg' ? 'postgres' : target.client}/index.js`) as RawClient;
+  // named one by one, not by a template: a bundler can only follow a require it can read (scripts/bundle.mjs)
+  const Base = (
+    target.dialect === 'pg'
+      ? require('knex/lib/dialects/postgres/index.js')
+      : target.client === 'sqlite3'
+        ? require('knex/lib/dialects/sqlite3/index.js')
+        : require('knex/lib/dialects/better-sqlite3/index.js')
+  ) as RawClient;
   class NamedClient extends Base {
     override async acquireRawConnection(): Promise<unknown> {
       try {

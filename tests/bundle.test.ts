@@ -1,0 +1,81 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SourceMap } from 'node:module';
+import test from 'ava';
+import { makeDb } from '../shared/db/connect.js';
+import { MIGRATIONS } from '../shared/db/migrations/index.js';
+import { runCli, ROOT, tempDir, testConfig } from './helpers/env.js';
+
+/**
+ * `npm run build` replaces each task's entrypoint with one bundled file (scripts/bundle.mjs). What the bundles
+ * must still do as tsc's output did: start without our other modules, find the configuration, the package
+ * version, the migrations and the load's reader thread from wherever they are run, and map back to the sources.
+ */
+
+const TASKS = fs.readdirSync(path.join(ROOT, 'tasks')).filter((t) => fs.existsSync(path.join(ROOT, 'tasks', t, 'main.ts')));
+
+test('every task entrypoint is a bundle: it imports none of our modules, and its source map names our .ts files', (t) => {
+  t.true(TASKS.length >= 9, TASKS.join());
+  for (const task of TASKS) {
+    const file = path.join(ROOT, 'dist/tasks', task, 'main.js');
+    const code = fs.readFileSync(file, 'utf8');
+    t.notRegex(code, /(?:from|import\()\s*["']\.\.?\//, `${task}: imports a module by a relative path`);
+    const map = JSON.parse(fs.readFileSync(file + '.map', 'utf8')) as { sources: string[] };
+    const ours = map.sources.map((s) => path.resolve(path.dirname(file), s)).filter((s) => !s.includes(`${path.sep}node_modules${path.sep}`));
+    t.true(ours.includes(path.join(ROOT, 'tasks', task, 'main.ts')), `${task}: ${ours.slice(0, 3).join()}`);
+    t.true(ours.includes(path.join(ROOT, 'shared/task.ts')));
+    for (const s of ours) t.true(fs.existsSync(s), `${task}: the map names ${s}, which does not exist`);
+  }
+});
+
+test("a bundle's source map leads from its code back to the line of the .ts file", (t) => {
+  const file = path.join(ROOT, 'dist/tasks/setup-db/main.js');
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const at = lines.findIndex((l) => /^async function runTask\(/.test(l));
+  t.true(at >= 0, 'runTask not found in the bundle');
+  const map = new SourceMap(JSON.parse(fs.readFileSync(file + '.map', 'utf8')) as ConstructorParameters<typeof SourceMap>[0]);
+  const entry = map.findEntry(at, lines[at]!.indexOf('runTask')) as { originalSource?: string; originalLine?: number };
+  const source = fs.readFileSync(path.join(ROOT, 'shared/task.ts'), 'utf8').split('\n');
+  t.true(entry.originalSource?.endsWith('shared/task.ts'), JSON.stringify(entry));
+  t.regex(source[entry.originalLine ?? -1] ?? '', /export async function runTask</);
+});
+
+test('bundled setup-db run from another folder finds the configuration and applies every migration; --version reads package.json', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const url = path.join(dir, 'fresh.db');
+  // no ATTRIBUTION_CONFIG and no config/ in the working folder: the project's own config/config.yaml
+  const r = await runCli('setup-db', [], { ATTRIBUTION_CONFIG: '', DATABASE_URL: url }, { cwd: dir });
+  t.is(r.code, 0, r.stderr);
+  const db = makeDb(testConfig(url, dir).database);
+  t.teardown(() => db.destroy());
+  const applied = (await db('knex_migrations').orderBy('id').select('name')) as { name: string }[];
+  t.deepEqual(
+    applied.map((m) => m.name),
+    MIGRATIONS.map((m) => m.name),
+  );
+  const v = await runCli('setup-db', ['--version'], { ATTRIBUTION_CONFIG: '' }, { cwd: dir });
+  const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  t.is(v.stdout, `setup-db ${version}\n`, v.stderr);
+});
+
+test('bundled load starts its reader thread and loads every row', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const url = path.join(dir, 'load.db');
+  const data = path.join(dir, 'data');
+  const env = { DATABASE_URL: url };
+  const g = await runCli('generate-data', ['--output', data, '--start-date', '2023-09-01', '--end-date', '2023-09-01', '--scale', '0.05'], env);
+  t.is(g.code, 0, g.stderr);
+  t.is((await runCli('setup-db', [], env)).code, 0);
+  const r = await runCli('load', ['--dir', data], env, { cwd: dir });
+  t.is(r.code, 0, r.stderr);
+  const db = makeDb(testConfig(url, dir).database);
+  t.teardown(() => db.destroy());
+  for (const table of ['session_sources', 'conversions', 'session_costs']) {
+    const rows = fs.readFileSync(path.join(data, `${table}.csv`), 'utf8').trimEnd().split('\n').length - 1;
+    t.true(rows > 0, table);
+    const [row] = (await db(table).count({ n: '*' })) as { n: number }[];
+    t.is(Number(row?.n), rows, table);
+  }
+});
