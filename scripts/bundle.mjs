@@ -20,9 +20,6 @@ const NATIVE = ['better-sqlite3', 'sqlite3', 'pg-native'];
 // knex's other dialects require these when chosen; none is installed, none is ever chosen here
 const ABSENT = ['mariadb', 'mariadb/callback', 'mysql', 'mysql2', 'oracledb', 'tedious', 'pg-query-stream'];
 
-/** Files a task's bundle must carry next to it: they are started by URL relative to the module that names them. */
-const COMPANIONS = { load: ['shared/ingest/read-worker.ts'] };
-
 // Our lazy CommonJS requires go through createRequire(import.meta.url) so that they work unbundled; in the
 // bundle that would load knex, pg and yaml file by file from node_modules again. With the line removed,
 // `require` is the bundler's own and those modules are bundled, still evaluated only at the first call.
@@ -39,28 +36,38 @@ const bundledRequire = {
 // CommonJS code in an ESM bundle asks for node's builtins and the external drivers with require()
 const banner = "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);";
 
+const options = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  external: [...NATIVE, ...ABSENT],
+  banner: { js: banner },
+  plugins: [bundledRequire],
+  logLevel: 'warning',
+};
+
+// A module that starts a file by `new URL('./x.js', import.meta.url)` (the load's reader thread) would look for it
+// next to the bundle: each such file gets its own bundle there.
+const companionRef = /new URL\(\s*['"]\.\/([\w.-]+)\.js['"]\s*,\s*import\.meta\.url\s*\)/g;
+
+async function bundleTask(task) {
+  const outdir = path.join('dist/tasks', task);
+  const { metafile } = await esbuild.build({ ...options, entryPoints: [`tasks/${task}/main.ts`], outfile: path.join(outdir, 'main.js'), metafile: true });
+  const companions = new Set();
+  for (const input of Object.keys(metafile.inputs).filter((f) => /^(shared|tasks)\/.*\.ts$/.test(f))) {
+    for (const m of fs.readFileSync(path.join(ROOT, input), 'utf8').matchAll(companionRef)) {
+      const source = path.join(path.dirname(input), `${m[1]}.ts`);
+      if (!fs.existsSync(path.join(ROOT, source))) throw new Error(`${input} starts ./${m[1]}.js, but ${source} does not exist`);
+      companions.add(source);
+    }
+  }
+  await Promise.all([...companions].map((source) => esbuild.build({ ...options, entryPoints: [source], outfile: path.join(outdir, path.basename(source, '.ts') + '.js') })));
+}
+
 const tasks = fs.readdirSync(path.join(ROOT, 'tasks')).filter((t) => fs.existsSync(path.join(ROOT, 'tasks', t, 'main.ts')));
 const only = process.argv.slice(2);
-await Promise.all(
-  tasks
-    .filter((t) => only.length === 0 || only.includes(t))
-    .flatMap((t) =>
-      ['tasks/' + t + '/main.ts', ...(COMPANIONS[t] ?? [])].map((entry) =>
-        esbuild.build({
-          absWorkingDir: ROOT,
-          entryPoints: [entry],
-          outfile: path.join('dist/tasks', t, path.basename(entry, '.ts') + '.js'),
-          bundle: true,
-          platform: 'node',
-          format: 'esm',
-          target: 'node20',
-          sourcemap: 'linked',
-          sourcesContent: false,
-          external: [...NATIVE, ...ABSENT],
-          banner: { js: banner },
-          plugins: [bundledRequire],
-          logLevel: 'warning',
-        }),
-      ),
-    ),
-);
+await Promise.all(tasks.filter((t) => only.length === 0 || only.includes(t)).map(bundleTask));
