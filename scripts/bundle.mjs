@@ -28,7 +28,11 @@ const bundledRequire = {
   setup(build) {
     build.onLoad({ filter: /[\\/]shared[\\/].*\.ts$/ }, async (args) => {
       const text = await fs.promises.readFile(args.path, 'utf8');
-      return { contents: text.replace(/^const require = createRequire\(import\.meta\.url\);$/m, ''), loader: 'ts' };
+      const contents = text.replace(/^const require = createRequire\(import\.meta\.url\);$/m, '');
+      if (contents === text && text.includes('createRequire(import.meta.url)')) {
+        throw new Error(`${args.path}: write its createRequire as the one line 'const require = createRequire(import.meta.url);' so that the bundle can drop it`);
+      }
+      return { contents, loader: 'ts' };
     });
   },
 };

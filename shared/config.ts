@@ -11,6 +11,7 @@ import { IsoDate } from './window.js';
 import { projectFile } from './project.js';
 
 /** yaml is required by the first loadConfig: --help reads no configuration (CommonJS: loadConfig stays synchronous) */
+// in the task bundles this line is dropped and the requires below are bundled (scripts/bundle.mjs)
 const require = createRequire(import.meta.url);
 const parseYaml = (text: string): unknown => (require('yaml') as typeof import('yaml')).parse(text) as unknown;
 

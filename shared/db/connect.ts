@@ -12,6 +12,7 @@ export type Dialect = 'sqlite' | 'pg';
  * whether it runs on Cloudflare). --help needs neither, and a SQLite run never needs pg. Both are CommonJS, so
  * require keeps makeDb synchronous.
  */
+// in the task bundles this line is dropped and the requires below are bundled (scripts/bundle.mjs)
 const require = createRequire(import.meta.url);
 type KnexModule = typeof import('knex').knex;
 let knexModule: KnexModule | undefined;
