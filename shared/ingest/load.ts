@@ -261,9 +261,12 @@ const UNIQUE_VIOLATION = '23505';
  * file; the primary key finds it instead (ON CONFLICT DO NOTHING stores one occurrence only, and the insert
  * then changes fewer rows than were staged). Such a file is rolled back to the savepoint and loaded again
  * through the staging table, which names the line of each first occurrence. Returns undefined then.
- * PostgreSQL takes the same path (the staging path's ANALYZE and duplicate grouping cost about 2.9 s of the 28 s
- * load at scale 10 on a loaded machine), with a plain INSERT, the fastest there, which a repeated key stops with
- * a unique violation; the file then goes through the staging table the same way.
+ * PostgreSQL (pgKeyConstraint) sets the key's constraint aside with the secondary indexes and COPYs the rows
+ * straight into the table, in file order, then adds the constraint back: one sorted build of the key index,
+ * instead of a temporary copy of the file, its sort and an index insert per row. Row order does not matter there:
+ * its later steps read these tables by hash joins over sequential scans (at scale 10, build-journeys, send-to-api
+ * and process-attribution fetched no row through session_sources' key). A repeated key makes adding the
+ * constraint fail with a unique violation; the file then goes through the staging table the same way.
  */
 async function loadIntoEmptyTable(
   trx: Knex.Transaction,
@@ -275,30 +278,49 @@ async function loadIntoEmptyTable(
   const file = path.basename(f.path);
   const cols = Object.keys(kind.columns);
   await trx.raw(`SAVEPOINT ${DIRECT}`);
-  await trx.raw(`DROP TABLE IF EXISTS ${STAGE}`);
-  await trx.raw(`CREATE TEMPORARY TABLE ${STAGE} AS SELECT ${cols.join(', ')} FROM ${kind.table} WHERE 1 = 0`);
-  const stager = await makeStager(trx, STAGE, cols, opts.stageChunkRows, { skip: 1 });
+  const key = dialectOf(trx) === 'pg' ? await pgKeyConstraint(trx, kind.table, kind.key) : undefined;
+  let rebuilt: string[] = [];
+  if (key !== undefined) {
+    // the table is empty: anything added at least quarter-fills it
+    rebuilt = await dropIndexesForBulkInsert(trx, kind.table, 1);
+    await trx.raw(`ALTER TABLE ${kind.table} DROP CONSTRAINT ${quoteIdent(key.name)}`);
+  } else {
+    await trx.raw(`DROP TABLE IF EXISTS ${STAGE}`);
+    await trx.raw(`CREATE TEMPORARY TABLE ${STAGE} AS SELECT ${cols.join(', ')} FROM ${kind.table} WHERE 1 = 0`);
+  }
+  const stager = await makeStager(trx, key !== undefined ? kind.table : STAGE, cols, opts.stageChunkRows, { skip: 1 });
   const quarantine = makeQuarantine(trx, f, opts);
   const progress = opts.progress(`loading ${file}`, total);
   const { read, staged } = await readFile(f, stager, quarantine, progress);
-  opts.note?.(`${file}: ${read.toLocaleString('en-US')} rows read; writing them into ${kind.table} in ${kind.key} order and building its indexes`);
-  const rebuilt = await dropIndexesForBulkInsert(trx, kind.table, staged);
   let stored: number;
-  if (dialectOf(trx) === 'sqlite') {
-    await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} WHERE 1 = 1 ORDER BY ${kind.key} ON CONFLICT DO NOTHING`);
-    stored = (await orThrow(dbOver(trx).select(`counting the rows written to ${kind.table}`, CountRow, `SELECT changes() AS n`)))[0]?.n ?? 0;
-  } else {
+  if (key !== undefined) {
+    opts.note?.(`${file}: ${read.toLocaleString('en-US')} rows read; building ${kind.table}'s key and indexes`);
     try {
-      // sorted bytewise, as loadThroughStage explains
-      const r = (await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} ORDER BY ${kind.key} COLLATE "C"`)) as { rowCount: number };
-      stored = r.rowCount;
+      await trx.raw(`ALTER TABLE ${kind.table} ADD CONSTRAINT ${quoteIdent(key.name)} ${key.sql}`);
+      stored = staged;
     } catch (e) {
       if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e;
       stored = -1;
     }
+  } else {
+    opts.note?.(`${file}: ${read.toLocaleString('en-US')} rows read; writing them into ${kind.table} in ${kind.key} order and building its indexes`);
+    rebuilt = await dropIndexesForBulkInsert(trx, kind.table, staged);
+    if (dialectOf(trx) === 'sqlite') {
+      await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} WHERE 1 = 1 ORDER BY ${kind.key} ON CONFLICT DO NOTHING`);
+      stored = (await orThrow(dbOver(trx).select(`counting the rows written to ${kind.table}`, CountRow, `SELECT changes() AS n`)))[0]?.n ?? 0;
+    } else {
+      try {
+        // sorted bytewise, as loadThroughStage explains
+        const r = (await trx.raw(`INSERT INTO ${kind.table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${STAGE} ORDER BY ${kind.key} COLLATE "C"`)) as { rowCount: number };
+        stored = r.rowCount;
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e;
+        stored = -1;
+      }
+    }
+    // (after a unique violation PostgreSQL accepts nothing but the rollback)
+    if (stored >= 0) await trx.raw(`DROP TABLE ${STAGE}`);
   }
-  // (after a unique violation PostgreSQL accepts nothing but the rollback)
-  if (stored >= 0) await trx.raw(`DROP TABLE ${STAGE}`);
   if (stored !== staged) {
     progress.done();
     await trx.raw(`ROLLBACK TO ${DIRECT}`);
@@ -315,6 +337,30 @@ async function loadIntoEmptyTable(
     firstProblems: quarantine.firstProblems,
   };
 }
+
+const KeyConstraint = t.type({ name: DbText, sql: DbText });
+
+/**
+ * PostgreSQL: the primary key or unique constraint on exactly the table's key column, as its name and definition
+ * (`PRIMARY KEY (session_id)`), when the load may drop it and add it back: no foreign key depends on its index.
+ * Undefined otherwise (an adopted table whose key is a bare unique index, or one that other tables reference).
+ */
+async function pgKeyConstraint(trx: Knex.Transaction, table: string, column: string): Promise<{ name: string; sql: string } | undefined> {
+  const rows = await orThrow(
+    dbOver(trx).select(
+      `reading ${table}'s key constraint`,
+      KeyConstraint,
+      `SELECT k.conname AS name, pg_get_constraintdef(k.oid) AS sql
+         FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+        WHERE k.conrelid = to_regclass(?) AND k.contype IN ('p', 'u') AND cardinality(k.conkey) = 1 AND a.attname = ?
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.contype = 'f' AND r.conindid = k.conindid)`,
+      [table, column],
+    ),
+  );
+  return rows.length === 1 ? rows[0] : undefined;
+}
+
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 async function loadThroughStage(trx: Knex.Transaction, f: LoadFile, opts: LoadOptions, totalLines: number): Promise<{ stats: FileStats; firstProblems: Problem[] }> {
   const { kind } = f;
@@ -429,7 +475,7 @@ async function dropIndexesForBulkInsert(trx: Knex.Transaction, table: string, ad
           [table],
         ),
   );
-  for (const ix of indexes) await trx.raw(`DROP INDEX "${ix.name.replace(/"/g, '""')}"`);
+  for (const ix of indexes) await trx.raw(`DROP INDEX ${quoteIdent(ix.name)}`);
   return indexes.map((ix) => ix.sql);
 }
 
