@@ -184,6 +184,71 @@ pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped
   }
 });
 
+pgTest('a PostgreSQL load into empty tables, killed while its key constraint is set aside, leaves them as they were; finished, it puts the key back', async (t) => {
+  const admin = knex({ client: 'pg', connection: url! });
+  try {
+    await admin.raw('DROP DATABASE IF EXISTS ingest_direct_test');
+    await admin.raw('CREATE DATABASE ingest_direct_test');
+  } finally {
+    await admin.destroy();
+  }
+  const pgUrl = url!.replace(/\/[^/]*$/, '/ingest_direct_test');
+  const dir = tempDir();
+  const pg = makeDb(testConfig(pgUrl, path.join(dir, 'out')).database);
+  try {
+    const m = await migrate(pg)();
+    if (E.isLeft(m)) return t.fail(JSON.stringify(m.left));
+    const indexes = () => pg.raw(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`).then((r) => r.rows);
+    const keys = () =>
+      pg.raw(`SELECT conrelid::regclass::text AS t, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2`).then((r) => r.rows);
+    const before = { contents: await contents(pg), indexes: await indexes(), keys: await keys() };
+    t.true(before.keys.some((k: { t: string; def: string }) => k.t === 'session_sources' && k.def === 'PRIMARY KEY (session_id)'));
+
+    const big = path.join(dir, 'big.csv');
+    const lines = ['session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction'];
+    for (let i = 0; i < 100_000; i++) lines.push(`k${String((i * 7919) % 100_000).padStart(7, '0')},u${i % 5000},2023-09-01,10:00:00,Direct,1,0,0`);
+    fs.writeFileSync(big, lines.join('\n') + '\n');
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/load/main.js'), '--sessions', big], {
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ATTRIBUTION_CONFIG: CONFIG_FILE, DATABASE_URL: pgUrl, LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    let running = true;
+    void exited.then(() => (running = false));
+    // the rows go straight into the empty table (no staging table) while its key constraint is dropped
+    let caught = false;
+    while (running && !caught) {
+      const r = await pg.raw(
+        `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_direct_test' AND state = 'active' AND query LIKE 'COPY session_sources%'`,
+      );
+      caught = r.rows[0].n > 0;
+      if (!caught) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (caught) child.kill('SIGKILL');
+    t.is(await exited, null, 'the load was killed in flight, not finished before');
+    for (let i = 0; i < 400; i++) {
+      const r = await pg.raw(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_direct_test' AND pid <> pg_backend_pid() AND state <> 'idle'`);
+      if (r.rows[0].n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    t.deepEqual({ contents: await contents(pg), indexes: await indexes(), keys: await keys() }, before);
+
+    const done = await load(pg, [{ kind: 'sessions', path: big }]);
+    t.deepEqual(E.map((s: FileStats[]) => s.map((x) => [x.inserted, x.quarantined]))(done), E.right([[100_000, 0]]));
+    t.deepEqual({ indexes: await indexes(), keys: await keys() }, { indexes: before.indexes, keys: before.keys });
+    const stored = await pg.raw(`SELECT COUNT(*)::int AS n, COUNT(DISTINCT session_id)::int AS d FROM session_sources`);
+    t.deepEqual(stored.rows[0], { n: 100_000, d: 100_000 });
+    // the key is enforced again
+    const dup = await pg.raw(`INSERT INTO session_sources SELECT * FROM session_sources LIMIT 1`).then(
+      () => 'inserted',
+      (e: { code?: string }) => e.code,
+    );
+    t.is(dup, '23505');
+  } finally {
+    await pg.destroy();
+  }
+});
+
 pgTest('typed rows reach PostgreSQL in binary COPY exactly as CSV COPY stores them', async (t) => {
   const pg = await pgSchemaDb(t, url!, 'binary_copy_test');
   // bigint, text, date, time, integer, double precision and NULL, at their edges
