@@ -69,6 +69,35 @@ async function contents(db: Knex): Promise<unknown> {
   };
 }
 
+/**
+ * Runs the load command on `file` against database `name` and SIGKILLs it the moment the server runs a statement
+ * starting with `statement`; resolves with its exit code (null when killed) once the server has rolled the dead
+ * client's transaction back, so that what follows checks the rolled-back state rather than queueing behind its locks.
+ */
+async function killLoadDuring(pg: Knex, name: string, pgUrl: string, file: string, statement: string): Promise<number | null> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/load/main.js'), '--sessions', file], {
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ATTRIBUTION_CONFIG: CONFIG_FILE, DATABASE_URL: pgUrl, LOG_LEVEL: 'warn' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  let running = true;
+  void exited.then(() => (running = false));
+  let caught = false;
+  while (running && !caught) {
+    const r = await pg.raw(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = ? AND state = 'active' AND query LIKE ?`, [name, `${statement}%`]);
+    caught = r.rows[0].n > 0;
+    if (!caught) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  if (caught) child.kill('SIGKILL');
+  const code = await exited;
+  for (let i = 0; i < 400; i++) {
+    const r = await pg.raw(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = ? AND pid <> pg_backend_pid() AND state <> 'idle'`, [name]);
+    if (r.rows[0].n === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return code;
+}
+
 pgTest('PostgreSQL stores and quarantines exactly what SQLite does; a re-load changes nothing; --strict writes nothing', async (t) => {
   const admin = knex({ client: 'pg', connection: url! });
   try {
@@ -149,31 +178,8 @@ pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped
     const lines = ['session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction'];
     for (let i = 0; i < 100_000; i++) lines.push(`k${String(i).padStart(7, '0')},u${i % 5000},2023-09-01,10:00:00,Direct,1,0,0`);
     fs.writeFileSync(big, lines.join('\n') + '\n');
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/load/main.js'), '--sessions', big], {
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ATTRIBUTION_CONFIG: CONFIG_FILE, DATABASE_URL: pgUrl, LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    let running = true;
-    void exited.then(() => (running = false));
     // the moment the server runs the load's INSERT into session_sources, the load process dies
-    let caught = false;
-    while (running && !caught) {
-      const r = await pg.raw(
-        `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_kill_test' AND state = 'active' AND query LIKE 'INSERT INTO session_sources%'`,
-      );
-      caught = r.rows[0].n > 0;
-      if (!caught) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    if (caught) child.kill('SIGKILL');
-    t.is(await exited, null, 'the load was killed in flight, not finished before');
-    // the server rolls the transaction back when it next reads from the dead client; wait for that, so that what
-    // follows checks the rolled-back state rather than queueing behind the dying transaction's locks
-    for (let i = 0; i < 400; i++) {
-      const r = await pg.raw(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_kill_test' AND pid <> pg_backend_pid() AND state <> 'idle'`);
-      if (r.rows[0].n === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    t.is(await killLoadDuring(pg, 'ingest_kill_test', pgUrl, big, 'INSERT INTO session_sources'), null, 'the load was killed in flight, not finished before');
     t.deepEqual({ contents: await contents(pg), indexes: await indexes() }, before);
 
     const again = await load(pg, [{ kind: 'sessions', path: big }]);
@@ -208,29 +214,8 @@ pgTest('a PostgreSQL load into empty tables, killed while its key constraint is 
     const lines = ['session_id,user_id,event_date,event_time,channel_name,holder_engagement,closer_engagement,impression_interaction'];
     for (let i = 0; i < 100_000; i++) lines.push(`k${String((i * 7919) % 100_000).padStart(7, '0')},u${i % 5000},2023-09-01,10:00:00,Direct,1,0,0`);
     fs.writeFileSync(big, lines.join('\n') + '\n');
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/load/main.js'), '--sessions', big], {
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ATTRIBUTION_CONFIG: CONFIG_FILE, DATABASE_URL: pgUrl, LOG_LEVEL: 'warn' },
-      stdio: 'ignore',
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    let running = true;
-    void exited.then(() => (running = false));
     // the rows go straight into the empty table (no staging table) while its key constraint is dropped
-    let caught = false;
-    while (running && !caught) {
-      const r = await pg.raw(
-        `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_direct_test' AND state = 'active' AND query LIKE 'COPY session_sources%'`,
-      );
-      caught = r.rows[0].n > 0;
-      if (!caught) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    if (caught) child.kill('SIGKILL');
-    t.is(await exited, null, 'the load was killed in flight, not finished before');
-    for (let i = 0; i < 400; i++) {
-      const r = await pg.raw(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = 'ingest_direct_test' AND pid <> pg_backend_pid() AND state <> 'idle'`);
-      if (r.rows[0].n === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    t.is(await killLoadDuring(pg, 'ingest_direct_test', pgUrl, big, 'COPY session_sources'), null, 'the load was killed in flight, not finished before');
     t.deepEqual({ contents: await contents(pg), indexes: await indexes(), keys: await keys() }, before);
 
     const done = await load(pg, [{ kind: 'sessions', path: big }]);
