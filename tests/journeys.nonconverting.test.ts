@@ -14,6 +14,7 @@ import { countJourneys } from '../shared/journeys/read.js';
 import { driverUnderTest, freshDb, runCli } from './helpers/env.js';
 import * as m008 from '../shared/db/migrations/008_nonconverting_tables.js';
 import * as m012 from '../shared/db/migrations/012_path_session_ids.js';
+import * as m013 from '../shared/db/migrations/013_path_days.js';
 import { pgSchemaDb } from './helpers/pg-schema.js';
 import { migrate } from '../shared/db/migrate.js';
 
@@ -264,8 +265,9 @@ test('consecutive and overlapping windows: a path that grows past a window is st
 const pgUrl = process.env['TEST_POSTGRES_URL'];
 
 /**
- * Migrations 012 and 008 on a database holding paths the old ways: 012's down() gives each path session a row of
- * nonconverting_path_sessions, 008's down() stores the paths as journeys; their up()s move them back.
+ * Migrations 013, 012 and 008 on a database holding paths the old ways: 013's down() drops the paths' days,
+ * 012's down() gives each path session a row of nonconverting_path_sessions, 008's down() stores the paths as
+ * journeys; their up()s move them back, and 013's up() finds each day's first and last path.
  */
 async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> {
   // a path of three sessions whose ids need escaping in JSON
@@ -284,6 +286,14 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
       .orderBy(['p.user_id', 'p.first_session', 'ps.position'])
       .select('p.user_id', 'ps.position', 'ps.session_id');
   const expectedSessions = Object.entries(paths).flatMap(([key, ids]) => ids.map((session_id, position) => ({ user_id: key.split(':')[1], position, session_id })));
+  const days = (): Promise<unknown[]> => db('nonconverting_path_days').orderBy('last_date').select('last_date', 'first_path', 'last_path');
+  const daysOfPaths = (): Promise<unknown[]> =>
+    db('nonconverting_paths').groupBy('last_date').orderBy('last_date').select('last_date').min({ first_path: 'path_id' }).max({ last_path: 'path_id' });
+  // the build recorded each day's first and last path as it wrote them
+  t.true((await days()).length >= 2);
+  t.deepEqual(await days(), await daysOfPaths());
+  await m013.down(db);
+  t.false(await db.schema.hasTable('nonconverting_path_days'));
   await m012.down(db);
   t.deepEqual(await pathSessions(), expectedSessions);
   t.false(await db.schema.hasColumn('nonconverting_paths', 'later_sessions'));
@@ -311,6 +321,8 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
   t.deepEqual(await pathSessions(), expectedSessions);
   await m012.up(db);
   t.false(await db.schema.hasTable('nonconverting_path_sessions'));
+  await m013.up(db);
+  t.deepEqual(await days(), await daysOfPaths());
   t.deepEqual(await pathsOf(db), paths);
   t.deepEqual(await rows(), before);
   t.deepEqual(await db('journeys').pluck('conv_id'), ['c1']);
@@ -318,6 +330,7 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
   // and the build replaces the moved rows like its own
   await buildJourneys(db, W, OPTS);
   t.deepEqual(await rows(), before);
+  t.deepEqual(await days(), await daysOfPaths());
   // the readers on this database: fit-ihc's pages (times and flags from session_sources) and the models' counts
   const pages: string[][] = [];
   for await (const page of nonConvertingPathPages(dbOver(db), W, 2)) pages.push(page.map((p) => p.map((x) => `${x.event_date} ${x.event_time}`).join(', ')));
@@ -332,13 +345,13 @@ async function migrationRoundTrip(t: ExecutionContext, db: Knex): Promise<void> 
   t.deepEqual(counts.perUser.map((p) => p.channels.join('>')), ['Email', 'SEO>Email>SEO', 'SEO>SEO', 'Social>SEO']);
 }
 
-test(`migrations 008 and 012 move stored non-converting paths to the path table and back (${driverUnderTest()})`, async (t) => {
+test(`migrations 008, 012 and 013 move stored non-converting paths to the path table and back (${driverUnderTest()})`, async (t) => {
   const { db, cleanup } = await freshDb();
   t.teardown(cleanup);
   await migrationRoundTrip(t, db);
 });
 
-(pgUrl !== undefined && pgUrl !== '' ? test : test.skip)('migrations 008 and 012 move stored non-converting paths to the path table and back (PostgreSQL)', async (t) => {
+(pgUrl !== undefined && pgUrl !== '' ? test : test.skip)('migrations 008, 012 and 013 move stored non-converting paths to the path table and back (PostgreSQL)', async (t) => {
   const db = await pgSchemaDb(t, pgUrl!, 'nc_migration_test');
   const r = await migrate(db)();
   if (E.isLeft(r)) return t.fail(JSON.stringify(r.left));

@@ -152,6 +152,11 @@ export const OWN_TABLES: readonly TableSpec[] = [
     primaryKey: ['path_id'],
   },
   {
+    name: 'nonconverting_path_days',
+    columns: [col('last_date', 'date'), col('first_path', 'integer'), col('last_path', 'integer')],
+    primaryKey: ['last_date'],
+  },
+  {
     name: 'api_batches',
     columns: [
       col('batch_id', 'text'),

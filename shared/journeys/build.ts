@@ -4,7 +4,7 @@ import { lockForWrite } from '../db/locks.js';
 import { forgetStoredInsights, storeInsights } from './insights-store.js';
 import { computeInsights, type JourneyInsights } from './insights.js';
 import type { Window } from '../window.js';
-import { deleteNonConverting, insertNonConverting, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
+import { deleteNonConverting, insertNonConverting, PATHS_TABLE, recordPathDays, type NonConvertingResult } from './nonconverting.js';
 import { insertNonConvertingPg } from './nonconverting-pg.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
@@ -113,7 +113,7 @@ export async function buildJourneys(
       .whereBetween('conv_date', [w.start, w.end])
       .orWhereIn('conv_id', windowConvIds.clone())
       .delete();
-    await deleteNonConverting(trx, w);
+    await deleteNonConverting(trx, q, w);
 
     onStep('journeys');
     // one row per conv_id even when an adopted table without primary key repeats it (reported as duplicate_conv_id)
@@ -189,6 +189,7 @@ export async function buildJourneys(
         includeSameSecond: opts.includeSameSecond,
         excludeDuplicates: excludedSessions,
       });
+      if (q.dialect === 'pg') await recordPathDays(trx, w);
     }
     if (opts.nonConverting !== null) await analyzeIfUnknown(trx, [PATHS_TABLE], true);
     const counts = await orThrow(
