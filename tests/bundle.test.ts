@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { SourceMap } from 'node:module';
 import test from 'ava';
 import { makeDb } from '../shared/db/connect.js';
@@ -17,9 +18,10 @@ const TASKS = fs.readdirSync(path.join(ROOT, 'tasks')).filter((t) => fs.existsSy
 test('every task entrypoint is a bundle: it imports none of our modules, and its source map names our .ts files', (t) => {
   t.true(TASKS.length >= 9, TASKS.join());
   for (const task of TASKS) {
-    const file = path.join(ROOT, 'dist/tasks', task, 'main.js');
+    const file = path.join(ROOT, 'dist/tasks', task, 'bundle.cjs');
     const code = fs.readFileSync(file, 'utf8');
-    t.notRegex(code, /(?:from|import\()\s*["']\.\.?\//, `${task}: imports a module by a relative path`);
+    t.notRegex(fs.readFileSync(path.join(ROOT, 'dist/tasks', task, 'main.js'), 'utf8'), /(?:from|import\()\s*["']\.\.?\//, `${task}: its launcher imports a module by a relative path`);
+    t.notRegex(code, /(?:from|require\()\s*["']\.\.?\//, `${task}: loads a module by a relative path`);
     const map = JSON.parse(fs.readFileSync(file + '.map', 'utf8')) as { sources: string[] };
     const ours = map.sources.map((s) => path.resolve(path.dirname(file), s)).filter((s) => !s.includes(`${path.sep}node_modules${path.sep}`));
     t.true(ours.includes(path.join(ROOT, 'tasks', task, 'main.ts')), `${task}: ${ours.slice(0, 3).join()}`);
@@ -37,7 +39,7 @@ test('every task entrypoint is a bundle: it imports none of our modules, and its
 });
 
 test("a bundle's source map leads from its code back to the line of the .ts file", (t) => {
-  const file = path.join(ROOT, 'dist/tasks/setup-db/main.js');
+  const file = path.join(ROOT, 'dist/tasks/setup-db/bundle.cjs');
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const at = lines.findIndex((l) => /^async function runTask\(/.test(l));
   t.true(at >= 0, 'runTask not found in the bundle');
@@ -86,4 +88,33 @@ test('bundled load starts its reader thread and loads every row', async (t) => {
     const [row] = (await db(table).count({ n: '*' })) as { n: number }[];
     t.is(Number(row?.n), rows, table);
   }
+});
+
+test("a task keeps V8's code cache of its bundle; a cache V8 rejects is replaced and the task still runs", async (t) => {
+  // a copy of the built task in its own folder, so that the test neither depends on nor changes dist/'s cache
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const task = path.join(dir, 'dist/tasks/setup-db');
+  fs.mkdirSync(task, { recursive: true });
+  for (const f of ['main.js', 'bundle.cjs']) fs.copyFileSync(path.join(ROOT, 'dist/tasks/setup-db', f), path.join(task, f));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.cpSync(path.join(ROOT, 'config'), path.join(dir, 'config'), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const caches = () => fs.readdirSync(task).filter((f) => f.endsWith('.v8cache'));
+  const run = (db: string) => {
+    const r = spawnSync(process.execPath, [path.join(task, 'main.js')], { env: { ...process.env, ATTRIBUTION_CONFIG: '', DATABASE_URL: path.join(dir, db) }, encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout + r.stderr, /schema OK/);
+  };
+  t.deepEqual(caches(), []);
+  run('a.db');
+  const [cache] = caches();
+  t.truthy(cache, 'no cache written by the first run');
+  t.true(fs.statSync(path.join(task, cache!)).size > 100_000);
+  // garbage of the right name: V8 rejects it, the run compiles the bundle itself and writes a good cache
+  fs.writeFileSync(path.join(task, cache!), Buffer.alloc(4096, 7));
+  run('b.db');
+  t.deepEqual(caches(), [cache]);
+  t.true(fs.statSync(path.join(task, cache!)).size > 100_000);
+  t.deepEqual(fs.readdirSync(task).filter((f) => f.endsWith('.tmp')), []);
 });
