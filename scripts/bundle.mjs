@@ -63,12 +63,13 @@ const companionRef = /new URL\(\s*['"]\.\/([\w.-]+)\.js['"]\s*,\s*import\.meta\.
 // with V8's code cache: compiling the 1.8 MB bundle (and then each function it calls) was ~0.13 of the ~0.4 CPU s
 // every process paid before any work. An ES module cannot be given a code cache on Node 20.
 // import.meta.url is the bundle's own URL, so files found next to it (package.json upwards, the reader thread)
-// are found as before.
+// are found as before. 'use strict' leads the banner: esbuild's own directive comes after the banner, where it no
+// longer counts, and our code was strict as ES modules.
 const cjsOptions = {
   ...options,
   format: 'cjs',
   define: { 'import.meta.url': '__bundleUrl' },
-  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: "'use strict'; const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
 };
 
 async function bundleTask(task) {
