@@ -55,6 +55,18 @@ pgTest('the whole pipeline gives the same outputs on PostgreSQL as on SQLite', a
     if (f === 'model_comparison.csv') sameComparison(t, a, b);
     else t.is(b, a, `${f} differs between SQLite and PostgreSQL`);
   }
+  // the answers' text is stored compressed with lz4 on PostgreSQL and reads back as on SQLite
+  const lite = knex({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'a.db') }, useNullAsDefault: true });
+  const pgDb = knex({ client: 'pg', connection: url! });
+  try {
+    const q = (k: typeof lite) => k('api_batches').select('batch_id', 'response').orderBy('batch_id');
+    t.deepEqual(await q(pgDb), await q(lite), 'api_batches.response differs between SQLite and PostgreSQL');
+    const kinds = (await pgDb.raw('SELECT DISTINCT pg_column_compression(response) AS c FROM api_batches WHERE pg_column_compression(response) IS NOT NULL')) as { rows: Array<{ c: string }> };
+    t.deepEqual(kinds.rows.map((r) => r.c), ['lz4']);
+  } finally {
+    await lite.destroy();
+    await pgDb.destroy();
+  }
   // re-running a window on PostgreSQL changes nothing
   await must(runCli('process-attribution', WINDOW, { DATABASE_URL: url!, OUTPUT_DIR: pgOut }), 'process-attribution again');
   t.is(
