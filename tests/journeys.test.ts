@@ -454,6 +454,26 @@ async function countAgrees(t: ExecutionContext, db: Knex, reason: string, zero =
   return named.length;
 }
 
+test(`validation: cost rows with a NULL id each count as without a session, whether or not a session has a NULL id too (${driverUnderTest()})`, async (t) => {
+  const { db, cleanup } = await freshDb();
+  try {
+    // adopted tables whose keys allow NULL ids (a UNIQUE column, a rowid table's TEXT PRIMARY KEY)
+    await db.schema.dropTable('session_costs');
+    await db.raw('CREATE TABLE session_costs (session_id TEXT UNIQUE, cost REAL)');
+    await db.schema.dropTable('session_sources');
+    await db.raw(`CREATE TABLE session_sources (session_id TEXT PRIMARY KEY, user_id TEXT, event_date TEXT, event_time TEXT, channel_name TEXT,
+                    holder_engagement INTEGER, closer_engagement INTEGER, impression_interaction INTEGER)`);
+    await seed(db, [['a', 'u', '2023-09-01', '08:00:00']], [['c1', 'u', '2023-09-02', '10:00:00']], [['a', 1], ['z', 3]]);
+    await db.raw('INSERT INTO session_costs (session_id, cost) VALUES (NULL, 1), (NULL, 2)');
+    t.is(await countAgrees(t, db, 'cost_without_session'), 3); // z and both NULL ids
+    await db.raw(`INSERT INTO session_sources (session_id, user_id, event_date, event_time, channel_name, holder_engagement, closer_engagement, impression_interaction)
+                  VALUES (NULL, 'u', '2023-09-01', '09:00:00', 'SEO', 0, 0, 0)`);
+    t.is(await countAgrees(t, db, 'cost_without_session'), 3);
+  } finally {
+    await cleanup();
+  }
+});
+
 test(`validation: the counts of malformed dates and times (distinct dates, a GLOB on times) find what the naming queries find (${driverUnderTest()})`, async (t) => {
   const { db, cleanup } = await freshDb();
   try {

@@ -52,7 +52,7 @@ interface IssueCountQuery {
  * SQLite: the counts of three checks in one statement.
  * - cost_without_session: the cost ids that no session has, exactly: session_costs EXCEPT session_sources' ids
  *   with ORDER BY, which SQLite runs as a merge of the two key indexes front to back (no probe per row), plus
- *   NULL ids (EXCEPT treats two NULLs as equal, the naming query never matches one);
+ *   each cost row with a NULL id (the naming query never matches one);
  * - session_without_cost: first the same merge the other way, the sessions of the whole table without a cost row
  *   (with NULL ids). When there are none (the usual answer) the count is 0; otherwise the exact count of the
  *   window's: its sessions minus those with a cost row, exact when each session has at most one cost row, which
@@ -66,8 +66,10 @@ interface IssueCountQuery {
  */
 const sessionPass = (w: Window): { sql: string; bindings: Knex.RawBinding[] } => {
   const converting = 's.user_id IN (SELECT c.user_id FROM conversions c WHERE c.conv_date BETWEEN ? AND ?)';
+  // NULL ids are counted apart and kept out of the merge: EXCEPT would count them as one value, or drop them all
+  // when the other table has a NULL id too
   const except = (a: string, b: string): string =>
-    `(SELECT COUNT(*) FROM (SELECT session_id FROM ${a} EXCEPT SELECT session_id FROM ${b} ORDER BY 1))
+    `(SELECT COUNT(*) FROM (SELECT session_id FROM ${a} WHERE session_id IS NOT NULL EXCEPT SELECT session_id FROM ${b} ORDER BY 1))
      + (SELECT COUNT(*) FROM ${a} WHERE session_id IS NULL)`;
   return {
     sql: `SELECT ${except('session_costs', 'session_sources')} AS cost_without_session,
