@@ -1,4 +1,4 @@
-import type { PathCount } from './paths.js';
+import { PATH_KEY_SEPARATOR, type PathCount } from './paths.js';
 import { internId } from './intern.js';
 
 /**
@@ -320,7 +320,7 @@ export function fitIncremental(paths: Iterable<PathCount>, opts: IncrementalOpti
   // a fixed order (paths arrive in whatever order the database pages them), so that the float sums, and the
   // figures to the last cent, are the same on every database
   const all = Array.isArray(paths) ? (paths as readonly PathCount[]) : [...paths];
-  const keys = all.map((p) => p.channels.join('\u001f'));
+  const keys = all.map((p) => p.channels.join(PATH_KEY_SEPARATOR));
   const order = Array.from(all, (_, i) => i);
   // ties keep the input order, as the stable sort of the paths themselves did
   order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : a - b));

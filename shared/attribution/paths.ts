@@ -18,6 +18,9 @@ export interface PathCount {
 
 export const PATH_SEPARATOR = '>';
 
+/** PathAggregator's keys: the channels joined by this (the database's joined sequences use the same) */
+export const PATH_KEY_SEPARATOR = '\u001f';
+
 /** Splits `a > b>c` into channels, trimming blanks; empty channels are an error (named by position). */
 export function splitPath(path: string): E.Either<string, string[]> {
   const parts = path.split(PATH_SEPARATOR).map((p) => p.trim());
@@ -115,9 +118,23 @@ export class PathAggregator {
 
   add(channels: readonly string[], conversions: number, value: number, nulls: number): void {
     if (channels.length === 0) return;
-    const key = channels.join('\u001f');
+    const key = channels.join(PATH_KEY_SEPARATOR);
     const hit = this.byKey.get(key);
     if (hit === undefined) this.byKey.set(key, { channels: channels.map((c) => this.name(c)), conversions, value, nulls });
+    else {
+      hit.conversions += conversions;
+      hit.value += value;
+      hit.nulls += nulls;
+    }
+  }
+
+  /**
+   * add() of `key.split(PATH_KEY_SEPARATOR)`, split only when the sequence is new: the non-converting paths come
+   * from the database already joined, as distinct sequences, and most of them are in the aggregate already
+   */
+  addKey(key: string, conversions: number, value: number, nulls: number): void {
+    const hit = this.byKey.get(key);
+    if (hit === undefined) this.byKey.set(key, { channels: key.split(PATH_KEY_SEPARATOR).map((c) => this.name(c)), conversions, value, nulls });
     else {
       hit.conversions += conversions;
       hit.value += value;

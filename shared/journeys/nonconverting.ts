@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { PathCount } from '../attribution/paths.js';
+import { PATH_KEY_SEPARATOR, type PathCount } from '../attribution/paths.js';
 import { isIsoDate, toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
-import { dbOver, DbBit, DbFailure, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
+import { dbOver, DbBit, DbFailure, DbNumber, DbText, orThrow, plainRows, type Db } from '../db/db.js';
 import { analyzeIfUnknown, type JourneySql } from './sql.js';
 import { rowReader, writeRows } from '../ingest/stage.js';
 import { schemaError } from '../errors.js';
@@ -30,8 +30,8 @@ import { schemaError } from '../errors.js';
 export const PATHS_TABLE = 'nonconverting_paths';
 /** per day that ends stored paths, their smallest and largest path_id (migration 013) */
 export const PATH_DAYS_TABLE = 'nonconverting_path_days';
-/** between the channel names of nonconverting_paths.channels */
-export const CHANNEL_SEPARATOR = '\u001f';
+/** between the channel names of nonconverting_paths.channels: the model comparison's path keys, so the read's joined sequences are keys as they come */
+export const CHANNEL_SEPARATOR = PATH_KEY_SEPARATOR;
 
 export interface NonConvertingOptions {
   readonly closeAfterDays: number;
@@ -440,13 +440,24 @@ export function windowPaths(q: Pick<JourneySql, 'dialect'>, w: Window, alias = '
   };
 }
 
-const PathRow = t.type({ unit: DbText, path: DbText, n: DbNumber });
+const PathRow = plainRows(t.type({ unit: DbText, path: DbText, n: DbNumber }, 'non-converting path count'));
 
 export interface NonConvertingPathCounts {
   /** each stored path */
   readonly perPath: PathCount[];
   /** the window's paths of one user joined into one, in time order */
   readonly perUser: PathCount[];
+}
+
+/** A distinct channel sequence, its channels joined by CHANNEL_SEPARATOR, and how many paths (units) have it. */
+export interface PathKeyCount {
+  readonly key: string;
+  readonly n: number;
+}
+
+export interface NonConvertingPathKeys {
+  readonly perPath: PathKeyCount[];
+  readonly perUser: PathKeyCount[];
 }
 
 /**
@@ -463,8 +474,11 @@ export interface NonConvertingPathCounts {
  * users who have several ('m') replaced by those users' joined paths ('u'). Joining only those users' paths
  * spares grouping and concatenating every path by user (3.5 -> 1.9 CPU s with the key range of windowPaths,
  * scale 10, SQLite).
+ *
+ * The sequences stay joined (PathAggregator.addKey takes them so): split into arrays of fresh channel strings, the
+ * two lists were 39,060 arrays alive at once at scale 30, read only to be joined again as the aggregators' keys.
  */
-export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathCounts> {
+export async function nonConvertingPathKeys(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathKeys> {
   const win = windowPaths(q, w);
   const rows = await orThrow(
     dbOver(db).select(
@@ -499,12 +513,21 @@ export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Pr
   }
   // one order on every database (GROUP BY and collations differ), so that the fits sum in the same order and
   // SQLite and PostgreSQL give the same figures to the last cent
-  const counts = (m: ReadonlyMap<string, number>): PathCount[] =>
-    [...m]
-      .filter(([, n]) => n > 0)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, nulls]) => ({ channels: key.split(CHANNEL_SEPARATOR), conversions: 0, value: 0, nulls }));
+  const counts = (m: ReadonlyMap<string, number>): PathKeyCount[] => {
+    const keys: string[] = [];
+    for (const [key, n] of m) if (n > 0) keys.push(key);
+    keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return keys.map((key) => ({ key, n: m.get(key)! }));
+  };
   return { perPath: counts(perPath), perUser: counts(perUser) };
+}
+
+/** nonConvertingPathKeys with each sequence split into its channels. */
+export async function nonConvertingPaths(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathCounts> {
+  const keys = await nonConvertingPathKeys(db, q, w);
+  const counts = (list: readonly PathKeyCount[]): PathCount[] =>
+    list.map(({ key, n }) => ({ channels: key.split(CHANNEL_SEPARATOR), conversions: 0, value: 0, nulls: n }));
+  return { perPath: counts(keys.perPath), perUser: counts(keys.perUser) };
 }
 
 export interface StoredPathSession {

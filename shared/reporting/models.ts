@@ -13,7 +13,7 @@ import { byText, summaryOf, type ChannelSummary } from './channels.js';
 import { journeyPages } from './journeys.js';
 import { dbOver, orThrow } from '../db/db.js';
 import { countJourneys } from '../journeys/read.js';
-import { nonConvertingPaths } from '../journeys/nonconverting.js';
+import { nonConvertingPathKeys } from '../journeys/nonconverting.js';
 import { journeySql, type JourneySql } from '../journeys/sql.js';
 import { writeTransaction } from '../db/connect.js';
 import { makeStager, preparedRun, type Stager } from '../ingest/stage.js';
@@ -179,9 +179,9 @@ async function fitModels(
  * before the models are fitted, not kept beside the fits' own memory.
  */
 async function addNonConverting(db: Knex, q: JourneySql, w: Window, agg: PathAggregator, perUser: PathAggregator | undefined): Promise<void> {
-  const nc = await nonConvertingPaths(db, q, w);
-  for (const p of nc.perPath) agg.add(p.channels, 0, 0, p.nulls);
-  if (perUser !== undefined) for (const p of nc.perUser) perUser.add(p.channels, 0, 0, p.nulls);
+  const nc = await nonConvertingPathKeys(db, q, w);
+  for (const p of nc.perPath) agg.addKey(p.key, 0, 0, p.n);
+  if (perUser !== undefined) for (const p of nc.perUser) perUser.addKey(p.key, 0, 0, p.n);
 }
 
 export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts: CompareOptions): Promise<ModelComparison> {
