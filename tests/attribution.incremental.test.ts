@@ -77,3 +77,30 @@ test('incremental: a user without an order is one unit; split into several, the 
   t.true(biased.baselineConversions < 100, `baseline ${biased.baselineConversions}`);
   t.true(biased.conversions.get('a')! > 600, `a ${biased.conversions.get('a')}`);
 });
+
+test('incremental: thousands of paths with repeated touches, in any order, give the planted fit and the same figures', (t) => {
+  // 3,000 distinct paths of up to 6 touches over 5 channels (more rows and touches than the fit's first allocation
+  // holds), each channel's touches counted: a>a>c carries twice a's coefficient
+  const b0 = 0.03;
+  const beta: Record<string, number> = { a: 0.08, b: 0.02, c: 0, d: 0.05, e: 0.01 };
+  const names = Object.keys(beta);
+  const seen = new Set<string>();
+  const sets: string[][] = [];
+  let seed = 7;
+  const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  while (sets.length < 3000) {
+    const path = Array.from({ length: 1 + Math.floor(next() * 6) }, () => names[Math.floor(next() * names.length)]!);
+    if (seen.has(path.join('>'))) continue;
+    seen.add(path.join('>'));
+    sets.push(path);
+  }
+  const paths = planted(b0, beta, sets, 1000);
+  const fit = fitIncremental(paths, { l2: 0, maxChannels: 12 });
+  t.true(Math.abs(fit.intercept - b0) < 1e-6, `intercept ${fit.intercept}`);
+  for (const [c, v] of Object.entries(beta)) t.true(Math.abs(fit.coefficients.get(c)! - v) < 1e-6, `${c}: ${fit.coefficients.get(c)}`);
+  // the fit sorts its input: reversed, the figures are the same to the last bit
+  const again = fitIncremental([...paths].reverse(), { l2: 0, maxChannels: 12 });
+  t.deepEqual([...again.conversions], [...fit.conversions]);
+  t.deepEqual([...again.value], [...fit.value]);
+  t.is(again.baselineConversions, fit.baselineConversions);
+});

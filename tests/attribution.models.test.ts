@@ -5,7 +5,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { fitMarkov } from '../shared/attribution/markov.js';
 import { attributePaths, creditJourney, fitModel, fitModelOnJourneys, type ChannelCredit } from '../shared/attribution/models.js';
 import { DEFAULT_MODELS_CONFIG, type ModelsConfig } from '../shared/attribution/params.js';
-import { decodePathRow, splitPath, type PathCount } from '../shared/attribution/paths.js';
+import { decodePathRow, PathAggregator, PATH_KEY_SEPARATOR, splitPath, type PathCount } from '../shared/attribution/paths.js';
 import { fitShapley } from '../shared/attribution/shapley.js';
 import type { Journey, ModelName } from '../shared/attribution/types.js';
 import { ROOT } from './helpers/env.js';
@@ -219,4 +219,29 @@ function readReference(): PathCount[] {
   let total = 0;
   for (const c of credits('markov', paths).values()) total += c.conversions;
   t.true(close(total, 19_785, 1e-6));
+});
+
+test('PathAggregator: addKey of a joined sequence is add of its channels, in the same order with the same sums', (t) => {
+  const adds: Array<[string[], number, number, number]> = [
+    [['Email', 'SEO'], 1, 10.5, 0],
+    [['SEO'], 0, 0, 3],
+    [['Email', 'SEO'], 0, 0, 2],
+    [[''], 0, 0, 1],
+    [['Direct', 'Email', 'Direct'], 1, 0.1, 0],
+    [['SEO'], 1, 0.2, 4],
+    [['Direct', 'Email', 'Direct'], 0, 0, 5],
+  ];
+  const byChannels = new PathAggregator();
+  for (const [c, conv, value, nulls] of adds) byChannels.add(c, conv, value, nulls);
+  // the converting paths by channels, the rest by key, as the model comparison adds them
+  const mixed = new PathAggregator();
+  for (const [c, conv, value, nulls] of adds) {
+    if (conv > 0) mixed.add(c, conv, value, nulls);
+    else mixed.addKey(c.join(PATH_KEY_SEPARATOR), conv, value, nulls);
+  }
+  t.deepEqual(mixed.paths(), byChannels.paths());
+  t.is(mixed.size, 4);
+  // one string per channel name, whichever way a sequence came in
+  const [first, , , direct] = mixed.paths();
+  t.is(direct!.channels[1], first!.channels[0]);
 });
