@@ -36,7 +36,10 @@ export function assertJourney(j: Journey): void {
   if (p !== undefined) throw new AttributionInputError(p);
 }
 
-function before(a: JourneySession, b: JourneySession): boolean {
+/** what journey order reads of a session */
+export type Stamped = Pick<JourneySession, 'timestamp' | 'sessionId'>;
+
+function before(a: Stamped, b: Stamped): boolean {
   return a.timestamp < b.timestamp || (a.timestamp === b.timestamp && a.sessionId < b.sessionId);
 }
 
@@ -44,7 +47,7 @@ function before(a: JourneySession, b: JourneySession): boolean {
  * Indices of the sessions in journey order (timestamp, then sessionId), or null when the input is already in
  * that order (the common case, which then costs one comparison per session and no allocation).
  */
-export function chronologicalOrder(sessions: readonly JourneySession[]): Int32Array | null {
+export function chronologicalOrder(sessions: readonly Stamped[]): Int32Array | null {
   let sorted = true;
   for (let i = 1; i < sessions.length; i++) {
     if (before(sessions[i]!, sessions[i - 1]!)) {

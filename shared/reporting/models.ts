@@ -5,12 +5,12 @@ import { creditJourney, fitModel, isGlobalModel, type Fitted } from '../attribut
 import type { ModelsConfig } from '../attribution/params.js';
 import { MODEL_NAMES, type Journey, type ModelName } from '../attribution/types.js';
 import { journeyProblem } from '../attribution/journey.js';
-import { PathAggregator, journeyChannels } from '../attribution/paths.js';
+import { PathAggregator } from '../attribution/paths.js';
 import { lockForWrite } from '../db/locks.js';
 import type { Progress } from '../progress.js';
 import type { Window } from '../window.js';
 import { byText, summaryOf, type ChannelSummary } from './channels.js';
-import { journeyPages } from './journeys.js';
+import { journeyPages, journeyPaths } from './journeys.js';
 import { dbOver, orThrow } from '../db/db.js';
 import { countJourneys } from '../journeys/read.js';
 import { nonConvertingPathKeys } from '../journeys/nonconverting.js';
@@ -148,14 +148,11 @@ async function fitModels(
   const agg = new PathAggregator();
   const perUser = models.includes('incremental') ? new PathAggregator() : undefined;
   let journeys = 0;
-  for await (const page of journeyPages(db, w, pageSize)) {
+  for await (const page of journeyPaths(db, w, pageSize)) {
     for (const j of page) {
-      const problem = journeyProblem(j);
-      if (problem !== undefined) continue;
       journeys++;
-      const channels = journeyChannels(j);
-      agg.add(channels, 1, j.revenue ?? 0, 0);
-      perUser?.add(channels, 1, j.revenue ?? 0, 0);
+      agg.add(j.channels, 1, j.revenue, 0);
+      perUser?.add(j.channels, 1, j.revenue, 0);
     }
     progress?.tick(page.length);
   }
