@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { PATH_KEY_SEPARATOR, type PathCount } from '../attribution/paths.js';
 import { isIsoDate, toEpochSeconds, type Window } from '../window.js';
 import * as t from 'io-ts';
-import { dbOver, DbBit, DbFailure, DbNumber, DbText, orThrow, plainRows, type Db } from '../db/db.js';
+import { dbOver, DbBit, DbFailure, DbNumber, DbText, orThrow, type Db } from '../db/db.js';
+import { isFirst } from '../codecs/is-first.js';
 import { analyzeIfUnknown, type JourneySql } from './sql.js';
 import { rowReader, writeRows } from '../ingest/stage.js';
 import { schemaError } from '../errors.js';
@@ -440,7 +441,7 @@ export function windowPaths(q: Pick<JourneySql, 'dialect'>, w: Window, alias = '
   };
 }
 
-const PathRow = plainRows(t.type({ unit: DbText, path: DbText, n: DbNumber }, 'non-converting path count'));
+const PathRow = isFirst(t.type({ unit: DbText, path: DbText, n: DbNumber }, 'non-converting path count'));
 
 export interface NonConvertingPathCounts {
   /** each stored path */

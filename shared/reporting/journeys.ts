@@ -3,7 +3,8 @@ import * as t from 'io-ts';
 import { chronologicalOrder, journeyProblem } from '../attribution/journey.js';
 import { journeyChannels } from '../attribution/paths.js';
 import type { Journey, JourneySession } from '../attribution/types.js';
-import { DbNumber, DbText, dbOver, orThrow, plainRows } from '../db/db.js';
+import { DbNumber, DbText, dbOver, orThrow } from '../db/db.js';
+import { isFirst } from '../codecs/is-first.js';
 import { journeyPages as storedPages } from '../journeys/read.js';
 import { toEpochSeconds, type Window } from '../window.js';
 
@@ -44,7 +45,7 @@ export interface JourneyPath {
 }
 
 const Nullable = <C extends t.Mixed>(c: C) => t.union([c, t.null]);
-const PathRow = plainRows(t.type(
+const PathRow = isFirst(t.type(
   {
     conv_id: DbText,
     order_date: Nullable(DbText),
