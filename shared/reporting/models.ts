@@ -92,9 +92,12 @@ interface ModelSum {
 
 const CREDIT_COLUMNS = ['model', 'conv_id', 'session_id', 'credit'];
 
-/** Writes one session's credit under every fitted model (`credits` in the order of `models`). */
+/**
+ * Writes one session's credit under every fitted model: session `i` of `credits[m]`, the credits of the journey under
+ * the m-th model. A promise only when the driver must wait (a staged batch flushed).
+ */
 interface CreditWriter {
-  readonly add: (convId: string, sessionId: string, credits: readonly number[]) => Promise<void>;
+  readonly add: (convId: string, sessionId: string, credits: readonly Float64Array[], i: number) => Promise<void> | undefined;
   readonly close: () => Promise<void>;
 }
 
@@ -106,7 +109,7 @@ interface CreditWriter {
  * PostgreSQL COPY holds until it ends.
  */
 async function creditWriter(trx: Knex.Transaction, models: readonly ModelName[], chunkRows: number): Promise<CreditWriter> {
-  if (models.length === 0) return { add: async () => {}, close: async () => {} };
+  if (models.length === 0) return { add: () => undefined, close: async () => {} };
   const values = models.map((m) => `('${m}', ?)`).join(', ');
   const run = await preparedRun(
     trx,
@@ -114,17 +117,26 @@ async function creditWriter(trx: Knex.Transaction, models: readonly ModelName[],
      SELECT v.column1, k.c, k.s, v.column2 FROM (SELECT ? AS c, ? AS s) k, (VALUES ${values}) v`,
   );
   if (run !== undefined) {
+    // one array of bound values for every row, synchronously: an array, a spread and a promise per session were
+    // garbage made while the page's journeys were alive, and the page outlived young-generation collections
+    const values: unknown[] = new Array<unknown>(2 + models.length);
     return {
-      add: async (convId, sessionId, credits) => run([convId, sessionId, ...credits]),
+      add: (convId, sessionId, credits, i) => {
+        values[0] = convId;
+        values[1] = sessionId;
+        for (let m = 0; m < models.length; m++) values[2 + m] = credits[m]![i];
+        run(values);
+        return undefined;
+      },
       close: async () => {},
     };
   }
   const stager: Stager = await makeStager(trx, 'model_credits', CREDIT_COLUMNS, chunkRows, { typed: true });
   return {
-    add: async (convId, sessionId, credits) => {
+    add: (convId, sessionId, credits, i) => {
       let full = false;
-      for (let m = 0; m < models.length; m++) full = stager.add([models[m], convId, sessionId, credits[m]]) || full;
-      if (full) await stager.flush();
+      for (let m = 0; m < models.length; m++) full = stager.add([models[m], convId, sessionId, credits[m]![i]]) || full;
+      return full ? stager.flush() : undefined;
     },
     close: () => stager.close(),
   };
@@ -232,7 +244,10 @@ export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts
           }
           creditRows += j.sessions.length;
         }
-        for (let i = 0; i < j.sessions.length; i++) await writer.add(j.conversionId, j.sessions[i]!.sessionId, credits.map((c) => c[i]!));
+        for (let i = 0; i < j.sessions.length; i++) {
+          const flushed = writer.add(j.conversionId, j.sessions[i]!.sessionId, credits, i);
+          if (flushed !== undefined) await flushed;
+        }
       }
       await writer.close();
       p2?.tick(page.length);
