@@ -74,6 +74,32 @@ async function contents(db: Knex): Promise<unknown> {
  * starting with `statement`; resolves with its exit code (null when killed) once the server has rolled the dead
  * client's transaction back, so that what follows checks the rolled-back state rather than queueing behind its locks.
  */
+/**
+ * A database of its own, made empty and migrated: the kill tests run a load as another process, which cannot be
+ * pointed at a schema of a shared database (pgSchemaDb) by URL alone.
+ */
+async function migratedDatabase(name: string): Promise<{ pg: Knex; pgUrl: string; dir: string }> {
+  const admin = knex({ client: 'pg', connection: url! });
+  try {
+    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.raw(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.destroy();
+  }
+  const pgUrl = url!.replace(/\/[^/]*$/, `/${name}`);
+  const dir = tempDir();
+  const pg = makeDb(testConfig(pgUrl, path.join(dir, 'out')).database);
+  const m = await migrate(pg)();
+  if (E.isLeft(m)) {
+    await pg.destroy();
+    throw new Error(`migrating ${name}: ${formatError(m.left)}`);
+  }
+  return { pg, pgUrl, dir };
+}
+
+const publicIndexes = (pg: Knex): Promise<unknown[]> =>
+  pg.raw(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`).then((r: { rows: unknown[] }) => r.rows);
+
 async function killLoadDuring(pg: Knex, name: string, pgUrl: string, file: string, statement: string): Promise<number | null> {
   const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/load/main.js'), '--sessions', file], {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ATTRIBUTION_CONFIG: CONFIG_FILE, DATABASE_URL: pgUrl, LOG_LEVEL: 'warn' },
@@ -156,21 +182,10 @@ pgTest('PostgreSQL stores and quarantines exactly what SQLite does; a re-load ch
 });
 
 pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped) leaves the database as it was', async (t) => {
-  const admin = knex({ client: 'pg', connection: url! });
+  const { pg, pgUrl, dir } = await migratedDatabase('ingest_kill_test');
   try {
-    await admin.raw('DROP DATABASE IF EXISTS ingest_kill_test');
-    await admin.raw('CREATE DATABASE ingest_kill_test');
-  } finally {
-    await admin.destroy();
-  }
-  const pgUrl = url!.replace(/\/[^/]*$/, '/ingest_kill_test');
-  const dir = tempDir();
-  const pg = makeDb(testConfig(pgUrl, path.join(dir, 'out')).database);
-  try {
-    const m = await migrate(pg)();
-    if (E.isLeft(m)) return t.fail(JSON.stringify(m.left));
     t.true(E.isRight(await load(pg, files(dir))));
-    const indexes = () => pg.raw(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`).then((r) => r.rows);
+    const indexes = () => publicIndexes(pg);
     const before = { contents: await contents(pg), indexes: await indexes() };
 
     // far more rows than stored, so the load drops session_sources' secondary indexes before its INSERT
@@ -191,20 +206,9 @@ pgTest('a PostgreSQL load killed while it inserts (its secondary indexes dropped
 });
 
 pgTest('a PostgreSQL load into empty tables, killed while its key constraint is set aside, leaves them as they were; finished, it puts the key back', async (t) => {
-  const admin = knex({ client: 'pg', connection: url! });
+  const { pg, pgUrl, dir } = await migratedDatabase('ingest_direct_test');
   try {
-    await admin.raw('DROP DATABASE IF EXISTS ingest_direct_test');
-    await admin.raw('CREATE DATABASE ingest_direct_test');
-  } finally {
-    await admin.destroy();
-  }
-  const pgUrl = url!.replace(/\/[^/]*$/, '/ingest_direct_test');
-  const dir = tempDir();
-  const pg = makeDb(testConfig(pgUrl, path.join(dir, 'out')).database);
-  try {
-    const m = await migrate(pg)();
-    if (E.isLeft(m)) return t.fail(JSON.stringify(m.left));
-    const indexes = () => pg.raw(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`).then((r) => r.rows);
+    const indexes = () => publicIndexes(pg);
     const keys = () =>
       pg.raw(`SELECT conrelid::regclass::text AS t, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2`).then((r) => r.rows);
     const before = { contents: await contents(pg), indexes: await indexes(), keys: await keys() };
