@@ -118,6 +118,11 @@ test('the cost reconciliation gives the same figures for a window holding most s
     Array.from({ length: 40 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
   );
   t.like((await run(db, W)).reconciliation, expected);
+  // no cost row without a session: both passes say none
+  await db('session_costs').where({ session_id: 'ghost' }).delete();
+  t.like((await run(db, W)).reconciliation, { ...expected, orphanCosts: { rows: 0, cost: 0 } });
+  await db('session_costs').whereLike('session_id', 'old%').delete();
+  t.like((await run(db, W)).reconciliation, { ...expected, orphanCosts: { rows: 0, cost: 0 } });
 });
 
 test("a cost cell sums its rows as SQL's SUM does, whatever their order: no low digits lost to a running sum", async (t) => {
@@ -181,6 +186,24 @@ test('cost rows counted twice by the per-channel-day pass fail the cost reconcil
   t.true(E.isLeft(r) && r.left._tag === 'CheckFailed');
   if (E.isLeft(r)) t.regex(JSON.stringify(r.left), /session_costs holds 2 rows costing 12, its per channel and date sums 3 rows costing 19/);
   t.deepEqual({ acj: await acj(db), cr: await reporting(db) }, before);
+});
+
+test('cost rows with a NULL session id are costs without a session, in either cost pass', async (t) => {
+  const { db } = await withDb(t);
+  // an adopted session_costs whose key allows NULL ids
+  await db.schema.dropTable('session_costs');
+  await db.raw('CREATE TABLE session_costs (session_id TEXT UNIQUE, cost REAL)');
+  await seedSessions(db, [{ id: 'a', user: 'u1', date: '2023-09-01', channel: 'Search', cost: 5 }]);
+  await db.raw('INSERT INTO session_costs (session_id, cost) VALUES (NULL, 3)');
+  await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
+  await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
+  const expected = { sessionCost: 5, reportedCost: 5, orphanCosts: { rows: 1, cost: 3 } };
+  t.like((await run(db, W)).reconciliation, expected);
+  await seedSessions(
+    db,
+    Array.from({ length: 10 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
+  );
+  t.like((await run(db, W)).reconciliation, expected);
 });
 
 test('a cost row whose session has no date is not reported as a cost row without a session, in either cost pass', async (t) => {

@@ -564,14 +564,35 @@ async function windowCosts(db: Knex, w: Window): Promise<WindowCostFigures> {
       WHERE ${COST_IN_WINDOW}`,
     [w.start, w.end],
   );
-  const orphans = await selectOne(
-    db,
-    'summing the costs of sessions without a source',
-    t.type({ n: DbNumber, cost: UnboundedSum }),
-    `SELECT COUNT(*) AS n, SUM(sc.cost) AS cost FROM session_costs sc
-      WHERE NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)`,
-  );
+  const orphans = (await anyOrphanCost(db))
+    ? await selectOne(
+        db,
+        'summing the costs of sessions without a source',
+        t.type({ n: DbNumber, cost: UnboundedSum }),
+        `SELECT COUNT(*) AS n, SUM(sc.cost) AS cost FROM session_costs sc
+          WHERE NOT EXISTS (SELECT 1 FROM session_sources s WHERE s.session_id = sc.session_id)`,
+      )
+    : { n: 0, cost: 0 };
   return { ...inWindow, orphans: orphans.n, orphanCost: orphans.cost, problems: [] };
+}
+
+/**
+ * Whether some cost row has no session, asked before summing them: the sum probes session_sources once per cost
+ * row of the whole table, whatever the window (0.28 CPU s at scale 10), where SQLite answers the usual "none" by
+ * one merge of the two key indexes front to back (0.08), as build-journeys' validation counts them. NULL ids are
+ * asked apart: EXCEPT would treat them as one value. PostgreSQL's anti-join is one hash pass already: always true.
+ */
+async function anyOrphanCost(db: Knex): Promise<boolean> {
+  if (dialectOf(db) !== 'sqlite') return true;
+  const found = await selectOne(
+    db,
+    'looking for costs of sessions without a source',
+    CountRow,
+    `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT session_id FROM session_costs WHERE session_id IS NOT NULL
+                                                   EXCEPT SELECT session_id FROM session_sources ORDER BY 1) LIMIT 1))
+          + (SELECT COUNT(*) FROM (SELECT 1 FROM session_costs WHERE session_id IS NULL LIMIT 1)) AS n`,
+  );
+  return found.n > 0;
 }
 
 interface WindowCostFigures {
