@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Knex } from 'knex';
 import { latestRun } from '../shared/ihc/runs.js';
@@ -188,6 +188,19 @@ test('cost rows counted twice by the per-channel-day pass fail the cost reconcil
   t.deepEqual({ acj: await acj(db), cr: await reporting(db) }, before);
 });
 
+/**
+ * The window's reconciliation from the one pass over the cost rows (the window's session holds most of them), then,
+ * with 10 older costed sessions added (more than 4 cost rows per window session), from the short window's passes.
+ */
+async function inEitherCostPass(t: ExecutionContext, db: Knex, expected: Record<string, unknown>): Promise<void> {
+  t.like((await run(db, W)).reconciliation, expected);
+  await seedSessions(
+    db,
+    Array.from({ length: 10 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
+  );
+  t.like((await run(db, W)).reconciliation, expected);
+}
+
 test('cost rows with a NULL session id are costs without a session, in either cost pass', async (t) => {
   const { db } = await withDb(t);
   // an adopted session_costs whose key allows NULL ids
@@ -197,13 +210,7 @@ test('cost rows with a NULL session id are costs without a session, in either co
   await db.raw('INSERT INTO session_costs (session_id, cost) VALUES (NULL, 3)');
   await seedConversions(db, [{ id: 'c1', user: 'u1', date: '2023-09-01', revenue: 40 }]);
   await seedJourneys(db, [{ conv: 'c1', sessions: ['a'], answers: 'equal' }]);
-  const expected = { sessionCost: 5, reportedCost: 5, orphanCosts: { rows: 1, cost: 3 } };
-  t.like((await run(db, W)).reconciliation, expected);
-  await seedSessions(
-    db,
-    Array.from({ length: 10 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
-  );
-  t.like((await run(db, W)).reconciliation, expected);
+  await inEitherCostPass(t, db, { sessionCost: 5, reportedCost: 5, orphanCosts: { rows: 1, cost: 3 } });
 });
 
 test('a cost row whose session has no date is not reported as a cost row without a session, in either cost pass', async (t) => {
@@ -221,15 +228,7 @@ test('a cost row whose session has no date is not reported as a cost row without
   await db.raw('PRAGMA foreign_keys = OFF');
   await db.raw('DROP TABLE session_sources');
   await db.raw('ALTER TABLE ss_copy RENAME TO session_sources');
-  const expected = { sessionCost: 5, reportedCost: 5, orphanCosts: { rows: 1, cost: 3 } };
-  // 3 cost rows for 1 window session: the one pass over the cost rows
-  t.like((await run(db, W)).reconciliation, expected);
-  // more than 4 cost rows per window session: the window's sessions look up their costs, the orphans on their own
-  await seedSessions(
-    db,
-    Array.from({ length: 10 }, (_, i) => ({ id: `old${i}`, user: `o${i}`, date: '2023-08-01', channel: 'Search', cost: 1 })),
-  );
-  t.like((await run(db, W)).reconciliation, expected);
+  await inEitherCostPass(t, db, { sessionCost: 5, reportedCost: 5, orphanCosts: { rows: 1, cost: 3 } });
 });
 
 test('dates and channels that only carry cost appear with ihc 0; null cost counts as 0; sessions without cost row or credit do not', async (t) => {
