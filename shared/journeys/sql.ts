@@ -85,6 +85,19 @@ export function journeySql(db: Knex): JourneySql {
 }
 
 /**
+ * SQLite: how many rows of table `a` have a session_id that no row of `b` has, as an expression. The ids are
+ * compared by one merge of the two tables' key indexes front to back (EXCEPT with ORDER BY), not a probe per row.
+ * NULL ids never match and are counted apart: EXCEPT would treat them as one value, or drop them all when `b` has
+ * a NULL id too. `atMost` stops each part after that many rows, for a test of existence.
+ */
+export function sessionIdsMissingSql(a: string, b: string, atMost?: number): string {
+  const limit = atMost === undefined ? '' : ` LIMIT ${atMost}`;
+  return `((SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT session_id FROM ${a} WHERE session_id IS NOT NULL
+                                               EXCEPT SELECT session_id FROM ${b} ORDER BY 1)${limit}))
+         + (SELECT COUNT(*) FROM (SELECT 1 FROM ${a} WHERE session_id IS NULL${limit})))`;
+}
+
+/**
  * PostgreSQL plans the journey join and the window checks from table statistics. A table loaded moments ago
  * (or a journeys table just refilled inside this transaction) has none yet, and autovacuum may come minutes
  * later: the planner then guesses a few rows and picks nested loops over millions. ANALYZE samples a bounded

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Window } from '../window.js';
 import * as t from 'io-ts';
 import { dbOver, DbNumber, DbText, orThrow } from '../db/db.js';
-import { journeySql, type JourneySql } from './sql.js';
+import { journeySql, sessionIdsMissingSql, type JourneySql } from './sql.js';
 import { enforced, type SchemaGuarantee } from '../db/guarantees.js';
 
 /**
@@ -66,14 +66,9 @@ interface IssueCountQuery {
  */
 const sessionPass = (w: Window): { sql: string; bindings: Knex.RawBinding[] } => {
   const converting = 's.user_id IN (SELECT c.user_id FROM conversions c WHERE c.conv_date BETWEEN ? AND ?)';
-  // NULL ids are counted apart and kept out of the merge: EXCEPT would count them as one value, or drop them all
-  // when the other table has a NULL id too
-  const except = (a: string, b: string): string =>
-    `(SELECT COUNT(*) FROM (SELECT session_id FROM ${a} WHERE session_id IS NOT NULL EXCEPT SELECT session_id FROM ${b} ORDER BY 1))
-     + (SELECT COUNT(*) FROM ${a} WHERE session_id IS NULL)`;
   return {
-    sql: `SELECT ${except('session_costs', 'session_sources')} AS cost_without_session,
-                 CASE WHEN ${except('session_sources', 'session_costs')} = 0 THEN 0
+    sql: `SELECT ${sessionIdsMissingSql('session_costs', 'session_sources')} AS cost_without_session,
+                 CASE WHEN ${sessionIdsMissingSql('session_sources', 'session_costs')} = 0 THEN 0
                       ELSE (SELECT COUNT(*) FROM session_sources s WHERE s.event_date BETWEEN ? AND ? OR ${converting})
                          - (SELECT COUNT(*) FROM session_costs k JOIN session_sources s ON s.session_id = k.session_id
                              WHERE s.event_date BETWEEN ? AND ? OR ${converting}) END AS session_without_cost,

@@ -8,7 +8,7 @@ import * as t from 'io-ts';
 import { chunks, placeholders } from '../db/in-lists.js';
 import { dialectOf, writeTransaction } from '../db/connect.js';
 import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
-import { analyzeIfUnknown, journeySql } from '../journeys/sql.js';
+import { analyzeIfUnknown, journeySql, sessionIdsMissingSql } from '../journeys/sql.js';
 import { ChannelSums, CompensatedSum } from './sums.js';
 
 /**
@@ -579,8 +579,8 @@ async function windowCosts(db: Knex, w: Window): Promise<WindowCostFigures> {
 /**
  * Whether some cost row has no session, asked before summing them: the sum probes session_sources once per cost
  * row of the whole table, whatever the window (0.28 CPU s at scale 10), where SQLite answers the usual "none" by
- * one merge of the two key indexes front to back (0.08), as build-journeys' validation counts them. NULL ids are
- * asked apart: EXCEPT would treat them as one value. PostgreSQL's anti-join is one hash pass already: always true.
+ * one merge of the two key indexes front to back (0.08), as build-journeys' validation counts them. PostgreSQL's
+ * anti-join is one hash pass already: always true.
  */
 async function anyOrphanCost(db: Knex): Promise<boolean> {
   if (dialectOf(db) !== 'sqlite') return true;
@@ -588,9 +588,7 @@ async function anyOrphanCost(db: Knex): Promise<boolean> {
     db,
     'looking for costs of sessions without a source',
     CountRow,
-    `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM (SELECT session_id FROM session_costs WHERE session_id IS NOT NULL
-                                                   EXCEPT SELECT session_id FROM session_sources ORDER BY 1) LIMIT 1))
-          + (SELECT COUNT(*) FROM (SELECT 1 FROM session_costs WHERE session_id IS NULL LIMIT 1)) AS n`,
+    `SELECT ${sessionIdsMissingSql('session_costs', 'session_sources', 1)} AS n`,
   );
   return found.n > 0;
 }
