@@ -6,7 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { makeDb, writeTransaction } from '../shared/db/connect.js';
 import { checkSchema, migrate } from '../shared/db/migrate.js';
 import { expectedSchema } from '../shared/db/schema.js';
-import { MIGRATIONS } from '../shared/db/migrations/index.js';
+import { MIGRATIONS, migrationSource } from '../shared/db/migrations/index.js';
 import * as m009 from '../shared/db/migrations/009_reporting_storage.js';
 import { formatError, redact } from '../shared/errors.js';
 import { ROOT, driverUnderTest, freshDb, runCli, tempDir, testConfig } from './helpers/env.js';
@@ -63,6 +63,37 @@ test('a database made by the challenge script is adopted with its data untouched
     t.is(before[0]!.length, 1);
   } finally {
     await db.destroy();
+  }
+});
+
+test(`adopting a challenge database builds each index once, on the table as the migrations leave it, and ends with the schema of a step-by-step migration (${driverUnderTest()})`, async (t) => {
+  const indexSql = async (db: ReturnType<typeof makeDb>): Promise<unknown[]> =>
+    (await db.raw(`SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)) as unknown[];
+  const oneBatch = challengeDb();
+  const db = makeDb(testConfig(oneBatch.file, oneBatch.dir).database);
+  const stepwise = challengeDb();
+  const other = makeDb(testConfig(stepwise.file, stepwise.dir).database);
+  try {
+    const sent: string[] = [];
+    db.on('query', (q: { sql: string }) => sent.push(q.sql));
+    const r = await migrate(db)();
+    if (E.isLeft(r)) return t.fail(formatError(r.left));
+    const built = sent.flatMap((sql) => /^\s*CREATE\s+INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)/i.exec(sql)?.[1] ?? []);
+    const droppedAfter = sent.flatMap((sql, i) => {
+      const name = /^\s*DROP\s+INDEX\s+(?:IF\s+EXISTS\s+)?(\w+)/i.exec(sql)?.[1];
+      return name !== undefined && sent.slice(0, i).some((s) => new RegExp(`INDEX\\s+(IF\\s+NOT\\s+EXISTS\\s+)?${name}\\b`, 'i').test(s) && /^\s*CREATE/i.test(s)) ? [name] : [];
+    });
+    t.deepEqual(droppedAfter, [], 'no index is built and then dropped');
+    t.is(new Set(built).size, built.length, `each index built once: ${built.join(', ')}`);
+    t.true(built.includes('idx_session_sources_user_ts_id_channel'));
+    // the same database migrated one migration at a time (each a batch of its own, so nothing waits)
+    for (let i = 0; i < MIGRATIONS.length; i++) await other.migrate.up({ migrationSource });
+    t.deepEqual(await indexSql(db), await indexSql(other));
+    const check = await checkSchema(db)();
+    t.true(E.isRight(check), E.isLeft(check) ? formatError(check.left) : '');
+  } finally {
+    await db.destroy();
+    await other.destroy();
   }
 });
 

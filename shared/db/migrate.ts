@@ -6,7 +6,8 @@ import { databaseError, schemaError, type AppError } from '../errors.js';
 import { compareSchema, readLiveSchema, type SchemaReport } from './check.js';
 import { dialectOf } from './connect.js';
 import { dbError, type Db } from './db.js';
-import { migrationSource } from './migrations/index.js';
+import { deferIndexes } from './deferred-indexes.js';
+import { MIGRATIONS, migrationSource } from './migrations/index.js';
 import { expectedSchema } from './schema.js';
 
 export interface MigrateResult {
@@ -25,7 +26,9 @@ export function migrate(db: Knex): TE.TaskEither<AppError, MigrateResult> {
       if (!hadHistory) {
         for (const t of CHALLENGE) if (await db.schema.hasTable(t)) adopted.push(t);
       }
-      const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+      // without history every migration runs in this batch: its index builds wait for its end (deferIndexes)
+      const source = hadHistory ? migrationSource : { ...migrationSource, getMigrations: async () => deferIndexes(MIGRATIONS) };
+      const [, applied] = (await db.migrate.latest({ migrationSource: source })) as [number, string[]];
       return { applied, adopted };
     },
     (e) => databaseError('migrating the database failed', e),
