@@ -2,9 +2,11 @@
  * `make bench`: the pipeline's speed, measured against bare-database baselines on the same files in the same run.
  *
  * For each scale it generates the demo data with generate-data, then for each backend (SQLite, and PostgreSQL
- * with --postgres) runs every step as its own process on a fresh database, and the baselines in the database's
- * own command-line client: `.import` / `\copy` of the same CSVs, then the bare SQL index + journey join + cost
- * aggregate. Each process runs under /usr/bin/time for wall time, CPU time (user + system of that process: on a
+ * with --postgres) runs the baselines in the database's own command-line client: `.import` / `\copy` of the same
+ * CSVs, then the bare SQL index + journey join + cost aggregate. Then the pipeline twice, every step as its own
+ * process: on the database the CLI imported (the challenge's schema, no index: setup-db adopts it, and send-to-api
+ * talks to attribution-api on loopback, the issue's "loaded database to report"), and on a fresh database from the
+ * CSVs (our load, the local engine: "CSV to report"). Each process runs under /usr/bin/time for wall time, CPU time (user + system of that process: on a
  * shared machine wall time also measures the neighbours) and peak RSS. Prints one table and writes the same as
  * JSON to bench/results/. No goal is asserted here: the figures are for people; the run fails only when a step
  * fails or when the pipeline's channel_reporting disagrees with the bare aggregate (a fast wrong answer is not
@@ -12,7 +14,7 @@
  *
  *   node dist/bench/pipeline.bench.js [--scales "1 10"] [--postgres URL] [--sqlite false] [--journeys N] [--work DIR]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -80,6 +82,46 @@ function measure(label: string, cmd: string, args: readonly string[], env: NodeJ
   return { seconds: wall!, cpu: user! + sys!, rssMb: kb! / 1024, stdout: r.stdout };
 }
 
+/** the key the loopback attribution-api accepts and send-to-api sends */
+const API_KEY = `bench-${process.pid}`;
+
+/** A pause without an event loop: the bench is synchronous, one process at a time. */
+const sleep = (ms: number): void => void Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** user + system seconds of a running process so far (Linux /proc, clock ticks of 1/100 s) */
+function cpuOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * `fn` with attribution-api serving the IHC contract on a loopback port, as a team hosting it would run it;
+ * the server's CPU seconds during `fn` count as the step's (both are the work of attributing).
+ */
+function withApiServer(env: NodeJS.ProcessEnv, fn: (provider: string) => Measured): Measured {
+  const logFile = path.join(os.tmpdir(), `attribution-bench-api-${process.pid}.log`);
+  const log = fs.openSync(logFile, 'w');
+  const server = spawn(process.execPath, [path.join(DIST, 'tasks/attribution-api/main.js'), '--host', '127.0.0.1', '--port', '0'], {
+    env: { ...process.env, ...env, ATTRIBUTION_API_KEYS: API_KEY, LOG_LEVEL: 'info' },
+    stdio: ['ignore', log, log],
+  });
+  try {
+    let url: string | undefined;
+    for (let waited = 0; url === undefined; waited += 50) {
+      if (server.exitCode !== null || waited > 30_000) throw new Error(`attribution-api did not start:\n${fs.readFileSync(logFile, 'utf8')}`);
+      url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(fs.readFileSync(logFile, 'utf8'))?.[1];
+      if (url === undefined) sleep(50);
+    }
+    const before = cpuOf(server.pid!);
+    const m = fn(`${url}/v1`);
+    return { ...m, cpu: m.cpu + cpuOf(server.pid!) - before };
+  } finally {
+    server.kill('SIGTERM');
+    fs.closeSync(log);
+    fs.rmSync(logFile, { force: true });
+  }
+}
+
 /** What differs between the two databases: a fresh database, the CLI, the baseline SQL. */
 interface Backend {
   readonly name: 'sqlite' | 'postgres';
@@ -91,6 +133,13 @@ interface Backend {
   baseline(label: string, script: string): Measured;
   readonly importScript: (dir: string) => string;
   readonly dropBaseline: () => void;
+  /**
+   * A database as the challenge's own script leaves it (its schema, the CLI's import, no index), for setup-db to
+   * adopt: its URL. Called right after the baseline import, whose database it copies on SQLite.
+   */
+  challengeDatabase(dir: string): string;
+  /** scalar() on another database of this backend */
+  scalarAt(url: string, sql: string): string;
 }
 
 const CHALLENGE_SCHEMA = (date: string, time: string, real: string): string => `
@@ -125,16 +174,23 @@ SELECT channel_name, d, SUM(cost) AS cost, SUM(ihc) AS ihc, SUM(rev) AS ihc_reve
 function sqliteBackend(work: string): Backend {
   const db = path.join(work, 'pipeline.db');
   const base = path.join(work, 'baseline.db');
+  const adopted = path.join(work, 'adopted.db');
   const rm = (f: string) => ['', '-wal', '-shm', '-journal'].forEach((x) => fs.rmSync(f + x, { force: true }));
   return {
     name: 'sqlite',
     url: db,
     fresh: () => rm(db),
     scalar: (sql) => execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim(),
+    scalarAt: (url, sql) => execFileSync('sqlite3', [url, sql], { encoding: 'utf8' }).trim(),
     baseline: (label, script) => measure(label, 'sqlite3', [base], {}, `.bail on\n${script}\n`),
     importScript: (dir) =>
       CHALLENGE_SCHEMA('DATE', 'TIME', 'REAL') + TABLES.map((t) => `.import --csv --skip 1 '${path.join(dir, t.file)}' ${t.table}`).join('\n'),
     dropBaseline: () => rm(base),
+    challengeDatabase: () => {
+      rm(adopted);
+      fs.copyFileSync(base, adopted);
+      return adopted;
+    },
   };
 }
 
@@ -144,17 +200,30 @@ function postgresBackend(url: string): Backend {
   const quiet = { PGOPTIONS: '-c client_min_messages=warning' };
   const psql = (sql: string) =>
     execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], { encoding: 'utf8', env: { ...process.env, ...quiet } }).trim();
+  const importScript = (dir: string): string =>
+    CHALLENGE_SCHEMA('DATE', 'TIME', 'DOUBLE PRECISION') +
+    TABLES.map((t) => `\\copy ${t.table} FROM '${path.join(dir, t.file)}' WITH (FORMAT csv, HEADER true)`).join('\n');
+  const fresh = (): void => void psql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;');
   return {
     name: 'postgres',
     url,
-    fresh: () => psql('DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;'),
+    fresh,
     scalar: (sql) => psql(sql),
+    scalarAt: (_url, sql) => psql(sql),
     baseline: (label, script) =>
       measure(label, 'psql', [url, '-v', 'ON_ERROR_STOP=1', '-q'], quiet, `SET search_path = bench_baseline;\n${script}\n`),
-    importScript: (dir) =>
-      CHALLENGE_SCHEMA('DATE', 'TIME', 'DOUBLE PRECISION') +
-      TABLES.map((t) => `\\copy ${t.table} FROM '${path.join(dir, t.file)}' WITH (FORMAT csv, HEADER true)`).join('\n'),
+    importScript,
     dropBaseline: () => psql('DROP SCHEMA IF EXISTS bench_baseline CASCADE; CREATE SCHEMA bench_baseline;'),
+    // the same import again, into the pipeline's schema (not measured: the baseline import above is)
+    challengeDatabase: (dir) => {
+      fresh();
+      execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-q'], {
+        input: `SET search_path = public;\n${importScript(dir)}\n`,
+        env: { ...process.env, ...quiet },
+        stdio: ['pipe', 'ignore', 'inherit'],
+      });
+      return url;
+    },
   };
 }
 
@@ -182,6 +251,7 @@ function benchBackend(b: Backend, scale: number, dir: string): { rows: StepResul
   b.dropBaseline();
   const imp = b.baseline('baseline import', b.importScript(dir));
   add(b.name === 'sqlite' ? 'baseline: sqlite3 .import' : 'baseline: psql \\copy', csv, imp);
+  const challenge = b.challengeDatabase(dir);
   const idx = b.baseline('baseline index', b.name === 'postgres' ? `${BASELINE_INDEX}\nANALYZE;` : BASELINE_INDEX);
   add('baseline: index', csv, idx);
   const join = b.baseline('baseline journey join', BASELINE_JOIN);
@@ -196,23 +266,49 @@ function benchBackend(b: Backend, scale: number, dir: string): { rows: StepResul
   const baseCost = Number(baseScalar('SELECT SUM(cost) FROM b_report'));
   const baseIhc = Number(baseScalar('SELECT SUM(ihc) FROM b_report'));
 
-  // the pipeline, one process per step, on a fresh database
-  b.fresh();
-  const env = { DATABASE_URL: b.url, OUTPUT_DIR: path.join(path.dirname(dir), `output-${b.name}`), ATTRIBUTION_PROVIDER: 'local', LOG_LEVEL: 'warn' };
-  const task = (name: string, ...args: string[]) => measure(name, process.execPath, [path.join(DIST, 'tasks', name, 'main.js'), ...args], env);
-  add('setup-db', 0, task('setup-db'));
-  add('load', csv, task('load', '--dir', dir), 'baseline: ' + (b.name === 'sqlite' ? 'sqlite3 .import' : 'psql \\copy'));
-  const bj = task('build-journeys', ...WINDOW);
-  const journeySessions = Number(b.scalar('SELECT COUNT(*) FROM journey_sessions'));
-  add('build-journeys', journeySessions, bj, 'baseline: journey join');
-  add('send-to-api (local)', journeySessions, task('send-to-api', ...WINDOW));
-  add('process-attribution', journeySessions, task('process-attribution', ...WINDOW), 'baseline: cost aggregate');
+  // Every step as its own process on `url`; channel_reporting's cost must equal the bare aggregate's.
+  const pipeline = (url: string, run: string, env: NodeJS.ProcessEnv = {}) => {
+    const taskEnv = { DATABASE_URL: url, OUTPUT_DIR: path.join(path.dirname(dir), `output-${run}-${b.name}`), ATTRIBUTION_PROVIDER: 'local', LOG_LEVEL: 'warn', ...env };
+    return {
+      env: taskEnv,
+      task: (name: string, ...args: string[]) => measure(name, process.execPath, [path.join(DIST, 'tasks', name, 'main.js'), ...args], taskEnv),
+      journeySessions: () => Number(b.scalarAt(url, 'SELECT COUNT(*) FROM journey_sessions')),
+      cost: () => {
+        const cost = Number(b.scalarAt(url, `SELECT SUM(cost) FROM channel_reporting WHERE date BETWEEN '${START}' AND '${END}'`));
+        if (Math.abs(cost - baseCost) > 1e-6 * Math.max(1, Math.abs(baseCost))) {
+          throw new Error(`${b.name} scale ${scale} (${run}): channel_reporting cost ${cost} differs from the bare aggregate's ${baseCost}`);
+        }
+        return cost;
+      },
+    };
+  };
 
-  const cost = Number(b.scalar(`SELECT SUM(cost) FROM channel_reporting WHERE date BETWEEN '${START}' AND '${END}'`));
-  const ihc = Number(b.scalar('SELECT SUM(ihc) FROM channel_reporting'));
-  if (Math.abs(cost - baseCost) > 1e-6 * Math.max(1, Math.abs(baseCost))) {
-    throw new Error(`${b.name} scale ${scale}: channel_reporting cost ${cost} differs from the bare aggregate's ${baseCost}`);
+  // The issue's "loaded database to report": the database the challenge's own script leaves, adopted by
+  // setup-db, then every step, send-to-api against the IHC contract served on loopback (attribution-api).
+  {
+    const p = pipeline(challenge, 'adopted', { IHC_API_KEY: API_KEY });
+    add('setup-db, adopting the CLI database', csv, p.task('setup-db'));
+    const bj = p.task('build-journeys', ...WINDOW);
+    const n = p.journeySessions();
+    add('build-journeys (adopted)', n, bj);
+    add('send-to-api (loopback IHC server)', n, withApiServer(p.env, (provider) => p.task('send-to-api', ...WINDOW, '--provider', provider)));
+    add('process-attribution (adopted)', n, p.task('process-attribution', ...WINDOW));
+    p.cost();
+    if (challenge !== b.url) ['', '-wal', '-shm'].forEach((x) => fs.rmSync(challenge + x, { force: true }));
   }
+
+  // CSV to report: a fresh database, our load, the local engine
+  b.fresh();
+  const p = pipeline(b.url, 'loaded');
+  add('setup-db', 0, p.task('setup-db'));
+  add('load', csv, p.task('load', '--dir', dir), 'baseline: ' + (b.name === 'sqlite' ? 'sqlite3 .import' : 'psql \\copy'));
+  const bj = p.task('build-journeys', ...WINDOW);
+  const journeySessions = p.journeySessions();
+  add('build-journeys', journeySessions, bj, 'baseline: journey join');
+  add('send-to-api (local)', journeySessions, p.task('send-to-api', ...WINDOW));
+  add('process-attribution', journeySessions, p.task('process-attribution', ...WINDOW), 'baseline: cost aggregate');
+  const cost = p.cost();
+  const ihc = Number(b.scalar('SELECT SUM(ihc) FROM channel_reporting'));
   b.dropBaseline();
   const check = `${b.name} scale ${scale}: cost ${cost.toFixed(2)} = bare aggregate; credit ${ihc.toFixed(3)} (bare linear credit ${baseIhc.toFixed(3)})`;
 
@@ -241,7 +337,15 @@ function benchBackend(b: Backend, scale: number, dir: string): { rows: StepResul
   rows.push({
     backend: b.name,
     scale,
-    step: 'pipeline: database to report',
+    step: 'pipeline: CLI database to report',
+    rows: csv,
+    ...sum(['setup-db, adopting the CLI database', 'build-journeys (adopted)', 'send-to-api (loopback IHC server)', 'process-attribution (adopted)']),
+    baseline: 'baseline: bare SQL, database to report',
+  });
+  rows.push({
+    backend: b.name,
+    scale,
+    step: 'pipeline: loaded database to report',
     rows: csv,
     ...sum(['build-journeys', 'send-to-api (local)', 'process-attribution']),
     baseline: 'baseline: bare SQL, database to report',
