@@ -28,9 +28,11 @@ export async function up(db: Knex): Promise<void> {
   if (dialectOf(db) !== 'sqlite') return;
   const def = (await tableObjects(db, TABLE)).find((o) => o.type === 'table');
   if (def?.sql == null || isWithoutRowid(def.sql)) return;
-  // one pass in rowid order (about 1 CPU s at scale 10), against a copy and two index builds
+  // each row against the next by rowid, stopping at the first out of order: a table in file order stops within
+  // a few rows, an ordered one takes one pass (0.35 CPU s at scale 10; a LEAD window over the table took 0.8
+  // either way, as it does not stop early), against a copy and two index builds
   const disorder = (await db.raw(
-    `SELECT COUNT(*) AS n FROM (SELECT 1 FROM (SELECT session_id > LEAD(session_id) OVER (ORDER BY rowid) AS later FROM ${TABLE}) WHERE later LIMIT 1) x`,
+    `SELECT EXISTS (SELECT 1 FROM ${TABLE} a WHERE a.session_id > (SELECT b.session_id FROM ${TABLE} b WHERE b.rowid > a.rowid ORDER BY b.rowid LIMIT 1)) AS n`,
   )) as Array<{ n: number }>;
   if (Number(disorder[0]?.n ?? 0) === 0) return;
   const create = createAs(def.sql, `${TABLE}_011`, false);
