@@ -46,7 +46,8 @@ async function rebuild(db: Knex, table: string, withoutRowid: boolean): Promise<
     if (Number(nulls[0]?.n ?? 0) > 0) return;
   }
   const create = createAs(def.sql, `${table}_009`, withoutRowid);
-  if (create !== undefined) await replaceTable(db, table, create, `${table}_009`, key);
+  // sorted, not read through the key index (a random row fetch each: 0.65 against 0.17 system s at scale 10)
+  if (create !== undefined) await replaceTable(db, table, create, `${table}_009`, key.map((k) => `+${k}`));
 }
 
 /**
