@@ -183,9 +183,12 @@ export async function recordBatches(db: Knex, rs: readonly BatchRecord[], insert
       // api_batches.response holds each answer's text (~46 kB a batch at scale 10): pglz compressing it was about a
       // quarter of this script's server CPU, lz4 does it in a fraction
       ...((await serverHasLz4(db)) ? [`SELECT set_config('default_toast_compression', 'lz4', true)`] : []),
+      // IN (SELECT unnest(...)) rather than = ANY(...): the planner estimates = ANY over a constant array element by
+      // element, ~0.7 ms per delete for a group's 256 ids (planning was 0.45 of the statement's 1.1 s at scale 10);
+      // the semi-join walks the same key index
       `WITH b AS (${upsertBatches(batches, pgLiteral).sql}),
-            r AS (DELETE FROM api_results WHERE conv_id = ANY(${pgArray(resultIds, 'text')}))
-       DELETE FROM api_failures WHERE conv_id = ANY(${pgArray(allIds, 'text')})`,
+            r AS (DELETE FROM api_results WHERE conv_id IN (SELECT unnest(${pgArray(resultIds, 'text')})))
+       DELETE FROM api_failures WHERE conv_id IN (SELECT unnest(${pgArray(allIds, 'text')}))`,
     ];
     if (results.length > 0) {
       script.push(
