@@ -6,7 +6,7 @@ import type { Capabilities, TaskResult } from '../capabilities.js';
 import type { Window } from '../window.js';
 import { checkAnswer, type FailedJourney } from './answer.js';
 import { packBatches, type Batch, type BatchNotice } from './batching.js';
-import { bodyOf, type ValueItem } from './contract.js';
+import { bodyOf, type RequestBody, type ValueItem } from './contract.js';
 import { orThrow } from '../db/db.js';
 import { countJourneys } from '../journeys/read.js';
 import { journeysNeverBuilt, OrderTimes, streamJourneys } from './journeys.js';
@@ -18,7 +18,7 @@ import { count } from '../format.js';
 import { realTiming, type RetryPolicy, type Timing } from './retry.js';
 import { closeRun, openRun } from './runs.js';
 import { describeShard, inShard, parseShard, type Shard } from './shard.js';
-import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatches, recordUnsent, stagedStatus, type BatchRecord } from './staging.js';
+import { batchIsCurrent, failuresOfBatch, fingerprint, recordBatches, recordUnsent, stagedStatuses, type BatchRecord, type BatchStatus } from './staging.js';
 import { StagingWriter } from './writer.js';
 import { dialectOf } from '../db/connect.js';
 import { MAX_KEY_LOCKS } from '../db/locks.js';
@@ -169,7 +169,12 @@ async function run(
     { maxJourneys: pcfg.max_journeys_per_request, maxSessions: pcfg.max_sessions_per_request, oversize: pcfg.oversize_journey },
     onNotice,
   );
-  const it = batches[Symbol.asyncIterator]();
+  const it = withStatus(
+    batches,
+    (body) => fingerprint(provider.identity, convTypeId, body),
+    inFlight,
+    args.force ? undefined : (ids) => stagedStatuses(db, ids),
+  )[Symbol.asyncIterator]();
   const policy = retryPolicyOf(pcfg);
   let refused: string | undefined;
   let halted: string | undefined;
@@ -187,28 +192,23 @@ async function run(
     maxWriters: dialectOf(db) === 'pg' ? PG_WRITERS : 1,
   });
 
-  const handle = async (batch: Batch, no: number): Promise<void> => {
-    const convIds = batch.journeys.map((j) => j.conversionId);
+  const handle = async (p: Prepared, no: number): Promise<void> => {
+    const convIds = p.batch.journeys.map((j) => j.conversionId);
     try {
-      await handleBatch(batch, convIds, no);
+      await handleBatch(p, convIds, no);
     } finally {
       orders.forget(convIds);
     }
   };
-  const handleBatch = async (batch: Batch, convIds: readonly string[], no: number): Promise<void> => {
+  const handleBatch = async ({ batch, body, batchId, staged }: Prepared, convIds: readonly string[], no: number): Promise<void> => {
     const n = batch.journeys.length;
-    const body = bodyOf(batch.journeys);
-    const batchId = fingerprint(provider.identity, convTypeId, body);
-    if (!args.force) {
-      const st = await stagedStatus(db, batchId);
-      if ((st === 'succeeded' || st === 'partial') && (await batchIsCurrent(db, batchId, convIds))) {
-        const f = st === 'partial' ? await failuresOfBatch(db, batchId) : 0;
-        stats.batchesSkipped += 1;
-        stats.journeysAttributed += n - f;
-        stats.journeysNotAttributed += f;
-        progress.tick(n);
-        return;
-      }
+    if ((staged === 'succeeded' || staged === 'partial') && (await batchIsCurrent(db, batchId, convIds))) {
+      const f = staged === 'partial' ? await failuresOfBatch(db, batchId) : 0;
+      stats.batchesSkipped += 1;
+      stats.journeysAttributed += n - f;
+      stats.journeysNotAttributed += f;
+      progress.tick(n);
+      return;
     }
     const op = opaque ? toOpaque(batch.journeys) : undefined;
     const sent = op?.journeys ?? batch.journeys;
@@ -276,7 +276,7 @@ async function run(
 
   const worker = async (): Promise<void> => {
     while (refused === undefined && halted === undefined && thrown === undefined) {
-      let next: IteratorResult<Batch>;
+      let next: IteratorResult<Prepared>;
       try {
         next = await it.next();
       } catch (e) {
@@ -333,6 +333,41 @@ async function run(
     });
   }
   return E.right({ summary });
+}
+
+/** A batch with its request body, its fingerprint and its status in api_batches (undefined: never completed, or --force). */
+interface Prepared {
+  readonly batch: Batch;
+  readonly body: RequestBody;
+  readonly batchId: string;
+  readonly staged: BatchStatus | undefined;
+}
+
+/**
+ * The batches, each with its body and fingerprint, and the status of `ahead` of them at a time asked in one query
+ * (`lookup`; none with --force): a query per batch was, on PostgreSQL, 195 round trips at scale 10 and ~0.15-0.2
+ * of the step's 1.8-2.0 client CPU s (runs with --force, which asks nothing, against runs without).
+ */
+async function* withStatus(
+  batches: AsyncIterable<Batch>,
+  fingerprintOf: (body: RequestBody) => string,
+  ahead: number,
+  lookup: ((batchIds: readonly string[]) => Promise<ReadonlyMap<string, BatchStatus>>) | undefined,
+): AsyncGenerator<Prepared> {
+  const it = batches[Symbol.asyncIterator]();
+  for (;;) {
+    const next: Array<Omit<Prepared, 'staged'>> = [];
+    while (next.length < ahead) {
+      const r = await it.next();
+      if (r.done === true) break;
+      const body = bodyOf(r.value.journeys);
+      next.push({ batch: r.value, body, batchId: fingerprintOf(body) });
+    }
+    if (next.length === 0) return;
+    const staged = lookup === undefined ? undefined : await lookup(next.map((p) => p.batchId));
+    for (const p of next) yield { ...p, staged: staged?.get(p.batchId) };
+    if (next.length < ahead) return;
+  }
 }
 
 export function summarise(provider: Provider, convTypeId: string, w: Window, s: SendStats, seconds: number): string {

@@ -1,5 +1,5 @@
 import * as t from 'io-ts';
-import { CountRow, dbOver, DbNumber, orThrow } from '../db/db.js';
+import { CountRow, dbOver, DbNumber, DbText, orThrow } from '../db/db.js';
 import type { Knex } from 'knex';
 import { keyLockSql, lockKeysForWrite } from '../db/locks.js';
 import { chunks } from '../db/in-lists.js';
@@ -26,13 +26,17 @@ export function fingerprint(providerIdentity: string, convTypeId: string, body: 
   return sha256(JSON.stringify({ provider: providerIdentity, conv_type_id: convTypeId, body }));
 }
 
-const StagedBatch = t.type({ status: t.keyof({ succeeded: null, partial: null, failed: null }) });
+const StagedBatch = t.type({ batch_id: DbText, status: t.keyof({ succeeded: null, partial: null, failed: null }) });
 const BatchOwners = t.type({ other_results: DbNumber, other_failures: DbNumber, own: DbNumber });
 
-/** Status of a staged batch, or undefined when it was never completed. */
-export async function stagedStatus(db: Knex, batchId: string): Promise<BatchStatus | undefined> {
-  const rows = await orThrow(dbOver(db).select('reading a staged batch', StagedBatch, (k) => k('api_batches').select('status').where('batch_id', batchId)));
-  return rows[0]?.status;
+/** The status of each of these batches that was staged (a batch never completed is absent). */
+export async function stagedStatuses(db: Knex, batchIds: readonly string[]): Promise<Map<string, BatchStatus>> {
+  const out = new Map<string, BatchStatus>();
+  for (const c of chunks(batchIds, IN_CHUNK)) {
+    const rows = await orThrow(dbOver(db).select('reading staged batches', StagedBatch, (k) => k('api_batches').select('batch_id', 'status').whereIn('batch_id', c)));
+    for (const r of rows) out.set(r.batch_id, r.status);
+  }
+  return out;
 }
 
 /**
