@@ -388,7 +388,7 @@ function main(): void {
   console.log(formatTable(withRatio));
   console.log(
     "ratio: seconds / the baseline's seconds in this run; cpu s: user + system seconds of the step's own process, " +
-      'so on PostgreSQL the server\'s work is only in the wall time',
+      "so on PostgreSQL the server's work is only in the wall time (send-to-api over loopback: with attribution-api's)",
   );
   for (const c of checks) console.log(`check: ${c}`);
   console.log(`\nEngine micro-benchmark\n${engine.stdout.trimEnd()}`);
