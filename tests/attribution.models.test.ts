@@ -245,3 +245,40 @@ test('PathAggregator: addKey of a joined sequence is add of its channels, in the
   const [first, , , direct] = mixed.paths();
   t.is(direct!.channels[1], first!.channels[0]);
 });
+
+test('PathAggregator views: per path and per user over one aggregate give what two aggregates gave', (t) => {
+  const journeys: Array<[string[], number]> = [
+    [['Email', 'SEO'], 10.5],
+    [['SEO'], 0.2],
+    [['Email', 'SEO'], 3],
+  ];
+  // non-converting sequences counted per path and per user: shared, per path only, per user only
+  const perPath: Array<[string[], number]> = [
+    [['Direct'], 4],
+    [['Email', 'SEO'], 2],
+    [['SEO'], 3],
+  ];
+  const perUser: Array<[string[], number]> = [
+    [['Direct'], 3],
+    [['Direct', 'SEO'], 1],
+    [['SEO'], 3],
+  ];
+  const paths = new PathAggregator();
+  const users = new PathAggregator();
+  const both = new PathAggregator();
+  for (const [c, value] of journeys) for (const a of [paths, users, both]) a.add(c, 1, value, 0);
+  for (const [c, n] of perPath) {
+    paths.addKey(c.join(PATH_KEY_SEPARATOR), 0, 0, n);
+    both.addKey(c.join(PATH_KEY_SEPARATOR), 0, 0, n, 'paths');
+  }
+  for (const [c, n] of perUser) {
+    users.addKey(c.join(PATH_KEY_SEPARATOR), 0, 0, n);
+    both.addKey(c.join(PATH_KEY_SEPARATOR), 0, 0, n, 'users');
+  }
+  const plain = (ps: readonly PathCount[]) => ps.map((p) => ({ channels: [...p.channels], conversions: p.conversions, value: p.value, nulls: p.nulls }));
+  // the per-path view in the order of its own aggregate (Markov and Shapley sum in it)
+  t.deepEqual(plain(both.paths()), plain(paths.paths()));
+  const byKey = (ps: readonly PathCount[]) => plain(ps).sort((a, b) => (a.channels.join('>') < b.channels.join('>') ? -1 : 1));
+  t.deepEqual(byKey(both.userPaths()), byKey(users.paths()));
+  t.is(both.size, 4);
+});

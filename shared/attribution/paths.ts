@@ -104,42 +104,68 @@ export function journeyChannels(journey: Journey): string[] {
   return order === null ? s.map((x) => x.channel) : Array.from(order, (i) => s[i]!.channel);
 }
 
+/** A distinct path in PathAggregator: its counts, and in which of the two views it was added (VIEW_* bits). */
+interface Slot {
+  readonly channels: readonly string[];
+  conversions: number;
+  value: number;
+  nulls: number;
+  /** paths without an order counted once per user (the incremental model's unit), see PathAggregator.addKey */
+  userNulls: number;
+  views: number;
+}
+
+const VIEW_PATHS = 1;
+const VIEW_USERS = 2;
+
 /**
  * Merges paths with the same channel sequence. Stored journeys become paths with one conversion each and the
  * journey's revenue as value (`pathsFromJourneys`). Memory grows with the number of distinct paths, not journeys.
+ *
+ * It keeps two views of the paths without an order over one set of distinct paths: counted per path (`paths()`)
+ * and counted per user (`userPaths()`, the incremental model's). The converting paths are the same in both and
+ * most non-converting sequences are too: two aggregates held every sequence, its channels and its key twice.
  */
 export class PathAggregator {
-  private readonly byKey = new Map<string, { channels: readonly string[]; conversions: number; value: number; nulls: number }>();
+  private readonly byKey = new Map<string, Slot>();
   /**
    * one string per channel name: the caller's names are fresh strings of each database row, and a distinct path
    * that kept them held its own copy of every name for as long as the aggregate lived
    */
   private readonly names = new Map<string, string>();
 
+  /** a path in both views (a converting journey, a path read from a file) */
   add(channels: readonly string[], conversions: number, value: number, nulls: number): void {
     if (channels.length === 0) return;
     const key = channels.join(PATH_KEY_SEPARATOR);
     const hit = this.byKey.get(key);
-    if (hit === undefined) this.byKey.set(key, { channels: channels.map((c) => this.name(c)), conversions, value, nulls });
-    else {
-      hit.conversions += conversions;
-      hit.value += value;
-      hit.nulls += nulls;
-    }
+    if (hit === undefined) this.byKey.set(key, this.slot(channels.map((c) => this.name(c)), conversions, value, nulls, VIEW_PATHS | VIEW_USERS));
+    else this.count(hit, conversions, value, nulls, VIEW_PATHS | VIEW_USERS);
   }
 
   /**
    * add() of `key.split(PATH_KEY_SEPARATOR)`, split only when the sequence is new: the non-converting paths come
-   * from the database already joined, as distinct sequences, and most of them are in the aggregate already
+   * from the database already joined, as distinct sequences, and most of them are in the aggregate already.
+   * `view`, for paths without an order: the sequence and its nulls belong to the per-path view only (paths) or to
+   * the per-user one (userPaths); conversions and value are the slot's, which both views show.
    */
-  addKey(key: string, conversions: number, value: number, nulls: number): void {
+  addKey(key: string, conversions: number, value: number, nulls: number, view: 'both' | 'paths' | 'users' = 'both'): void {
+    const views = view === 'paths' ? VIEW_PATHS : view === 'users' ? VIEW_USERS : VIEW_PATHS | VIEW_USERS;
     const hit = this.byKey.get(key);
-    if (hit === undefined) this.byKey.set(key, { channels: key.split(PATH_KEY_SEPARATOR).map((c) => this.name(c)), conversions, value, nulls });
-    else {
-      hit.conversions += conversions;
-      hit.value += value;
-      hit.nulls += nulls;
-    }
+    if (hit === undefined) this.byKey.set(key, this.slot(key.split(PATH_KEY_SEPARATOR).map((c) => this.name(c)), conversions, value, nulls, views));
+    else this.count(hit, conversions, value, nulls, views);
+  }
+
+  private slot(channels: readonly string[], conversions: number, value: number, nulls: number, views: number): Slot {
+    return { channels, conversions, value, nulls: views & VIEW_PATHS ? nulls : 0, userNulls: views & VIEW_USERS ? nulls : 0, views };
+  }
+
+  private count(s: Slot, conversions: number, value: number, nulls: number, views: number): void {
+    s.conversions += conversions;
+    s.value += value;
+    if (views & VIEW_PATHS) s.nulls += nulls;
+    if (views & VIEW_USERS) s.userNulls += nulls;
+    s.views |= views;
   }
 
   private name(c: string): string {
@@ -157,8 +183,19 @@ export class PathAggregator {
     return this.byKey.size;
   }
 
+  /** the paths added to the per-path view, in the order they were first added */
   paths(): PathCount[] {
-    return Array.from(this.byKey.values());
+    const out: PathCount[] = [];
+    // the slots themselves (a PathCount with two more fields): a copy of each would be alive beside it through the fits
+    for (const s of this.byKey.values()) if (s.views & VIEW_PATHS) out.push(s);
+    return out;
+  }
+
+  /** the paths of the per-user view (their nulls counted per user), in the order they were first added */
+  userPaths(): PathCount[] {
+    const out: PathCount[] = [];
+    for (const s of this.byKey.values()) if (s.views & VIEW_USERS) out.push({ channels: s.channels, conversions: s.conversions, value: s.value, nulls: s.userNulls });
+    return out;
   }
 }
 

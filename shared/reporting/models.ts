@@ -156,26 +156,25 @@ async function fitModels(
   pageSize: number,
   progress: Progress | undefined,
 ): Promise<{ fitted: Fitted[]; journeys: number }> {
-  // the incremental model's paths count one unit per user without an order (see nonConvertingPaths)
+  // the incremental model's paths count one unit per user without an order (see nonConvertingPaths): the
+  // aggregate's per-user view
   const agg = new PathAggregator();
-  const perUser = models.includes('incremental') ? new PathAggregator() : undefined;
   let journeys = 0;
   for await (const page of journeyPaths(db, w, pageSize)) {
     for (const j of page) {
       journeys++;
       agg.add(j.channels, 1, j.revenue, 0);
-      perUser?.add(j.channels, 1, j.revenue, 0);
     }
     progress?.tick(page.length);
   }
   progress?.done();
-  await addNonConverting(db, q, w, agg, perUser);
+  await addNonConverting(db, q, w, agg, models.includes('incremental'));
   const paths = agg.paths();
   const fitted: Fitted[] = [];
   // the IHC column is what the pipeline attributed (attribution_customer_journey, whatever the provider), not a
   // second local estimate: one IHC number in every output
   for (const m of models.filter((x) => x !== 'ihc')) {
-    const f = fitModel(m, cfg, m === 'incremental' && perUser !== undefined ? perUser.paths() : isGlobalModel(m) ? paths : []);
+    const f = fitModel(m, cfg, m === 'incremental' ? agg.userPaths() : isGlobalModel(m) ? paths : []);
     if (E.isLeft(f)) throw new Error(`model ${m} cannot be fitted: ${describeAttributionError(f.left)}`);
     fitted.push(f.right);
   }
@@ -184,13 +183,15 @@ async function fitModels(
 
 /**
  * The paths that led to no order (Markov's NULL state, Shapley's conversion rates, the incremental fit) added to the
- * aggregators. Its own function so that the rows read (two counts per distinct path, 13 MB at scale 30) are garbage
+ * aggregate, counted per path and, for the incremental model, per user. Its own function so that the rows read (two counts per distinct path, 13 MB at scale 30) are garbage
  * before the models are fitted, not kept beside the fits' own memory.
  */
-async function addNonConverting(db: Knex, q: JourneySql, w: Window, agg: PathAggregator, perUser: PathAggregator | undefined): Promise<void> {
+async function addNonConverting(db: Knex, q: JourneySql, w: Window, agg: PathAggregator, perUser: boolean): Promise<void> {
   const nc = await nonConvertingPathKeys(db, q, w);
-  for (const p of nc.perPath) agg.addKey(p.key, 0, 0, p.n);
-  if (perUser !== undefined) for (const p of nc.perUser) perUser.addKey(p.key, 0, 0, p.n);
+  // the per-path sequences first: the per-path view then lists its paths in the order Markov and Shapley summed
+  // them with an aggregate of their own (the incremental fit orders its paths itself)
+  for (const p of nc.perPath) agg.addKey(p.key, 0, 0, p.n, 'paths');
+  if (perUser) for (const p of nc.perUser) agg.addKey(p.key, 0, 0, p.n, 'users');
 }
 
 export async function compareModels(db: Knex, w: Window, cfg: ModelsConfig, opts: CompareOptions): Promise<ModelComparison> {
