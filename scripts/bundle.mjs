@@ -75,7 +75,7 @@ const cjsOptions = {
 async function bundleTask(task) {
   const outdir = path.join('dist/tasks', task);
   const { metafile } = await esbuild.build({ ...cjsOptions, entryPoints: [`tasks/${task}/main.ts`], outfile: path.join(outdir, 'bundle.cjs'), metafile: true });
-  await writeLauncher(outdir);
+  await writeLauncher(outdir, task);
   const companions = new Set();
   for (const input of Object.keys(metafile.inputs).filter((f) => /^(shared|tasks)\/.*\.ts$/.test(f))) {
     for (const m of fs.readFileSync(path.join(ROOT, input), 'utf8').matchAll(companionRef)) {
@@ -87,19 +87,29 @@ async function bundleTask(task) {
   await Promise.all([...companions].map((source) => esbuild.build({ ...options, entryPoints: [source], outfile: path.join(outdir, path.basename(source, '.ts') + '.js') })));
 }
 
+// V8 flags of a task, set by its main.js before the bundle is compiled (a flag set later would also change the hash
+// of flags that V8 checks a code cache against, so that every run rejected the cache that the one before wrote).
+// process-attribution: no allocation-site pretenuring. V8 makes an allocation site allocate straight into the old
+// generation once most of what it allocated survived a young-generation collection; in some runs a site of the
+// model comparison's crediting pass was switched so (which one depends on when the collections fall), and each page
+// of journeys then went to the old generation as garbage until the next full collection: peak RSS at scale 30
+// 230-235 MB in 3 runs, 167-170 without it (3 + 2 runs), the same CPU. What that pass keeps is one page at a time.
+const V8_FLAGS = { 'process-attribution': ['--no-allocation-site-pretenuring'] };
+
 // The cache is named by the bundle's content hash: V8 checks only the source's length, so a cache left from an
 // earlier build of the same length would run that build's code. It is written by the first run that finds
 // none (or one V8 rejects: another Node version or V8 flags), into a temporary file renamed into place, so
 // parallel runs never read half a file; a folder the run cannot write (a read-only image) just means no cache.
-async function writeLauncher(outdir) {
+async function writeLauncher(outdir, task) {
   for (const f of fs.readdirSync(outdir)) if (f.endsWith('.v8cache')) fs.rmSync(path.join(outdir, f));
   const hash = createHash('sha256').update(fs.readFileSync(path.join(outdir, 'bundle.cjs'))).digest('hex').slice(0, 16);
+  const flags = V8_FLAGS[task] ?? [];
   const launcher = `// Written by scripts/bundle.mjs: runs bundle.cjs with V8's code cache (see there)
 import * as fs from 'node:fs';
 import * as vm from 'node:vm';
 import { Module, createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-
+${flags.length === 0 ? '' : `import { setFlagsFromString } from 'node:v8';\n\n// the task's V8 flags (scripts/bundle.mjs, V8_FLAGS), set before anything is compiled or allocated\n${flags.map((f) => `setFlagsFromString('${f}');`).join('\n')}\n`}
 const file = fileURLToPath(new URL('./bundle.cjs', import.meta.url));
 const require = createRequire(file);
 // node --enable-source-maps maps stack traces only for files Node loads itself
