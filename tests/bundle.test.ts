@@ -118,3 +118,31 @@ test("a task keeps V8's code cache of its bundle; a cache V8 rejects is replaced
   t.true(fs.statSync(path.join(task, cache!)).size > 100_000);
   t.deepEqual(fs.readdirSync(task).filter((f) => f.endsWith('.tmp')), []);
 });
+
+test("a task whose main.js sets V8 flags keeps the code cache its first run wrote (process-attribution)", (t) => {
+  // a flag set after the bundle was compiled would change the flag hash V8 checks a cache against: each run would
+  // reject the cache the one before wrote, compile the whole bundle and write it again
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const task = path.join(dir, 'dist/tasks/process-attribution');
+  fs.mkdirSync(task, { recursive: true });
+  for (const f of ['main.js', 'bundle.cjs']) fs.copyFileSync(path.join(ROOT, 'dist/tasks/process-attribution', f), path.join(task, f));
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  t.regex(fs.readFileSync(path.join(task, 'main.js'), 'utf8'), /setFlagsFromString\('--no-allocation-site-pretenuring'\)/);
+  const caches = () => fs.readdirSync(task).filter((f) => f.endsWith('.v8cache'));
+  const run = () => {
+    const r = spawnSync(process.execPath, [path.join(task, 'main.js'), '--help'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /process-attribution/);
+  };
+  run();
+  const [cache] = caches();
+  t.truthy(cache, 'no cache written by the first run');
+  const first = fs.statSync(path.join(task, cache!));
+  run();
+  t.deepEqual(caches(), [cache]);
+  const second = fs.statSync(path.join(task, cache!));
+  t.is(second.ino, first.ino, 'the second run replaced the cache');
+  t.is(second.mtimeMs, first.mtimeMs);
+});
