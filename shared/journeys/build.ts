@@ -4,7 +4,7 @@ import { lockForWrite } from '../db/locks.js';
 import { forgetStoredInsights, storeInsights } from './insights-store.js';
 import { computeInsights, type JourneyInsights } from './insights.js';
 import type { Window } from '../window.js';
-import { deleteNonConverting, insertNonConverting, PATHS_TABLE, recordPathDays, type NonConvertingResult } from './nonconverting.js';
+import { deleteNonConverting, insertNonConverting, PATHS_TABLE, type NonConvertingResult } from './nonconverting.js';
 import { insertNonConvertingPg } from './nonconverting-pg.js';
 import { analyzeIfUnknown, journeySql, type JourneySql } from './sql.js';
 import { writeIssues, type IssueCount } from './validate.js';
@@ -189,7 +189,6 @@ export async function buildJourneys(
         includeSameSecond: opts.includeSameSecond,
         excludeDuplicates: excludedSessions,
       });
-      if (q.dialect === 'pg') await recordPathDays(trx, w);
     }
     if (opts.nonConverting !== null) await analyzeIfUnknown(trx, [PATHS_TABLE], true);
     const counts = await orThrow(

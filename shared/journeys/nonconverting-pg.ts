@@ -5,6 +5,7 @@ import type { JourneySql } from './sql.js';
 import {
   CHANNEL_SEPARATOR,
   PATH_COLUMNS,
+  PATH_DAYS_TABLE,
   PATHS_TABLE,
   sessionConditions,
   windowHoldsAllSessions,
@@ -29,9 +30,15 @@ const byUser = (a: string): string => `PARTITION BY ${a}.user_id COLLATE "C" ORD
  *     which one hash join of each user's last order answers; a lookback adds a probe of the user's orders.
  *   - an unclaimed session starts a path when it is the user's first, follows a claimed session, or comes more than
  *     close_after_days after the session before it (LAG); the running count of starts numbers the user's paths.
- *   - each path's row is its last session's (LEAD), with the path's first session, count, channels and later
- *     session ids (JSON, as JSON.stringify writes them) aggregated in time order; paths ending in the window are
- *     numbered after the table's last path_id, users in byte order (COLLATE "C", as SQLite orders them).
+ *   - each path's row is one group of a GroupAggregate: its last session's stamp, its first session (the one that
+ *     starts it), count, channels and later session ids (JSON, as JSON.stringify writes them); paths ending in the
+ *     window are numbered after the table's last path_id, users in byte order (COLLATE "C", as SQLite orders them),
+ *     and the same statement records their days (nonconverting_path_days) from the rows it inserted.
+ * The aggregates take their rows in time order because the subquery sorts them so and a GroupAggregate feeds each
+ * group's rows in its input's order (PostgreSQL's documented way to order string_agg's input without ORDER BY in
+ * the call; no parallel plan can split it: a statement that writes gets none). string_agg(... ORDER BY ...) would
+ * sort each of the 388,469 groups apart on PostgreSQL 15, and the window aggregates this replaced computed every
+ * function on each of the 543,663 sessions, whose rows were then mostly dropped: see docs/build-journeys.md.
  * At scale 10 this replaced a sorted stream read by cursor (580,721 rows through the client), userPaths in
  * TypeScript and 388,469 rows sent back by binary COPY: see docs/build-journeys.md for the figures.
  */
@@ -72,20 +79,22 @@ export async function insertNonConvertingPg(trx: Knex.Transaction, q: JourneySql
        SELECT f.*, SUM(f.starts) OVER (${byUser('f')} ROWS UNBOUNDED PRECEDING) AS path
          FROM f WHERE NOT f.claimed
      ), p AS (
-       SELECT g.user_id, g.path, g.event_date, g.event_time,
-              first_value(g.session_id) OVER p AS first_session,
-              COUNT(*) OVER p AS n,
-              string_agg(g.channel_name, ?) OVER p AS channels,
-              string_agg(CAST(to_json(g.session_id) AS text), ',') FILTER (WHERE g.starts = 0) OVER p AS later,
-              LEAD(1) OVER p IS NULL AS last
-         FROM g WINDOW p AS (PARTITION BY g.user_id COLLATE "C", g.path ORDER BY g.event_date, g.event_time, g.session_id COLLATE "C"
-                             ROWS UNBOUNDED PRECEDING)
+       SELECT x.user_id, x.path, MAX(x.ts) AS last_ts, MAX(x.session_id) FILTER (WHERE x.starts = 1) AS first_session, COUNT(*) AS n,
+              string_agg(x.channel_name, ?) AS channels,
+              string_agg(CAST(to_json(x.session_id) AS text), ',') FILTER (WHERE x.starts = 0) AS later
+         FROM (SELECT g.user_id COLLATE "C" AS user_id, g.path, g.ts, g.session_id, g.channel_name, g.starts
+                 FROM g ORDER BY 1, 2, g.event_date, g.event_time, g.session_id COLLATE "C") x
+        GROUP BY x.user_id, x.path
      ), ins AS (
        INSERT INTO ${PATHS_TABLE} (${PATH_COLUMNS.join(', ')})
        SELECT (SELECT COALESCE(MAX(x.path_id), 0) FROM ${PATHS_TABLE} x) + ROW_NUMBER() OVER (ORDER BY p.user_id COLLATE "C", p.path),
-              p.user_id, p.first_session, p.event_date, p.event_time, p.n, p.channels, CASE WHEN p.n > 1 THEN '[' || p.later || ']' END
-         FROM p WHERE p.last AND p.event_date BETWEEN ? AND ?
-       RETURNING session_count
+              p.user_id, p.first_session, CAST(p.last_ts AS date), CAST(p.last_ts AS time), p.n, p.channels,
+              CASE WHEN p.n > 1 THEN '[' || p.later || ']' END
+         FROM p WHERE CAST(p.last_ts AS date) BETWEEN ? AND ?
+       RETURNING path_id, last_date, session_count
+     ), days AS (
+       INSERT INTO ${PATH_DAYS_TABLE} (last_date, first_path, last_path)
+       SELECT ins.last_date, MIN(ins.path_id), MAX(ins.path_id) FROM ins GROUP BY ins.last_date
      )
      SELECT COUNT(*) AS paths, COALESCE(SUM(ins.session_count), 0) AS sessions FROM ins`,
     bindings,

@@ -181,18 +181,6 @@ export async function deleteNonConverting(trx: Knex, q: Pick<JourneySql, 'dialec
 }
 
 /**
- * PostgreSQL: the days of the window's new paths, from its date index (SQLite's build records them as it
- * writes the paths: a pass over the new rows cost it 0.6 CPU s at scale 10).
- */
-export async function recordPathDays(trx: Knex, w: Window): Promise<void> {
-  await trx.raw(
-    `INSERT INTO ${PATH_DAYS_TABLE} (last_date, first_path, last_path)
-     SELECT last_date, MIN(path_id), MAX(path_id) FROM ${PATHS_TABLE} WHERE last_date BETWEEN ? AND ? GROUP BY last_date`,
-    [w.start, w.end],
-  );
-}
-
-/**
  * The filters on the sessions (aliased s) that a path may hold, beyond valid stamps: not before the lookback
  * before the window, not a session reported as duplicate_session_id. Empty when neither applies.
  */
