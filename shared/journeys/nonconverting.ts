@@ -414,17 +414,17 @@ async function walkWindowUsers(
 /**
  * The window's paths as a filter on nonconverting_paths aliased `alias`. A path belongs to the window of its last
  * date, and one build numbers its paths by user, not by date: walked through a date index, SQLite fetched every
- * row from a random page, each page once per day of the window (0.67 CPU s to count the paths at scale 10). On
- * SQLite the window's paths are read between the smallest and the largest path_id of the window's days
+ * row from a random page, each page once per day of the window (0.67 CPU s to count the paths at scale 10). The
+ * window's paths are read between the smallest and the largest path_id of the window's days
  * (nonconverting_path_days, migration 013), in key order, the date tested on each row: the whole table when the
- * window is all the data, a narrow band when the window's build was the last one. PostgreSQL's bitmap scan of
- * its date index already reads the table's pages in order.
+ * window is all the data, a narrow band when the window's build was the last one. PostgreSQL did the same from a
+ * date index until its build stopped paying for one (migration 014).
  */
 export function windowPaths(q: Pick<JourneySql, 'dialect'>, w: Window, alias = 'p'): { sql: string; bindings: string[] } {
-  if (q.dialect === 'pg') return { sql: `${alias}.last_date BETWEEN ? AND ?`, bindings: [w.start, w.end] };
+  const noIndex = q.dialect === 'pg' ? '' : '+';
   const range = (f: string, c: string): string => `(SELECT ${f}(r.${c}) FROM ${PATH_DAYS_TABLE} r WHERE r.last_date BETWEEN ? AND ?)`;
   return {
-    sql: `${alias}.path_id BETWEEN ${range('MIN', 'first_path')} AND ${range('MAX', 'last_path')} AND +${alias}.last_date BETWEEN ? AND ?`,
+    sql: `${alias}.path_id BETWEEN ${range('MIN', 'first_path')} AND ${range('MAX', 'last_path')} AND ${noIndex}${alias}.last_date BETWEEN ? AND ?`,
     bindings: [w.start, w.end, w.start, w.end, w.start, w.end],
   };
 }

@@ -12,6 +12,7 @@ import * as m010 from './010_session_user_covering_index.js';
 import * as m011 from './011_sessions_in_key_order.js';
 import * as m012 from './012_path_session_ids.js';
 import * as m013 from './013_path_days.js';
+import * as m014 from './014_pg_path_date_index.js';
 
 export interface Migration {
   readonly name: string;
@@ -23,7 +24,7 @@ export interface Migration {
  * Every migration, in order. A static list instead of a folder scan: it works the same from ts sources,
  * compiled JS and container images. Append new migrations here; never edit one that has shipped.
  */
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],
