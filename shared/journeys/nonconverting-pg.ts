@@ -19,6 +19,9 @@ import {
  */
 const validStamp = (d: string, t: string): string => `${d} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31' AND ${t} < TIME '24:00:00' AND ${t} = CAST(${t} AS time(0))`;
 
+/** the build's path ids, a sequence of its session (dropped with the transaction if the build fails) */
+const PATH_IDS = 'pg_temp.nc_path_ids';
+
 /** the sessions of one user in the order userPaths takes them, session ids in byte order as on SQLite */
 const byUser = (a: string): string => `PARTITION BY ${a}.user_id COLLATE "C" ORDER BY ${a}.event_date, ${a}.event_time, ${a}.session_id COLLATE "C"`;
 
@@ -63,6 +66,11 @@ export async function insertNonConvertingPg(trx: Knex.Transaction, q: JourneySql
   const rules = sessionConditions(q, w, o);
   conds.push(...rules.conds);
   bindings.push(...rules.bindings, Math.round(o.closeAfterDays * 86400), CHANNEL_SEPARATOR, w.start, w.end);
+  // path ids from a sequence drawn in the rows' (user, path) order: a ROW_NUMBER() window over all the window's
+  // paths copied each of them once more (388,469 at scale 10); nextval in the select list of an ORDER BY is
+  // evaluated after the order is made (here the GroupAggregate's own), so the ids follow it
+  await trx.raw(`CREATE TEMPORARY SEQUENCE ${PATH_IDS}`);
+  await trx.raw(`SELECT setval('${PATH_IDS}', (SELECT COALESCE(MAX(x.path_id), 0) + 1 FROM ${PATHS_TABLE} x), false)`);
   const r = (await trx.raw(
     `WITH m AS (
        SELECT c.user_id, MAX(${orderTs}) AS ts FROM conversions c WHERE ${validStamp('c.conv_date', 'c.conv_time')} GROUP BY c.user_id
@@ -87,10 +95,10 @@ export async function insertNonConvertingPg(trx: Knex.Transaction, q: JourneySql
         GROUP BY x.user_id, x.path
      ), ins AS (
        INSERT INTO ${PATHS_TABLE} (${PATH_COLUMNS.join(', ')})
-       SELECT (SELECT COALESCE(MAX(x.path_id), 0) FROM ${PATHS_TABLE} x) + ROW_NUMBER() OVER (ORDER BY p.user_id COLLATE "C", p.path),
+       SELECT nextval('${PATH_IDS}'),
               p.user_id, p.first_session, CAST(p.last_ts AS date), CAST(p.last_ts AS time), p.n, p.channels,
               CASE WHEN p.n > 1 THEN '[' || p.later || ']' END
-         FROM p WHERE CAST(p.last_ts AS date) BETWEEN ? AND ?
+         FROM p WHERE CAST(p.last_ts AS date) BETWEEN ? AND ? ORDER BY p.user_id COLLATE "C", p.path
        RETURNING path_id, last_date, session_count
      ), days AS (
        INSERT INTO ${PATH_DAYS_TABLE} (last_date, first_path, last_path)
@@ -99,5 +107,6 @@ export async function insertNonConvertingPg(trx: Knex.Transaction, q: JourneySql
      SELECT COUNT(*) AS paths, COALESCE(SUM(ins.session_count), 0) AS sessions FROM ins`,
     bindings,
   )) as { rows: Array<{ paths: number | string; sessions: number | string }> };
+  await trx.raw(`DROP SEQUENCE ${PATH_IDS}`);
   return { paths: Number(r.rows[0]?.paths ?? 0), sessions: Number(r.rows[0]?.sessions ?? 0) };
 }
