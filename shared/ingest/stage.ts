@@ -54,9 +54,10 @@ export async function makeStager(trx: Knex.Transaction, table: string, names: re
 }
 
 /**
- * Writes rows already in memory (a page of them) through the stager of the transaction's driver. Outside the
- * load the same bulk paths serve the other steps' derived rows (non-converting paths, model credits): knex's
- * batchInsert compiles and prepares a new multi-row statement every few hundred rows.
+ * Writes rows already in memory (a page of them) through the stager of the transaction's driver, or on
+ * better-sqlite3 by prepared INSERTs of several rows (preparedRows). Outside the load the same bulk paths serve the
+ * other steps' derived rows (non-converting paths, model credits): knex's batchInsert compiles and prepares a new
+ * multi-row statement every few hundred rows.
  */
 export async function writeRows(
   trx: Knex.Transaction,
@@ -66,9 +67,44 @@ export async function writeRows(
   chunkRows: number,
 ): Promise<void> {
   if (rows.length === 0) return;
+  if (sqliteDriverOf(trx) === 'better-sqlite3') {
+    preparedRows(await connectionOf<BetterSqliteConnection>(trx), table, names, rows);
+    return;
+  }
   const stager = await makeStager(trx, table, names, chunkRows, { typed: true });
   for (const r of rows) if (stager.add(r)) await stager.flush();
   await stager.close();
+}
+
+/**
+ * Values bound per statement by preparedRows. A statement of several rows pays the driver's call, the statement's
+ * reset and its result once for all of them: 388,469 non-converting paths (8 columns) at scale 10, in memory, min
+ * of 7 runs, 1.06 CPU s a row at a time against 0.79-0.84 at 8 to 32 rows a statement (0.86 at 64).
+ */
+const VALUES_PER_STATEMENT = 200;
+
+/** better-sqlite3: rows in memory written by a prepared INSERT of several rows, the last few by one of a row. */
+function preparedRows(conn: BetterSqliteConnection, table: string, names: readonly string[], rows: ReadonlyArray<readonly unknown[]>): void {
+  const head = `INSERT INTO ${table} (${names.join(', ')}) VALUES `;
+  const one = `(${names.map(() => '?').join(', ')})`;
+  const width = names.length;
+  const per = Math.max(1, Math.floor(VALUES_PER_STATEMENT / width));
+  let i = 0;
+  if (rows.length >= per && per > 1) {
+    const many = conn.prepare(head + Array.from({ length: per }, () => one).join(', '));
+    const values: unknown[] = new Array<unknown>(per * width);
+    for (; i + per <= rows.length; i += per) {
+      for (let r = 0; r < per; r++) {
+        const row = rows[i + r]!;
+        for (let c = 0; c < width; c++) values[r * width + c] = row[c];
+      }
+      many.run(values);
+    }
+  }
+  if (i < rows.length) {
+    const single = conn.prepare(head + one);
+    for (; i < rows.length; i++) single.run(rows[i]);
+  }
 }
 
 /**
