@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SourceMap } from 'node:module';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { makeDb } from '../shared/db/connect.js';
 import { MIGRATIONS } from '../shared/db/migrations/index.js';
 import { runCli, ROOT, tempDir, testConfig } from './helpers/env.js';
@@ -90,17 +90,24 @@ test('bundled load starts its reader thread and loads every row', async (t) => {
   }
 });
 
-test("a task keeps V8's code cache of its bundle; a cache V8 rejects is replaced and the task still runs", async (t) => {
-  // a copy of the built task in its own folder, so that the test neither depends on nor changes dist/'s cache
+/**
+ * A copy of the built task in a folder of its own (removed after the test), so that a test neither depends on nor
+ * changes dist/'s cache: its folder, the task's folder, and the caches in it.
+ */
+function copiedTask(t: ExecutionContext, name: string): { dir: string; task: string; caches: () => string[] } {
   const dir = tempDir();
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const task = path.join(dir, 'dist/tasks/setup-db');
+  const task = path.join(dir, 'dist/tasks', name);
   fs.mkdirSync(task, { recursive: true });
-  for (const f of ['main.js', 'bundle.cjs']) fs.copyFileSync(path.join(ROOT, 'dist/tasks/setup-db', f), path.join(task, f));
+  for (const f of ['main.js', 'bundle.cjs']) fs.copyFileSync(path.join(ROOT, 'dist/tasks', name, f), path.join(task, f));
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  fs.cpSync(path.join(ROOT, 'config'), path.join(dir, 'config'), { recursive: true });
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  const caches = () => fs.readdirSync(task).filter((f) => f.endsWith('.v8cache'));
+  return { dir, task, caches: () => fs.readdirSync(task).filter((f) => f.endsWith('.v8cache')) };
+}
+
+test("a task keeps V8's code cache of its bundle; a cache V8 rejects is replaced and the task still runs", async (t) => {
+  const { dir, task, caches } = copiedTask(t, 'setup-db');
+  fs.cpSync(path.join(ROOT, 'config'), path.join(dir, 'config'), { recursive: true });
   const run = (db: string) => {
     const r = spawnSync(process.execPath, [path.join(task, 'main.js')], { env: { ...process.env, ATTRIBUTION_CONFIG: '', DATABASE_URL: path.join(dir, db) }, encoding: 'utf8' });
     t.is(r.status, 0, r.stderr);
@@ -122,15 +129,8 @@ test("a task keeps V8's code cache of its bundle; a cache V8 rejects is replaced
 test("a task whose main.js sets V8 flags keeps the code cache its first run wrote (process-attribution)", (t) => {
   // a flag set after the bundle was compiled would change the flag hash V8 checks a cache against: each run would
   // reject the cache the one before wrote, compile the whole bundle and write it again
-  const dir = tempDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const task = path.join(dir, 'dist/tasks/process-attribution');
-  fs.mkdirSync(task, { recursive: true });
-  for (const f of ['main.js', 'bundle.cjs']) fs.copyFileSync(path.join(ROOT, 'dist/tasks/process-attribution', f), path.join(task, f));
-  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const { task, caches } = copiedTask(t, 'process-attribution');
   t.regex(fs.readFileSync(path.join(task, 'main.js'), 'utf8'), /setFlagsFromString\('--no-allocation-site-pretenuring'\)/);
-  const caches = () => fs.readdirSync(task).filter((f) => f.endsWith('.v8cache'));
   const run = () => {
     const r = spawnSync(process.execPath, [path.join(task, 'main.js'), '--help'], { encoding: 'utf8' });
     t.is(r.status, 0, r.stderr);
