@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { chronologicalOrder } from './journey.js';
+import { chronologicalOrder, type Stamped } from './journey.js';
 import type { Journey } from './types.js';
 
 /**
@@ -99,7 +99,11 @@ export function decodePathRow(record: Record<string, unknown>, file: string, lin
 
 /** Channels of a journey in journey order (timestamp, then sessionId). */
 export function journeyChannels(journey: Journey): string[] {
-  const s = journey.sessions;
+  return channelsInOrder(journey.sessions);
+}
+
+/** The sessions' channels in journey order (timestamp, then sessionId), for sessions not yet made into a Journey. */
+export function channelsInOrder(s: ReadonlyArray<Stamped & { readonly channel: string }>): string[] {
   const order = chronologicalOrder(s);
   return order === null ? s.map((x) => x.channel) : Array.from(order, (i) => s[i]!.channel);
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import * as t from 'io-ts';
-import { chronologicalOrder, journeyProblem } from '../attribution/journey.js';
-import { journeyChannels } from '../attribution/paths.js';
+import { journeyProblem } from '../attribution/journey.js';
+import { channelsInOrder, journeyChannels } from '../attribution/paths.js';
 import type { Journey, JourneySession } from '../attribution/types.js';
 import { DbNumber, DbText, dbOver, orThrow } from '../db/db.js';
 import { isFirst } from '../codecs/is-first.js';
@@ -129,7 +129,6 @@ function addPaths(rows: readonly PathRow[], from: number, to: number, page: Jour
     if (!Number.isFinite(timestamp) || r.channel_name === null || r.session_id === null) return;
     sessions.push({ sessionId: r.session_id, timestamp, channel: r.channel_name });
   }
-  const order = chronologicalOrder(sessions);
-  const channels = order === null ? sessions.map((s) => s.channel) : Array.from(order, (i) => sessions[i]!.channel);
+  const channels = channelsInOrder(sessions);
   for (let k = 0; k < m; k++) page.push({ channels, revenue });
 }
