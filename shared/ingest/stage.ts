@@ -98,12 +98,15 @@ function preparedRows(conn: BetterSqliteConnection, table: string, names: readon
         const row = rows[i + r]!;
         for (let c = 0; c < width; c++) values[r * width + c] = row[c];
       }
-      many.run(values);
+      // the values as arguments, not one array: better-sqlite3 reads an array element by element through V8's API
+      // (388,469 non-converting paths at scale 10, in memory: 0.74-1.24 against 0.59-1.06 CPU s, lower in each of
+      // 9 alternating pairs)
+      many.run(...values);
     }
   }
   if (i < rows.length) {
     const single = conn.prepare(head + one);
-    for (; i < rows.length; i++) single.run(rows[i]);
+    for (; i < rows.length; i++) single.run(...rows[i]!);
   }
 }
 
