@@ -491,3 +491,37 @@ test('non-converting paths: the walk of every user (the window holds all session
     t.true(walked.rows.some((r: { user_id: string }) => r.user_id === 'u2999'));
   }
 });
+
+test('path ids: each build numbers its paths from the largest id left after its window\'s old paths went, as its days record them', async (t) => {
+  const { db, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  // paths in both halves of September for each user, the late ones ending on two days
+  await seed(
+    db,
+    [
+      ['a', 'u1', '2023-09-02', '09:00:00', 'SEO'],
+      ['b', 'u1', '2023-09-20', '09:00:00', 'Email'],
+      ['c', 'u2', '2023-09-03', '09:00:00', 'Email'],
+      ['d', 'u2', '2023-09-21', '09:00:00', 'Social'],
+      ['e', 'u3', '2023-09-21', '10:00:00', 'Direct'],
+    ],
+    [],
+  );
+  const early = { start: '2023-09-01', end: '2023-09-10' };
+  const late = { start: '2023-09-15', end: '2023-09-30' };
+  const ids = async (w: Window): Promise<number[]> =>
+    (await db('nonconverting_paths').whereBetween('last_date', [w.start, w.end]).orderBy('path_id').select('path_id')).map((r: { path_id: unknown }) => Number(r.path_id));
+  const days = (): Promise<unknown[]> => db('nonconverting_path_days').orderBy('last_date').select('last_date', 'first_path', 'last_path');
+  const daysOfPaths = (): Promise<unknown[]> =>
+    db('nonconverting_paths').groupBy('last_date').orderBy('last_date').select('last_date').min({ first_path: 'path_id' }).max({ last_path: 'path_id' });
+  await buildJourneys(db, { start: '2023-09-01', end: '2023-09-30' }, OPTS);
+  t.deepEqual([...(await ids(early)), ...(await ids(late))].sort((x, y) => x - y), [1, 2, 3, 4, 5]);
+  t.deepEqual(await days(), await daysOfPaths());
+  // the late paths (ids 2, 4, 5 by user order) go and come back after the largest id left, 3
+  await buildJourneys(db, late, OPTS);
+  t.deepEqual(await ids(late), [4, 5, 6]);
+  t.deepEqual(await days(), await daysOfPaths());
+  await buildJourneys(db, early, OPTS);
+  t.deepEqual(await ids(early), [7, 8]);
+  t.deepEqual(await days(), await daysOfPaths());
+});
