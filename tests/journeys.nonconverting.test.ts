@@ -239,6 +239,19 @@ test('non-converting paths per user: the same units whether the window\'s paths 
     ),
     { perPath: [['Email', 1], ['SEO', 1]], perUser: [['SEO>Email', 1]] },
   );
+  // a window inside the month rebuilt: u1's middle path gets a new key after the last, its old key a gap between
+  // u1's first and last paths
+  t.deepEqual(
+    await countsAfter(
+      [
+        ['a', 'u1', '2023-09-01', '09:00:00', 'SEO'],
+        ['b', 'u1', '2023-09-12', '09:00:00', 'Email'],
+        ['c', 'u1', '2023-09-25', '09:00:00', 'Social'],
+      ],
+      [month, { start: '2023-09-11', end: '2023-09-14' }],
+    ),
+    { perPath: [['Email', 1], ['SEO', 1], ['Social', 1]], perUser: [['SEO>Email>Social', 1]] },
+  );
 });
 
 test('consecutive and overlapping windows: a path that grows past a window is stored once, by the window of its last day', async (t) => {

@@ -439,6 +439,9 @@ async function walkWindowUsers(
   await trx.raw('DROP TABLE nc_users');
 }
 
+/** The smallest first or largest last path_id of the window's days (bindings: start, end). */
+const pathRange = (f: 'MIN' | 'MAX', c: string): string => `(SELECT ${f}(r.${c}) FROM ${PATH_DAYS_TABLE} r WHERE r.last_date BETWEEN ? AND ?)`;
+
 /**
  * The window's paths as a filter on nonconverting_paths aliased `alias`. A path belongs to the window of its last
  * date, and one build numbers its paths by user, not by date: walked through a date index, SQLite fetched every
@@ -450,9 +453,8 @@ async function walkWindowUsers(
  */
 export function windowPaths(q: Pick<JourneySql, 'dialect'>, w: Window, alias = 'p'): { sql: string; bindings: string[] } {
   const noIndex = q.dialect === 'pg' ? '' : '+';
-  const range = (f: string, c: string): string => `(SELECT ${f}(r.${c}) FROM ${PATH_DAYS_TABLE} r WHERE r.last_date BETWEEN ? AND ?)`;
   return {
-    sql: `${alias}.path_id BETWEEN ${range('MIN', 'first_path')} AND ${range('MAX', 'last_path')} AND ${noIndex}${alias}.last_date BETWEEN ? AND ?`,
+    sql: `${alias}.path_id BETWEEN ${pathRange('MIN', 'first_path')} AND ${pathRange('MAX', 'last_path')} AND ${noIndex}${alias}.last_date BETWEEN ? AND ?`,
     bindings: [w.start, w.end, w.start, w.end, w.start, w.end],
   };
 }
@@ -478,6 +480,25 @@ export interface NonConvertingPathKeys {
 }
 
 /**
+ * Whether the key range of the window's paths (windowPaths) holds every key between its ends and never steps back
+ * in user_id from one key to the next: then each user's paths in it are neighbours by key. One build numbers its
+ * paths so; several builds (a window rebuilt, windows built apart) can interleave users or leave gaps.
+ */
+async function sortedByUser(db: Knex, w: Window): Promise<boolean> {
+  const [r] = await orThrow(
+    dbOver(db).select(
+      'checking the order of the non-converting paths',
+      t.type({ ok: DbNumber }),
+      `SELECT COALESCE((SELECT COUNT(*) FROM ${PATHS_TABLE} a JOIN ${PATHS_TABLE} b ON b.path_id = a.path_id + 1
+                         WHERE a.path_id >= ${pathRange('MIN', 'first_path')} AND a.path_id < ${pathRange('MAX', 'last_path')} AND b.user_id >= a.user_id)
+                       = ${pathRange('MAX', 'last_path')} - ${pathRange('MIN', 'first_path')}, 0) AS ok`,
+      [w.start, w.end, w.start, w.end, w.start, w.end, w.start, w.end],
+    ),
+  );
+  return r?.ok === 1;
+}
+
+/**
  * The window's non-converting paths as aggregated path counts (`nulls` = how many paths share the channel
  * sequence), for the data-driven models, in both units from one read. Grouped in SQL: only distinct paths
  * come back.
@@ -497,19 +518,31 @@ export interface NonConvertingPathKeys {
  */
 export async function nonConvertingPathKeys(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathKeys> {
   const win = windowPaths(q, w);
+  const sorted = q.dialect === 'sqlite' && (await sortedByUser(db, w));
+  // a user's paths do not overlap in time, and one build numbers them in time order: joined in the order of
+  // their last sessions they are the user's sessions in time order
+  // SQLite: each grouping reads the window's paths from the table (w copied into a temporary table was read back
+  // three times, twice whole to pick out the few users with several paths), and only those users' paths (mw)
+  // are copied: 1.8 -> 1.5 CPU s at scale 10. PostgreSQL too reads the table each time: its
+  // copy of w spilled 45 MB to disk (the query's server CPU 1.37 -> 1.15 s at scale 10).
+  const several = sorted
+    ? // the users' paths are neighbours by key (sortedByUser): a user with several paths has a neighbour of its own,
+      // found by key from each path to the next, so that none of the window's paths is sorted by user or read twice
+      // whole (the query 0.95 -> 0.55 CPU s at scale 10, 2.4 -> 1.3-1.7 at scale 30, and sortedByUser 0.1-0.16, 0.45)
+      `n AS MATERIALIZED (SELECT a.path_id AS x FROM ${PATHS_TABLE} a JOIN ${PATHS_TABLE} b ON b.path_id = a.path_id + 1
+                           WHERE a.path_id >= ${pathRange('MIN', 'first_path')} AND a.path_id < ${pathRange('MAX', 'last_path')} AND b.user_id = a.user_id),
+            nw AS MATERIALIZED (SELECT p.path_id, p.user_id, p.last_date, p.last_time, p.channels FROM ${PATHS_TABLE} p
+                                 WHERE p.path_id IN (SELECT n.x FROM n UNION SELECT n.x + 1 FROM n) AND +p.last_date BETWEEN ? AND ?),
+            mw AS MATERIALIZED (SELECT w.path_id, w.user_id, w.last_date, w.last_time, w.channels FROM nw w
+                                 WHERE w.user_id IN (SELECT nw.user_id FROM nw GROUP BY nw.user_id HAVING COUNT(*) > 1))`
+    : `m AS MATERIALIZED (SELECT w.user_id FROM w GROUP BY w.user_id HAVING COUNT(*) > 1),
+            mw AS MATERIALIZED (SELECT w.path_id, w.user_id, w.last_date, w.last_time, w.channels FROM w WHERE w.user_id IN (SELECT m.user_id FROM m))`;
   const rows = await orThrow(
     dbOver(db).select(
       'reading the non-converting paths',
       PathRow,
-      // a user's paths do not overlap in time, and one build numbers them in time order: joined in the order of
-      // their last sessions they are the user's sessions in time order
-      // SQLite: each grouping reads the window's paths from the table (w copied into a temporary table was read back
-      // three times, twice whole to pick out the few users with several paths), and only those users' paths (mw)
-      // are copied: 1.8 -> 1.5 CPU s at scale 10. PostgreSQL too reads the table each time: its
-      // copy of w spilled 45 MB to disk (the query's server CPU 1.37 -> 1.15 s at scale 10).
       `WITH w AS NOT MATERIALIZED (SELECT p.path_id, p.user_id, p.last_date, p.last_time, p.channels FROM ${PATHS_TABLE} p WHERE ${win.sql}),
-            m AS MATERIALIZED (SELECT w.user_id FROM w GROUP BY w.user_id HAVING COUNT(*) > 1),
-            mw AS MATERIALIZED (SELECT w.path_id, w.user_id, w.last_date, w.last_time, w.channels FROM w WHERE w.user_id IN (SELECT m.user_id FROM m))
+            ${several}
        SELECT 'p' AS unit, w.channels AS path, COUNT(*) AS n FROM w GROUP BY w.channels
        UNION ALL
        SELECT 'm' AS unit, w.channels AS path, COUNT(*) AS n FROM mw w GROUP BY w.channels
@@ -518,7 +551,7 @@ export async function nonConvertingPathKeys(db: Knex, q: JourneySql, w: Window):
          FROM (SELECT w.user_id, ${q.orderedConcat('w.channels', CHANNEL_SEPARATOR, 'w.last_date, w.last_time, w.path_id')} AS path
                  FROM mw w GROUP BY w.user_id) x
         GROUP BY x.path`,
-      win.bindings,
+      [...win.bindings, ...(sorted ? [w.start, w.end, w.start, w.end, w.start, w.end] : [])],
     ),
   );
   const perPath = new Map<string, number>();
