@@ -97,6 +97,19 @@ test(`adopting a challenge database builds each index once, on the table as the 
   }
 });
 
+test(`migrating, which sorts with a page cache of its own, leaves the connection's as it found it (${driverUnderTest()})`, async (t) => {
+  const { file, dir } = challengeDb();
+  const db = makeDb(testConfig(file, dir).database);
+  const cache = async (): Promise<number> => ((await db.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>)[0]!.cache_size;
+  try {
+    await db.raw('PRAGMA cache_size = -12345');
+    t.true(E.isRight(await migrate(db)()));
+    t.is(await cache(), -12345);
+  } finally {
+    await db.destroy();
+  }
+});
+
 const definition = async (db: ReturnType<typeof makeDb>, table: string): Promise<string> =>
   ((await db.raw(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [table])) as Array<{ sql: string }>)[0]?.sql ?? '';
 const indexNames = async (db: ReturnType<typeof makeDb>, table: string): Promise<string[]> =>
