@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -277,4 +278,70 @@ test('redact hides the password of every URL, wherever it stands, and leaves tex
   // an answer full of long hex ids, as send-to-api stores them
   const answer = JSON.stringify({ value: [{ conversion_id: 'a'.repeat(64), session_id: 'b'.repeat(64), ihc: 1 }] });
   t.is(redact(answer), answer);
+});
+
+test(`setup-db killed while adopting leaves the challenge database as it was; a rerun adopts it and leaves it in WAL mode (${driverUnderTest()})`, async (t) => {
+  const rows = (file: string): unknown[] => {
+    const db = new Database(file);
+    try {
+      return ['session_sources', 'session_costs'].map((x) => db.prepare(`SELECT * FROM ${x} ORDER BY rowid`).all());
+    } finally {
+      db.close();
+    }
+  };
+  // a kill needs the batch under way; on a busy machine the poll below may miss it, so a few attempts
+  for (let attempt = 1; ; attempt++) {
+    const { file } = challengeDb();
+    const raw = new Database(file);
+    // enough rows, in no key order, for the adoption's copies to take a while
+    raw.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000)
+              INSERT INTO session_sources SELECT hex(randomblob(32)), 'u' || (i % 4000), '2023-09-01', '12:00:00', 'ch' || (i % 7), 1, 0, 0 FROM n;
+              INSERT OR IGNORE INTO session_costs SELECT session_id, 0.25 FROM session_sources;`);
+    raw.close();
+    const before = rows(file);
+    const journal = `${file}-journal`;
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist/tasks/setup-db/main.js')], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], DATABASE_URL: file, DATABASE_SQLITE_CLIENT: driverUnderTest() },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // the batch journals the pages it overwrites: once its journal holds some, the copies have begun
+    while (child.exitCode === null && !((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) > 100_000)) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGKILL');
+    if ((await exited) !== null) {
+      if (attempt < 5) continue;
+      return t.fail('setup-db finished before every kill');
+    }
+    t.true(fs.existsSync(journal));
+    t.deepEqual(rows(file), before);
+    const rerun = await runCli('setup-db', [], { DATABASE_URL: file });
+    t.is(rerun.code, 0, rerun.stderr);
+    const after = new Database(file);
+    try {
+      t.is(after.pragma('journal_mode', { simple: true }), 'wal');
+      t.is(after.pragma('integrity_check', { simple: true }), 'ok');
+      t.is((after.prepare('SELECT COUNT(*) AS n FROM session_sources').get() as { n: number }).n, (before[0] as unknown[]).length);
+    } finally {
+      after.close();
+    }
+    return;
+  }
+});
+
+test(`adopting while another connection has the database open runs under WAL and adopts it all the same (${driverUnderTest()})`, async (t) => {
+  const { file, dir } = challengeDb();
+  const reader = new Database(file);
+  reader.pragma('journal_mode = WAL');
+  const db = makeDb(testConfig(file, dir).database);
+  try {
+    const before = reader.prepare('SELECT * FROM session_sources').all();
+    const r = await migrate(db)();
+    t.true(E.isRight(r), E.isLeft(r) ? formatError(r.left) : '');
+    t.is(reader.pragma('journal_mode', { simple: true }), 'wal');
+    t.deepEqual(reader.prepare('SELECT * FROM session_sources').all(), before);
+  } finally {
+    reader.close();
+    await db.destroy();
+  }
 });
