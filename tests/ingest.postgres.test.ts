@@ -227,6 +227,10 @@ pgTest('a PostgreSQL load into empty tables, killed while its key constraint is 
     t.deepEqual({ indexes: await indexes(), keys: await keys() }, { indexes: before.indexes, keys: before.keys });
     const stored = await pg.raw(`SELECT COUNT(*)::int AS n, COUNT(DISTINCT session_id)::int AS d FROM session_sources`);
     t.deepEqual(stored.rows[0], { n: 100_000, d: 100_000 });
+    // stored frozen (COPY ... FREEZE): every page is all-visible in the visibility map, which the load's ANALYZE counts
+    const visible = await pg.raw(`SELECT relpages, relallvisible FROM pg_class WHERE oid = 'session_sources'::regclass`);
+    t.true(visible.rows[0].relpages > 0);
+    t.is(visible.rows[0].relallvisible, visible.rows[0].relpages);
     // the key is enforced again
     const dup = await pg.raw(`INSERT INTO session_sources SELECT * FROM session_sources LIMIT 1`).then(
       () => 'inserted',

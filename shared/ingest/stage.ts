@@ -37,6 +37,12 @@ export interface StageOptions {
    * against 5.0 s on a loaded machine). Rows read from a file are not: the load stages them as CSV.
    */
   readonly typed?: boolean;
+  /**
+   * PostgreSQL: COPY ... FREEZE, for a table emptied by TRUNCATE in the same subtransaction: the rows are stored
+   * frozen and their pages all-visible, so the first readers after the commit do not set every row's hint bits
+   * and dirty its page again, and autovacuum's pass after a big insert finds nothing to do.
+   */
+  readonly freeze?: boolean;
 }
 
 export async function makeStager(trx: Knex.Transaction, table: string, names: readonly string[], chunkRows: number, options: StageOptions = {}): Promise<Stager> {
@@ -46,7 +52,9 @@ export async function makeStager(trx: Knex.Transaction, table: string, names: re
     const { from: copyFrom } = await import('pg-copy-streams');
     const conn = await connectionOf<PgConnection>(trx);
     const encoders = options.typed === true ? await binaryEncoders(trx, table, names) : undefined;
-    return encoders !== undefined ? pgBinaryStager(conn, copyFrom, table, names, encoders, skip) : pgCopyStager(conn, copyFrom, table, names, skip);
+    return encoders !== undefined
+      ? pgBinaryStager(conn, copyFrom, table, names, encoders, skip)
+      : pgCopyStager(conn, copyFrom, table, names, skip, options.freeze === true);
   }
   // node-sqlite3's prepare is asynchronous: its errors would arrive as events after the row was counted as staged
   if (sqliteDriverOf(trx) !== 'better-sqlite3') return jsonStager(trx, table, names, chunkRows, skip);
@@ -223,8 +231,8 @@ function endCopy(stream: ReturnType<typeof CopyFrom>, failed: Error | undefined)
 }
 
 /** PostgreSQL: COPY in CSV form, the server's bulk path; strings are always quoted so that only NULL is unquoted-empty. */
-function pgCopyStager(conn: PgConnection, copyFrom: typeof CopyFrom, table: string, names: readonly string[], skip: number): Stager {
-  const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv)`));
+function pgCopyStager(conn: PgConnection, copyFrom: typeof CopyFrom, table: string, names: readonly string[], skip: number, freeze: boolean): Stager {
+  const stream = conn.query(copyFrom(`COPY ${table} (${names.join(', ')}) FROM STDIN (FORMAT csv${freeze ? ', FREEZE' : ''})`));
   let failed: Error | undefined;
   stream.on('error', (e: Error) => (failed = e));
   let buffered = '';
