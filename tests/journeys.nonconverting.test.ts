@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { fitMarkov } from '../shared/attribution/markov.js';
 import { buildJourneys, type JourneyOptions } from '../shared/journeys/build.js';
 import { computeInsights } from '../shared/journeys/insights.js';
-import { nonConvertingPathPages, nonConvertingPaths, validStamp } from '../shared/journeys/nonconverting.js';
+import Database from 'better-sqlite3';
+import { CHANNEL_SEPARATOR, nonConvertingPathKeys, nonConvertingPathPages, nonConvertingPaths, validStamp } from '../shared/journeys/nonconverting.js';
 import type { PathCount } from '../shared/attribution/paths.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import type { Window } from '../shared/window.js';
@@ -537,4 +538,28 @@ test('path ids: each build numbers its paths from the largest id left after its 
   await buildJourneys(db, early, OPTS);
   t.deepEqual(await ids(early), [7, 8]);
   t.deepEqual(await days(), await daysOfPaths());
+});
+
+test('non-converting path keys: paths reordered by another writer between the order check and the read are grouped by user', async (t) => {
+  const { db, url, cleanup } = await freshDb();
+  t.teardown(cleanup);
+  const day = (i: number): string => `2023-09-0${i}`;
+  const row = (id: number, user: string, channel: string) =>
+    ({ path_id: id, user_id: user, first_session: `s${id}`, last_date: day(id), last_time: '10:00:00', session_count: 1, channels: channel, later_sessions: null });
+  // one build's numbering: u1's two paths are neighbours by key
+  await db('nonconverting_paths').insert([row(1, 'u1', 'A'), row(2, 'u1', 'B'), row(3, 'u2', 'C')]);
+  await db('nonconverting_path_days').insert([1, 2, 3].map((i) => ({ last_date: day(i), first_path: i, last_path: i })));
+  const w = { start: '2023-09-01', end: '2023-09-30' };
+  t.deepEqual((await nonConvertingPathKeys(db, journeySql(db), w)).perUser, [{ key: `A${CHANNEL_SEPARATOR}B`, n: 1 }, { key: 'C', n: 1 }]);
+  // right after the next order check, another connection moves u2's path between u1's two
+  let moved = false;
+  db.on('query-response', (_r: unknown, q: { sql?: string }) => {
+    if (moved || q.sql?.startsWith('SELECT COALESCE(') !== true) return;
+    moved = true;
+    const other = new Database(url);
+    other.exec(`UPDATE nonconverting_paths SET user_id = CASE path_id WHEN 2 THEN 'u2' ELSE 'u1' END WHERE path_id IN (2, 3)`);
+    other.close();
+  });
+  t.deepEqual((await nonConvertingPathKeys(db, journeySql(db), w)).perUser, [{ key: `A${CHANNEL_SEPARATOR}C`, n: 1 }, { key: 'B', n: 1 }]);
+  t.true(moved);
 });

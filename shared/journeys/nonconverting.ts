@@ -482,20 +482,16 @@ export interface NonConvertingPathKeys {
 /**
  * Whether the key range of the window's paths (windowPaths) holds every key between its ends and never steps back
  * in user_id from one key to the next: then each user's paths in it are neighbours by key. One build numbers its
- * paths so; several builds (a window rebuilt, windows built apart) can interleave users or leave gaps.
+ * paths so; several builds (a window rebuilt, windows built apart) can interleave users or leave gaps. An SQL
+ * expression of 1 or 0, with its bindings.
  */
-async function sortedByUser(db: Knex, w: Window): Promise<boolean> {
-  const [r] = await orThrow(
-    dbOver(db).select(
-      'checking the order of the non-converting paths',
-      t.type({ ok: DbNumber }),
-      `SELECT COALESCE((SELECT COUNT(*) FROM ${PATHS_TABLE} a JOIN ${PATHS_TABLE} b ON b.path_id = a.path_id + 1
-                         WHERE a.path_id >= ${pathRange('MIN', 'first_path')} AND a.path_id < ${pathRange('MAX', 'last_path')} AND b.user_id >= a.user_id)
-                       = ${pathRange('MAX', 'last_path')} - ${pathRange('MIN', 'first_path')}, 0) AS ok`,
-      [w.start, w.end, w.start, w.end, w.start, w.end, w.start, w.end],
-    ),
-  );
-  return r?.ok === 1;
+function sortedByUser(w: Window): { sql: string; bindings: string[] } {
+  return {
+    sql: `COALESCE((SELECT COUNT(*) FROM ${PATHS_TABLE} a JOIN ${PATHS_TABLE} b ON b.path_id = a.path_id + 1
+                     WHERE a.path_id >= ${pathRange('MIN', 'first_path')} AND a.path_id < ${pathRange('MAX', 'last_path')} AND b.user_id >= a.user_id)
+                   = ${pathRange('MAX', 'last_path')} - ${pathRange('MIN', 'first_path')}, 0)`,
+    bindings: [w.start, w.end, w.start, w.end, w.start, w.end, w.start, w.end],
+  };
 }
 
 /**
@@ -516,9 +512,17 @@ async function sortedByUser(db: Knex, w: Window): Promise<boolean> {
  * The sequences stay joined (PathAggregator.addKey takes them so): split into arrays of fresh channel strings, the
  * two lists were 39,060 arrays alive at once at scale 30, read only to be joined again as the aggregators' keys.
  */
-export async function nonConvertingPathKeys(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathKeys> {
+export function nonConvertingPathKeys(db: Knex, q: JourneySql, w: Window): Promise<NonConvertingPathKeys> {
+  return pathKeys(db, q, w, q.dialect === 'sqlite');
+}
+
+const Ok = t.type({ ok: DbNumber });
+
+async function pathKeys(db: Knex, q: JourneySql, w: Window, trySorted: boolean): Promise<NonConvertingPathKeys> {
   const win = windowPaths(q, w);
-  const sorted = q.dialect === 'sqlite' && (await sortedByUser(db, w));
+  const order = sortedByUser(w);
+  const sorted =
+    trySorted && (await orThrow(dbOver(db).select('checking the order of the non-converting paths', Ok, `SELECT ${order.sql} AS ok`, order.bindings)))[0]?.ok === 1;
   // a user's paths do not overlap in time, and one build numbers them in time order: joined in the order of
   // their last sessions they are the user's sessions in time order
   // SQLite: each grouping reads the window's paths from the table (w copied into a temporary table was read back
@@ -550,13 +554,18 @@ export async function nonConvertingPathKeys(db: Knex, q: JourneySql, w: Window):
        SELECT 'u' AS unit, x.path AS path, COUNT(*) AS n
          FROM (SELECT w.user_id, ${q.orderedConcat('w.channels', CHANNEL_SEPARATOR, 'w.last_date, w.last_time, w.path_id')} AS path
                  FROM mw w GROUP BY w.user_id) x
-        GROUP BY x.path`,
-      [...win.bindings, ...(sorted ? [w.start, w.end, w.start, w.end, w.start, w.end] : [])],
+        GROUP BY x.path` +
+        // the order tested again in this statement's snapshot: a build that replaced the window's paths after the
+        // check above (the two are separate reads) would otherwise pair paths the check never saw
+        (sorted ? `\n       UNION ALL SELECT 'c' AS unit, '' AS path, ${order.sql} AS n` : ''),
+      [...win.bindings, ...(sorted ? [w.start, w.end, w.start, w.end, w.start, w.end, ...order.bindings] : [])],
     ),
   );
+  if (sorted && !rows.some((r) => r.unit === 'c' && r.n === 1)) return pathKeys(db, q, w, false);
   const perPath = new Map<string, number>();
   const perUser = new Map<string, number>();
   for (const r of rows) {
+    if (r.unit === 'c') continue;
     if (r.unit === 'p') perPath.set(r.path, r.n);
     const sign = r.unit === 'm' ? -1 : 1;
     perUser.set(r.path, (perUser.get(r.path) ?? 0) + sign * r.n);
