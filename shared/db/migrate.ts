@@ -5,6 +5,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { databaseError, schemaError, type AppError } from '../errors.js';
 import { compareSchema, readLiveSchema, type SchemaReport } from './check.js';
 import { dialectOf } from './connect.js';
+import { withSqlitePragmas } from './pragmas.js';
 import { dbError, type Db } from './db.js';
 import { deferIndexes } from './deferred-indexes.js';
 import { MIGRATIONS, migrationSource } from './migrations/index.js';
@@ -27,18 +28,6 @@ const CHALLENGE = ['session_sources', 'conversions', 'session_costs', 'attributi
  * index builds and commit took 6.31 CPU s against 6.91 (five alternating runs each), peak RSS 57 MB against 86.
  */
 const MIGRATION_CACHE_KIB = 2000;
-
-/** `work` with the connection's page cache at `kib` (SQLite; PostgreSQL runs it as it is), then the cache as it was. */
-async function withCacheSize<T>(db: Knex, kib: number, work: () => Promise<T>): Promise<T> {
-  if (dialectOf(db) !== 'sqlite') return work();
-  const [before] = (await db.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>;
-  await db.raw(`PRAGMA cache_size = -${kib}`);
-  try {
-    return await work();
-  } finally {
-    if (before !== undefined) await db.raw(`PRAGMA cache_size = ${Number(before.cache_size)}`);
-  }
-}
 
 /**
  * SQLite: `work` under a rollback journal instead of the write-ahead log, then back in WAL mode (as every connection
@@ -79,7 +68,7 @@ export function migrate(db: Knex): TE.TaskEither<AppError, MigrateResult> {
       // without history every migration runs in this batch: its index builds wait for its end (deferIndexes)
       const source = hadHistory ? migrationSource : { ...migrationSource, getMigrations: async () => deferIndexes(MIGRATIONS) };
       const latest = (): Promise<unknown> => db.migrate.latest({ migrationSource: source });
-      const [, applied] = (await withCacheSize(db, MIGRATION_CACHE_KIB, () =>
+      const [, applied] = (await withSqlitePragmas(db, { cache_size: -MIGRATION_CACHE_KIB }, () =>
         adopted.length > 0 && dialectOf(db) === 'sqlite' ? outsideWal(db, latest) : latest(),
       )) as [number, string[]];
       return { applied, adopted };

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import * as t from 'io-ts';
 import { dialectOf, writeTransaction } from '../db/connect.js';
+import { withSqlitePragmas } from '../db/pragmas.js';
 import { CountRow, dbOver, DbFailure, DbNumber, DbText, orThrow } from '../db/db.js';
 import { databaseError, inputError, type AppError } from '../errors.js';
 import type { Progress } from '../progress.js';
@@ -15,8 +16,6 @@ import { decodedBatches } from './packed.js';
 import { makeStager, type Stager } from './stage.js';
 import { enforced } from '../db/guarantees.js';
 
-const CacheSize = t.type({ cache_size: DbNumber });
-const Threads = t.type({ threads: DbNumber });
 const DuplicateKey = t.type({ line: DbNumber, k: DbText, first_line: DbNumber });
 const IndexRow = t.type({ name: DbText, sql: DbText });
 
@@ -85,23 +84,12 @@ export function loadFiles(db: Knex, files: readonly LoadFile[], opts: LoadOption
     };
     try {
       const stats = await writeTransaction(db, async (trx) => {
-        const sqlite = dialectOf(trx) === 'sqlite';
-        // a bigger page cache for the load only: the upsert and index builds touch pages all over the tables
-        const cache = sqlite ? (await orThrow(dbOver(trx).select('reading the page cache size', CacheSize, 'PRAGMA cache_size')))[0]?.cache_size : undefined;
-        const threads = sqlite ? (await orThrow(dbOver(trx).select('reading the sorter threads', Threads, 'PRAGMA threads')))[0]?.threads : undefined;
-        if (sqlite) {
-          await trx.raw(`PRAGMA cache_size = -${LOAD_CACHE_KIB}`);
-          await trx.raw(`PRAGMA threads = ${LOAD_SORT_THREADS}`);
-        }
         // PostgreSQL: the staging index, duplicate grouping and upsert sort in memory instead of on disk, and the
         // key and index builds after a COPY into an empty table too (PG_INDEX_BUILD_MEMORY)
-        else await trx.raw(`SET LOCAL work_mem = '${LOAD_CACHE_KIB}kB'; SET LOCAL maintenance_work_mem = '${PG_INDEX_BUILD_MEMORY}'`);
-        try {
-          return await loadAll(trx);
-        } finally {
-          if (cache !== undefined) await trx.raw(`PRAGMA cache_size = ${Number(cache)}`);
-          if (threads !== undefined) await trx.raw(`PRAGMA threads = ${Number(threads)}`);
-        }
+        if (dialectOf(trx) === 'pg') await trx.raw(`SET LOCAL work_mem = '${LOAD_CACHE_KIB}kB'; SET LOCAL maintenance_work_mem = '${PG_INDEX_BUILD_MEMORY}'`);
+        // SQLite, for the load only: a bigger page cache (the upsert and index builds touch pages all over the
+        // tables) and the sorter's helper threads (LOAD_SORT_THREADS)
+        return withSqlitePragmas(trx, { cache_size: -LOAD_CACHE_KIB, threads: LOAD_SORT_THREADS }, () => loadAll(trx));
       });
       return { _tag: 'Right', right: stats };
     } catch (e) {
