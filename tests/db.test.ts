@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import * as E from 'fp-ts/lib/Either.js';
-import { makeDb, writeTransaction } from '../shared/db/connect.js';
+import { makeDb, SQLITE_CACHE_KIB, writeTransaction } from '../shared/db/connect.js';
 import { checkSchema, migrate } from '../shared/db/migrate.js';
 import { expectedSchema } from '../shared/db/schema.js';
 import { MIGRATIONS, migrationSource } from '../shared/db/migrations/index.js';
@@ -95,6 +95,17 @@ test(`adopting a challenge database builds each index once, on the table as the 
   } finally {
     await db.destroy();
     await other.destroy();
+  }
+});
+
+test(`every SQLite connection opens with a 2 MB page cache, whichever driver (better-sqlite3's own default is 16 MB) (${driverUnderTest()})`, async (t) => {
+  const { file, dir } = challengeDb();
+  const db = makeDb(testConfig(file, dir).database);
+  try {
+    const rows = (await db.raw('PRAGMA cache_size')) as Array<{ cache_size: number }>;
+    t.is(rows[0]!.cache_size, -SQLITE_CACHE_KIB);
+  } finally {
+    await db.destroy();
   }
 });
 
