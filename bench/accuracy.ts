@@ -40,13 +40,13 @@ import knex from 'knex';
 import { rankCorrelation, sharesOf, sharesWithBaseline, totalVariation } from '../shared/attribution/accuracy.js';
 import { attributePaths, creditJourney, fitModel, ihcParamsFor } from '../shared/attribution/models.js';
 import { DEFAULT_MODELS_CONFIG, IhcParams } from '../shared/attribution/params.js';
-import { journeyChannels, PathAggregator } from '../shared/attribution/paths.js';
+import { PathAggregator } from '../shared/attribution/paths.js';
 import { MODEL_NAMES, type ModelName } from '../shared/attribution/types.js';
 import type { Fitted } from '../shared/attribution/models.js';
 import { SCENARIOS, simulateUser, TruthTally, type Scenario } from '../shared/generate/truth.js';
-import { nonConvertingPaths } from '../shared/journeys/nonconverting.js';
 import { journeySql } from '../shared/journeys/sql.js';
 import { journeyPages } from '../shared/reporting/journeys.js';
+import { windowPathAggregate } from '../shared/reporting/models.js';
 import { benchArgs } from './args.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -111,10 +111,6 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
     const fittedParams = stored === undefined ? undefined : IhcParams.decode(JSON.parse(stored.params));
     if (fittedParams === undefined || E.isLeft(fittedParams)) throw new Error('fit-ihc saved no readable parameter set');
 
-    // paths: converting journeys and the non-converting paths, as the pipeline's comparison fits them
-    const agg = new PathAggregator();
-    // the incremental model's paths: one unit per user without an order, as the pipeline's comparison fits it
-    const perUser = new PathAggregator();
     const byModel = new Map<string, Map<string, number>>();
     const add = (m: string, c: string, x: number): void => {
       let t = byModel.get(m);
@@ -130,8 +126,6 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
     });
     for await (const page of journeyPages(db, WINDOW, 1000)) {
       for (const j of page) {
-        agg.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
-        perUser.add(journeyChannels(j), 1, j.revenue ?? 0, 0);
         for (const f of [...fittedHeuristics, ihcFitted]) {
           const credit = creditJourney(f, j);
           const name = f === ihcFitted ? 'ihc_fitted' : f.model;
@@ -139,11 +133,10 @@ async function scenarioRows(s: Scenario, dir: string, scale: number, seed: numbe
         }
       }
     }
-    const nc = await nonConvertingPaths(db, journeySql(db), WINDOW);
-    for (const p of nc.perPath) agg.add(p.channels, 0, 0, p.nulls);
-    for (const p of nc.perUser) perUser.add(p.channels, 0, 0, p.nulls);
+    // the global models' paths: those the pipeline's model comparison fits them on
+    const { agg } = await windowPathAggregate(db, journeySql(db), WINDOW, { pageSize: 1000, perUser: true });
     for (const m of ['markov', 'shapley', 'incremental'] as ModelName[]) {
-      const r = attributePaths(m, cfg, m === 'incremental' ? perUser.paths() : agg.paths());
+      const r = attributePaths(m, cfg, m === 'incremental' ? agg.userPaths() : agg.paths());
       if (E.isLeft(r)) throw new Error(`cannot attribute ${m}`);
       for (const [c, v] of r.right) add(m, c, v.conversions);
     }

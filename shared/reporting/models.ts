@@ -156,19 +156,7 @@ async function fitModels(
   pageSize: number,
   progress: Progress | undefined,
 ): Promise<{ fitted: Fitted[]; journeys: number }> {
-  // the incremental model's paths count one unit per user without an order (see nonConvertingPaths): the
-  // aggregate's per-user view
-  const agg = new PathAggregator();
-  let journeys = 0;
-  for await (const page of journeyPaths(db, w, pageSize)) {
-    for (const j of page) {
-      journeys++;
-      agg.add(j.channels, 1, j.revenue, 0);
-    }
-    progress?.tick(page.length);
-  }
-  progress?.done();
-  await addNonConverting(db, q, w, agg, models.includes('incremental'));
+  const { agg, journeys } = await windowPathAggregate(db, q, w, { pageSize, perUser: models.includes('incremental'), progress });
   const paths = agg.paths();
   const fitted: Fitted[] = [];
   // the IHC column is what the pipeline attributed (attribution_customer_journey, whatever the provider), not a
@@ -179,6 +167,32 @@ async function fitModels(
     fitted.push(f.right);
   }
   return { fitted, journeys };
+}
+
+/**
+ * The paths the global models are fitted on: the window's converting journeys (one conversion each, with its
+ * revenue) and its non-converting paths, counted per path (`paths()`: Markov, Shapley) and, with `perUser`, per user
+ * without an order (`userPaths()`: the incremental model's unit). Exported so that `make accuracy` scores the
+ * models on the very paths the comparison fits them on.
+ */
+export async function windowPathAggregate(
+  db: Knex,
+  q: JourneySql,
+  w: Window,
+  opts: { readonly pageSize: number; readonly perUser: boolean; readonly progress?: Progress | undefined },
+): Promise<{ agg: PathAggregator; journeys: number }> {
+  const agg = new PathAggregator();
+  let journeys = 0;
+  for await (const page of journeyPaths(db, w, opts.pageSize)) {
+    for (const j of page) {
+      journeys++;
+      agg.add(j.channels, 1, j.revenue, 0);
+    }
+    opts.progress?.tick(page.length);
+  }
+  opts.progress?.done();
+  await addNonConverting(db, q, w, agg, opts.perUser);
+  return { agg, journeys };
 }
 
 /**
