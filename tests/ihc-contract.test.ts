@@ -1,4 +1,8 @@
 import test from 'ava';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { DEFAULT_IHC_PARAMS } from '../shared/attribution/params.js';
 import { checkAnswer } from '../shared/ihc/answer.js';
 import { fitJourney, packBatches, type Batch } from '../shared/ihc/batching.js';
@@ -277,6 +281,41 @@ test('postWithRetry: an answer that stalls after its headers is timed out with t
   t.is(r.attempts, 2);
   if (r.ok) t.is(r.text, '{"ok":2}');
   t.deepEqual(tm.waits, [50]);
+});
+
+test.serial('postWithRetry: a finished POST leaves its body and its answer to the young generation', async (t) => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  const answer = JSON.stringify({ value: 'a'.repeat(60_000) });
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.end(answer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/compute_ihc`;
+  // only whether it succeeded: the caller keeps nothing of the POST either
+  const postOne = async (i: number): Promise<boolean> =>
+    (await postWithRetry(url, { body: JSON.stringify({ i, pad: 'b'.repeat(60_000) }), headers: post.headers }, policy, recording())).ok;
+  const oldGeneration = (): number =>
+    v8.getHeapSpaceStatistics().filter((s) => s.space_name === 'old_space' || s.space_name === 'large_object_space').reduce((a, s) => a + s.space_used_size, 0);
+  // what the first POSTs load and compile once stays
+  for (let i = 0; i < 5; i++) t.true(await postOne(i));
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
+  const before = oldGeneration();
+  const n = 150;
+  for (let i = 0; i < n; i++) {
+    t.true(await postOne(i));
+    // node:http lets go of the answer's socket a tick after the answer ended
+    await new Promise((resolve) => setImmediate(resolve));
+    // what lives through two young-generation collections is moved to the old generation
+    gc({ type: 'minor' });
+    gc({ type: 'minor' });
+  }
+  const grown = oldGeneration() - before;
+  const posted = n * 2 * 60_000;
+  t.true(grown < posted / 4, `the old generation grew by ${grown} bytes over ${n} POSTs of ${posted} bytes with their answers`);
 });
 
 test('postWithRetry: 400/401/403 are not retried; 401 says the key was refused; retries are bounded', async (t) => {
