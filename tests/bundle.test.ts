@@ -126,6 +126,13 @@ test("a task keeps V8's code cache of its bundle; a cache V8 rejects is replaced
   t.deepEqual(fs.readdirSync(task).filter((f) => f.endsWith('.tmp')), []);
 });
 
+test("send-to-api's main.js collects the old generation once it grew by half of what the last full collection left", (t) => {
+  const main = fs.readFileSync(path.join(ROOT, 'dist/tasks/send-to-api/main.js'), 'utf8');
+  t.regex(main, /setFlagsFromString\('--heap-growing-percent=50'\)/);
+  // before the bundle is compiled, as for process-attribution below
+  t.true(main.indexOf('setFlagsFromString') < main.indexOf('new vm.Script'));
+});
+
 test("a task whose main.js sets V8 flags keeps the code cache its first run wrote (process-attribution)", (t) => {
   // a flag set after the bundle was compiled would change the flag hash V8 checks a cache against: each run would
   // reject the cache the one before wrote, compile the whole bundle and write it again
